@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs fetchpool's build, test and benchmark dependencies from Debian 12
+# packages. Idempotent: packages already present are skipped, and apt is not
+# touched at all when nothing is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ninja-build
+  libcurl4-openssl-dev    # HTTP client (libcurl, CURLU URL API)
+  libgumbo-dev            # HTML5 parser
+  libspdlog-dev           # logging
+  catch2                  # tests (Catch2 2.13)
+  nlohmann-json3-dev      # JSON records and stats
+  libcli11-dev            # command line
+  libtomlplusplus-dev     # TOML config
+  libpsl-dev              # public suffix list: registrable domains
+  libhiredis-dev          # Redis frontier
+  libsqlite3-dev          # SQLite sink
+  redis-server            # real Redis for the Redis frontier tests
+  curl                    # peer in benchmarks
+)
+# Peers and tools used only by bench/; installed with --bench.
+bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine)
+
+if [[ "${1:-}" == "--bench" ]]; then packages+=("${bench_packages[@]}"); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
