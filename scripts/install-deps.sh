@@ -16,6 +16,8 @@ packages=(
   libpsl-dev              # public suffix list: registrable domains
   libhiredis-dev          # Redis frontier
   libsqlite3-dev          # SQLite sink
+  libssl-dev              # SHA-256 (OpenSSL libcrypto) for download checksums
+  zlib1g-dev              # gzip bodies in the built-in server
   redis-server            # real Redis for the Redis frontier tests
   curl                    # peer in benchmarks
 )
