@@ -1,0 +1,154 @@
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fetchpool/sinks.hpp"
+
+using fetchpool::ErrorCode;
+using fetchpool::ResultRecord;
+
+namespace {
+
+std::filesystem::path temp_file(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("fetchpool-sinks-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir / name;
+}
+
+std::vector<std::string> read_lines(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+ResultRecord sample_record() {
+  ResultRecord r;
+  r.url = "http://example.test/a";
+  r.line = 7;
+  r.final_url = "http://example.test/b";
+  r.status = 200;
+  r.content_type = "text/html";
+  r.bytes = 1234;
+  r.elapsed_ms = 12.5;
+  r.title = "Hello, \"world\"";
+  r.links = 3;
+  r.attempts = 1;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a JSONL record carries every field and its input line", "[sinks]") {
+  auto j = nlohmann::json::parse(fetchpool::to_json_line(sample_record()));
+  CHECK(j["url"] == "http://example.test/a");
+  CHECK(j["line"] == 7);
+  CHECK(j["final_url"] == "http://example.test/b");
+  CHECK(j["status"] == 200);
+  CHECK(j["content_type"] == "text/html");
+  CHECK(j["bytes"] == 1234);
+  CHECK(j["elapsed_ms"] == Approx(12.5));
+  CHECK(j["title"] == "Hello, \"world\"");
+  CHECK(j["links"] == 3);
+  CHECK(j["ok"] == true);
+  CHECK(j["error"].is_null());
+}
+
+TEST_CASE("a failed record names its error class and message", "[sinks]") {
+  ResultRecord r;
+  r.url = "ftp://x";
+  r.line = 3;
+  r.error = ErrorCode::kUnsupportedScheme;
+  r.error_message = "line 3: 'ftp://x': scheme ftp is not supported";
+  auto j = nlohmann::json::parse(fetchpool::to_json_line(r));
+  CHECK(j["ok"] == false);
+  CHECK(j["error"]["class"] == "unsupported_scheme");
+  CHECK(j["error"]["message"] == r.error_message);
+  CHECK_FALSE(r.ok());
+  r.error = ErrorCode::kOk;
+  r.status = 404;
+  CHECK_FALSE(r.ok());
+}
+
+TEST_CASE("invalid UTF-8 in a page title does not lose the record", "[sinks]") {
+  auto r = sample_record();
+  r.title = std::string("bad \xff\xfe bytes");
+  auto j = nlohmann::json::parse(fetchpool::to_json_line(r));
+  CHECK(j["url"] == r.url);
+  CHECK(j["title"].get<std::string>().find("bad") == 0);
+}
+
+TEST_CASE("CSV rows quote commas, quotes and newlines (RFC 4180)", "[sinks]") {
+  auto r = sample_record();
+  r.title = "a,b \"c\"\nd";
+  const auto row = fetchpool::to_csv_row(r);
+  CHECK(row.find("\"a,b \"\"c\"\"\nd\"") != std::string::npos);
+  CHECK(row.rfind("http://example.test/a,7,", 0) == 0);
+  const auto columns = std::count(fetchpool::csv_header().begin(), fetchpool::csv_header().end(), ',');
+  CHECK(columns == 16);
+}
+
+TEST_CASE("concurrent writers never interleave lines", "[sinks]") {
+  const auto path = temp_file("concurrent.jsonl");
+  {
+    auto sink = fetchpool::JsonlSink::open(path);
+    REQUIRE(sink.ok());
+    std::vector<std::jthread> writers;
+    for (int t = 0; t < 8; ++t) {
+      writers.emplace_back([&sink, t] {
+        for (int i = 0; i < 2000; ++i) {
+          ResultRecord r = sample_record();
+          r.line = static_cast<std::uint64_t>(t * 100000 + i + 1);
+          r.title = std::string(static_cast<std::size_t>(i % 300), 'x');
+          (*sink)->write(r);
+        }
+      });
+    }
+    writers.clear();
+    REQUIRE((*sink)->flush().ok());
+  }
+  const auto lines = read_lines(path);
+  REQUIRE(lines.size() == 16000);
+  std::set<std::uint64_t> seen;
+  for (const auto& line : lines) seen.insert(nlohmann::json::parse(line)["line"].get<std::uint64_t>());
+  CHECK(seen.size() == 16000);
+}
+
+TEST_CASE("CSV sink writes a header then one row per record", "[sinks]") {
+  const auto path = temp_file("out.csv");
+  {
+    auto sink = fetchpool::open_result_sink("csv", path);
+    REQUIRE(sink.ok());
+    (*sink)->write(sample_record());
+    (*sink)->write(sample_record());
+    REQUIRE((*sink)->flush().ok());
+  }
+  const auto lines = read_lines(path);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == fetchpool::csv_header());
+}
+
+TEST_CASE("a write error (full disk) is reported by flush, not lost", "[sinks]") {
+  auto sink = fetchpool::JsonlSink::open("/dev/full");
+  REQUIRE(sink.ok());
+  for (int i = 0; i < 2000; ++i) (*sink)->write(sample_record());
+  auto flushed = (*sink)->flush();
+  REQUIRE_FALSE(flushed.ok());
+  CHECK(flushed.error().code == ErrorCode::kIo);
+  CHECK(flushed.error().message.rfind("/dev/full: cannot write results", 0) == 0);
+}
+
+TEST_CASE("opening an unwritable results path fails with its name", "[sinks]") {
+  auto sink = fetchpool::open_result_sink("jsonl", "/no/such/dir/out.jsonl");
+  REQUIRE_FALSE(sink.ok());
+  CHECK(sink.error().message.rfind("/no/such/dir/out.jsonl: cannot open results file", 0) == 0);
+  auto bad = fetchpool::open_result_sink("xml", temp_file("x"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == ErrorCode::kConfig);
+}
