@@ -1,0 +1,110 @@
+// CrawlEngine: the frontier -> worker pool -> result store pipeline.
+//
+// The engine is the only component that sees all the others (scrapy's engine):
+// it owns the frontier, the worker threads, the shared curl cache, the robots
+// cache and the statistics, and writes one ResultRecord per URL to the sink it
+// is given. Each worker is a std::jthread with its own Fetcher (one reused curl
+// easy handle, so connections stay alive), looping
+//     pop lease -> fetch (no lock held) -> parse HTML (no lock held)
+//               -> push discovered links -> write record -> complete lease
+// Links are pushed before the lease completes, so the frontier can never
+// report "finished" while a page's children are still on their way.
+//
+// Stop policy: request_stop() aborts. Waiting pops return at once, in-flight
+// transfers end through curl's progress callback within about a second, each
+// aborted URL still gets a record ("aborted"), and wait() joins every thread.
+//
+// Thread-safety: add(), finish_input(), request_stop(), stats() and
+// progress_view() may be called from any thread; start() and wait() from the
+// owning thread only.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "fetchpool/fetcher.hpp"
+#include "fetchpool/frontier.hpp"
+#include "fetchpool/html_links.hpp"
+#include "fetchpool/progress.hpp"
+#include "fetchpool/scope.hpp"
+#include "fetchpool/sinks.hpp"
+#include "fetchpool/stats.hpp"
+
+namespace fetchpool {
+
+struct RetryPolicy {
+  std::uint32_t max_retries = 2;               // extra attempts for transient failures
+  std::chrono::milliseconds base_delay{500};   // delay before retry k is ~base * 2^k, jittered
+  std::chrono::milliseconds max_delay{30'000};
+};
+
+struct EngineOptions {
+  std::uint32_t workers = 16;
+  FetchOptions fetch;
+  FrontierOptions frontier;
+  RetryPolicy retry;
+  bool follow_links = false;                   // crawl: true; list fetch: false
+  LinkExtractOptions links;
+  std::optional<ScopeOptions> scope;           // crawl: which discovered links to follow
+  bool robots = false;                         // obey robots.txt (needs frontier.robots_first)
+  std::chrono::milliseconds max_crawl_delay{30'000};
+};
+
+struct RunSummary {
+  StatsSnapshot stats;
+  std::uint64_t records = 0;     // records written to the sink
+  bool interrupted = false;      // request_stop() was called before the work finished
+};
+
+class CrawlEngine {
+ public:
+  CrawlEngine(EngineOptions options, ResultSink& sink);
+  ~CrawlEngine();  // request_stop() and join, if wait() was not called
+  CrawlEngine(const CrawlEngine&) = delete;
+  CrawlEngine& operator=(const CrawlEngine&) = delete;
+
+  // Queues one input URL (a seed, or a list line). Text that is not a valid
+  // http(s) URL, and duplicates, are recorded at once with their line number.
+  // Returns false when the URL was not queued.
+  bool add(std::string_view text, std::uint64_t line);
+  // Seeds define the crawl scope: call set_seeds before start() for a crawl.
+  Result<void> set_seeds(const std::vector<std::string>& seeds);
+
+  void start();          // spawns the workers
+  void finish_input();   // no more add() calls; the run ends when the frontier drains
+  RunSummary wait();     // blocks until finished or stopped; joins every worker
+  void request_stop();   // abort (see the header comment); safe from any thread, not from a signal handler
+
+  StatsSnapshot stats() const;
+  ProgressView progress_view() const;
+
+ private:
+  class RobotsCache;
+  void worker_main(std::stop_token stop);
+  void handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
+  void handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
+  bool retry_later(const Lease& lease, std::chrono::milliseconds at_least);
+  void emit(const ResultRecord& record, std::chrono::microseconds elapsed);
+
+  EngineOptions options_;
+  ResultSink& sink_;
+  CrawlStats stats_;
+  std::unique_ptr<Frontier> frontier_;
+  std::unique_ptr<RobotsCache> robots_;
+  std::unique_ptr<SharedCurlCache> curl_cache_;
+  std::optional<Scope> scope_;
+  std::stop_source stop_;
+  std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> input_total_{0};
+  std::vector<std::jthread> workers_;  // last: joined first on destruction
+};
+
+}  // namespace fetchpool

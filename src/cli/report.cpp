@@ -1,0 +1,69 @@
+#include "cli/report.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+namespace fetchpool::cli {
+
+nlohmann::ordered_json stats_to_json(const StatsSnapshot& s) {
+  const double seconds = std::chrono::duration<double>(s.elapsed).count();
+  nlohmann::ordered_json j;
+  j["done"] = s.done;
+  j["ok"] = s.ok;
+  j["failed"] = s.failed;
+  j["retries"] = s.retries;
+  j["bytes"] = s.bytes;
+  j["elapsed_s"] = seconds;
+  j["pages_per_s"] = seconds > 0 ? static_cast<double>(s.done) / seconds : 0.0;
+  nlohmann::ordered_json by_status = nlohmann::ordered_json::object();
+  for (const auto& [status, count] : s.by_status) by_status[std::to_string(status)] = count;
+  j["by_status"] = by_status;
+  nlohmann::ordered_json by_error = nlohmann::ordered_json::object();
+  for (const auto& [name, count] : s.by_error) by_error[name] = count;
+  j["by_error"] = by_error;
+  j["latency_ms"] = {{"mean", s.latency_mean_ms}, {"p50", s.latency_p50_ms}, {"p90", s.latency_p90_ms},
+                     {"p95", s.latency_p95_ms},   {"p99", s.latency_p99_ms}, {"max", s.latency_max_ms}};
+  return j;
+}
+
+std::string format_summary(const StatsSnapshot& s, bool interrupted) {
+  const double seconds = std::chrono::duration<double>(s.elapsed).count();
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "%s: %llu URLs in %.2f s (%.1f/s): %llu ok, %llu failed, %llu retries, %.1f MiB\n"
+                "latency ms: p50 %.1f  p90 %.1f  p95 %.1f  p99 %.1f  max %.1f\n",
+                interrupted ? "Interrupted" : "Done", static_cast<unsigned long long>(s.done), seconds,
+                seconds > 0 ? static_cast<double>(s.done) / seconds : 0.0, static_cast<unsigned long long>(s.ok),
+                static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.retries),
+                static_cast<double>(s.bytes) / (1024.0 * 1024.0), s.latency_p50_ms, s.latency_p90_ms, s.latency_p95_ms,
+                s.latency_p99_ms, s.latency_max_ms);
+  std::string out = line;
+  if (!s.by_status.empty()) {
+    out += "by status:";
+    for (const auto& [status, count] : s.by_status)
+      out += " " + (status == 0 ? std::string("none") : std::to_string(status)) + "=" + std::to_string(count);
+    out += "\n";
+  }
+  if (!s.by_error.empty()) {
+    out += "by error:";
+    for (const auto& [name, count] : s.by_error) out += " " + name + "=" + std::to_string(count);
+    out += "\n";
+  }
+  return out;
+}
+
+Result<void> write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& json) {
+  const auto temp = path.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    if (!out) return Error{ErrorCode::kIo, path.string() + ": cannot write"};
+    out << json.dump(2) << "\n";
+    if (!out) return Error{ErrorCode::kIo, path.string() + ": cannot write"};
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) return Error{ErrorCode::kIo, path.string() + ": " + ec.message()};
+  return {};
+}
+
+}  // namespace fetchpool::cli

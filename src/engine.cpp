@@ -1,0 +1,341 @@
+#include "fetchpool/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "fetchpool/robots.hpp"
+#include "fetchpool/url.hpp"
+
+namespace fetchpool {
+
+// Rules per host, written once by the worker that fetched robots.txt and read
+// by every worker before each page of that host: a shared_mutex so readers do
+// not serialise.
+class CrawlEngine::RobotsCache {
+ public:
+  void put(const std::string& host_key, RobotsRules rules) {
+    auto shared = std::make_shared<const RobotsRules>(std::move(rules));
+    std::unique_lock lock(mutex_);
+    rules_[host_key] = std::move(shared);
+  }
+  std::shared_ptr<const RobotsRules> find(const std::string& host_key) const {
+    std::shared_lock lock(mutex_);
+    const auto it = rules_.find(host_key);
+    return it == rules_.end() ? nullptr : it->second;
+  }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const RobotsRules>> rules_;  // guarded by mutex_
+};
+
+namespace {
+
+// Failures worth another try: the next attempt may well succeed.
+bool is_transient(ErrorCode code) {
+  return code == ErrorCode::kConnect || code == ErrorCode::kTimeout || code == ErrorCode::kNetwork ||
+         code == ErrorCode::kTruncated;
+}
+
+bool is_transient_status(long status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504; }
+
+bool is_html(std::string_view content_type) {
+  auto starts_with_nocase = [content_type](std::string_view prefix) {
+    if (content_type.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(content_type[i])) != prefix[i]) return false;
+    return true;
+  };
+  return starts_with_nocase("text/html") || starts_with_nocase("application/xhtml+xml");
+}
+
+// The path and query of a normalised absolute URL ("http://h:1/a?b" -> "/a?b").
+std::string_view path_and_query_of(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "/";
+  const auto path = url.find('/', scheme_end + 3);
+  return path == std::string_view::npos ? std::string_view("/") : url.substr(path);
+}
+
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, std::uint32_t attempt) {
+  // Exponential backoff with "equal jitter": half fixed, half random, so
+  // retries from many workers spread out instead of arriving in lockstep.
+  thread_local std::minstd_rand rng(static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id())));
+  const auto exponent = std::min<std::uint32_t>(attempt, 20);
+  const auto full = std::min<std::int64_t>(policy.base_delay.count() << exponent, policy.max_delay.count());
+  const auto half = full / 2;
+  std::uniform_int_distribution<std::int64_t> jitter(0, std::max<std::int64_t>(half, 0));
+  return std::chrono::milliseconds(half + jitter(rng));
+}
+
+}  // namespace
+
+CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink)
+    : options_(std::move(options)),
+      sink_(sink),
+      frontier_(std::make_unique<MemoryFrontier>(options_.frontier)),
+      robots_(std::make_unique<RobotsCache>()),
+      curl_cache_(std::make_unique<SharedCurlCache>()) {
+  if (options_.workers == 0) options_.workers = 1;
+}
+
+CrawlEngine::~CrawlEngine() {
+  if (!workers_.empty()) {
+    request_stop();
+    workers_.clear();  // joins
+  }
+}
+
+Result<void> CrawlEngine::set_seeds(const std::vector<std::string>& seeds) {
+  if (!options_.scope) return {};
+  std::vector<Url> parsed;
+  for (const auto& seed : seeds) {
+    if (auto url = Url::parse(seed)) parsed.push_back(std::move(*url));
+  }
+  auto scope = Scope::create(*options_.scope, parsed);
+  if (!scope) return std::move(scope).error();
+  scope_.emplace(std::move(*scope));
+  return {};
+}
+
+bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
+  input_total_.fetch_add(1, std::memory_order_relaxed);
+  auto url = Url::parse(text);
+  if (!url) {
+    ResultRecord record;
+    record.url = std::string(text);
+    record.line = line;
+    record.error = url.error().code;
+    record.error_message = line != 0 ? "line " + std::to_string(line) + ": " + url.error().message : url.error().message;
+    emit(record, {});
+    return false;
+  }
+  CrawlItem item;
+  item.url = url->str();
+  item.host_key = url->host_key();
+  item.origin = line;
+  const auto pushed = frontier_->push(std::move(item));
+  if (pushed == PushResult::kQueued) return true;
+  ResultRecord record;
+  record.url = url->str();
+  record.line = line;
+  switch (pushed) {
+    case PushResult::kDuplicate:
+      record.error = ErrorCode::kDuplicate;
+      record.error_message = "same URL as an earlier input line; fetched once";
+      break;
+    case PushResult::kLimitReached:
+      record.error = ErrorCode::kOutOfScope;
+      record.error_message = "not fetched: the page limit (--max-pages) was reached";
+      break;
+    default:
+      record.error = ErrorCode::kAborted;
+      record.error_message = "not fetched: the run was stopped";
+      break;
+  }
+  emit(record, {});
+  return false;
+}
+
+void CrawlEngine::start() {
+  workers_.reserve(options_.workers);
+  for (std::uint32_t i = 0; i < options_.workers; ++i) {
+    workers_.emplace_back([this](std::stop_token) { worker_main(stop_.get_token()); });
+  }
+}
+
+void CrawlEngine::finish_input() { frontier_->close_input(); }
+
+RunSummary CrawlEngine::wait() {
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+  RunSummary summary;
+  summary.stats = stats_.snapshot();
+  summary.records = records_.load();
+  summary.interrupted = stop_.stop_requested();
+  return summary;
+}
+
+void CrawlEngine::request_stop() {
+  stop_.request_stop();
+  frontier_->stop();
+}
+
+StatsSnapshot CrawlEngine::stats() const { return stats_.snapshot(); }
+
+ProgressView CrawlEngine::progress_view() const {
+  const auto snapshot = stats_.snapshot();
+  const auto counts = frontier_->counts();
+  ProgressView view;
+  view.done = snapshot.done;
+  view.failed = snapshot.failed;
+  view.bytes = snapshot.bytes;
+  view.retries = snapshot.retries;
+  view.queued = counts.queued + counts.delayed;
+  view.in_flight = counts.in_flight;
+  if (!options_.follow_links) view.total = input_total_.load(std::memory_order_relaxed);
+  return view;
+}
+
+void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds elapsed) {
+  sink_.write(record);
+  stats_.record(Outcome{record.status, record.error, record.bytes, elapsed});
+  records_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void CrawlEngine::worker_main(std::stop_token stop) {
+  Fetcher fetcher(options_.fetch, curl_cache_.get());
+  while (auto lease = frontier_->pop(stop)) {
+    // Nothing may escape a worker: an unexpected exception becomes the URL's
+    // record, and the lease is still completed so the run can finish.
+    try {
+      if (lease->kind == LeaseKind::kRobots) {
+        handle_robots(fetcher, *lease, stop);
+      } else {
+        handle_page(fetcher, *lease, stop);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("worker: {}: {}", lease->item.url, e.what());
+      if (lease->kind == LeaseKind::kPage) {
+        ResultRecord record;
+        record.url = lease->item.url;
+        record.line = lease->item.origin;
+        record.error = ErrorCode::kInternal;
+        record.error_message = e.what();
+        emit(record, {});
+      }
+      frontier_->complete(*lease);
+    }
+  }
+}
+
+bool CrawlEngine::retry_later(const Lease& lease, std::chrono::milliseconds at_least) {
+  if (lease.item.attempt >= options_.retry.max_retries || stop_.stop_requested()) return false;
+  const auto delay = std::max(at_least, backoff_delay(options_.retry, lease.item.attempt));
+  stats_.record_retry();
+  frontier_->retry(lease, delay);
+  return true;
+}
+
+void CrawlEngine::handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_token stop) {
+  const auto& host = lease.item.host_key;
+  FetchRequest request;
+  request.url = lease.item.url;
+  auto response = fetcher.fetch(request, stop);
+  std::optional<RobotsRules> rules;
+  if (!response) {
+    if (is_transient(response.error().code) && retry_later(lease, {})) return;
+    // RFC 9309 2.3.1.4: an unreachable robots.txt means "assume complete disallow".
+    spdlog::warn("robots.txt: {}: {}; disallowing the host", request.url, response.error().message);
+    rules = RobotsRules::disallow_all();
+  } else {
+    const long status = response->head.status;
+    if (status >= 200 && status < 300) {
+      rules = RobotsRules::parse(response->body, options_.fetch.user_agent);
+    } else if (status >= 500 || status == 429) {
+      if (retry_later(lease, {})) return;
+      spdlog::warn("robots.txt: {}: HTTP {}; disallowing the host", request.url, status);
+      rules = RobotsRules::disallow_all();
+    } else {
+      // 4xx (and redirect chains that end nowhere): RFC 9309 2.3.1.3, no rules.
+      rules = RobotsRules::allow_all();
+    }
+  }
+  if (auto delay = rules->crawl_delay(); delay && delay->count() > 0) {
+    frontier_->set_host_delay(host, std::min(*delay, options_.max_crawl_delay));
+  }
+  robots_->put(host, std::move(*rules));
+  frontier_->complete(lease);
+}
+
+void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop) {
+  const CrawlItem& item = lease.item;
+  ResultRecord record;
+  record.url = item.url;
+  record.line = item.origin;
+  record.depth = item.depth;
+  record.referrer = item.referrer;
+  record.attempts = item.attempt + 1;
+
+  if (options_.robots) {
+    const auto rules = robots_->find(item.host_key);
+    if (rules && !rules->allowed(path_and_query_of(item.url))) {
+      record.attempts = 0;
+      record.error = ErrorCode::kRobotsDisallowed;
+      record.error_message = "disallowed by " + item.host_key + "/robots.txt";
+      emit(record, {});
+      frontier_->complete(lease);
+      return;
+    }
+  }
+
+  FetchRequest request;
+  request.url = item.url;
+  const auto started = std::chrono::steady_clock::now();
+  auto response = fetcher.fetch(request, stop);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  record.elapsed_ms = static_cast<double>(elapsed.count()) / 1000.0;
+
+  if (!response) {
+    if (is_transient(response.error().code) && retry_later(lease, {})) return;
+    record.error = response.error().code;
+    record.error_message = response.error().message;
+    if (record.attempts > 1) record.error_message += " (gave up after " + std::to_string(record.attempts) + " attempts)";
+    emit(record, elapsed);
+    frontier_->complete(lease);
+    return;
+  }
+
+  const FetchResponse& r = *response;
+  const long status = r.head.status;
+  if (is_transient_status(status)) {
+    std::chrono::milliseconds server_wait{0};
+    if (auto wait = parse_retry_after(r.head.retry_after, std::chrono::system_clock::now())) {
+      server_wait = *wait;
+      // Retry-After speaks for the whole host, not just this URL.
+      if (status == 429 || status == 503) frontier_->backoff_host(item.host_key, std::chrono::steady_clock::now() + server_wait);
+    }
+    if (retry_later(lease, server_wait)) return;
+  }
+
+  record.final_url = r.final_url;
+  record.status = status;
+  record.content_type = r.head.content_type;
+  record.bytes = r.body_bytes;
+  if (status >= 400) {
+    record.error = ErrorCode::kHttpStatus;
+    record.error_message = "HTTP " + std::to_string(status);
+    if (record.attempts > 1) record.error_message += " after " + std::to_string(record.attempts) + " attempts";
+  }
+
+  if (status >= 200 && status < 300 && is_html(r.head.content_type)) {
+    // Parsing happens here, on the worker, with no lock held: gumbo costs far
+    // more than everything else a worker does per page.
+    auto base = Url::parse(r.final_url.empty() ? item.url : r.final_url);
+    if (base) {
+      const PageInfo page = extract_page_info(r.body, *base, options_.links);
+      record.title = page.title;
+      record.links = static_cast<std::uint32_t>(page.links.size());
+      if (options_.follow_links && !page.meta_nofollow) {
+        for (const auto& link : page.links) {
+          if (scope_ && !scope_->allows(link)) continue;
+          CrawlItem child;
+          child.url = link.str();
+          child.host_key = link.host_key();
+          child.depth = item.depth + 1;
+          child.referrer = item.url;
+          frontier_->push(std::move(child));
+        }
+      }
+    }
+  }
+  emit(record, elapsed);
+  frontier_->complete(lease);
+}
+
+}  // namespace fetchpool
