@@ -430,13 +430,12 @@ class RulesCollector final : public RobotsParseHandler {
   std::vector<std::string>& sitemaps() { return sitemaps_; }
 
  private:
-
   bool in_group() const { return in_specific_ || in_global_; }
   // A group listing both "*" and our name is ours.
   Collected& current() { return in_specific_ ? specific_ : global_; }
 
   void add_rule(std::string_view value, bool allow) {
-    if (!in_group()) return;  // before any user-agent line: in no group
+    if (!in_group()) return;  // before the first user-agent line, or another agent's group
     group_has_lines_ = true;
     if (value.empty()) return;  // "Disallow:" with no path disallows nothing
     Collected& target = current();
