@@ -204,7 +204,7 @@ TEST_CASE("RFC 9309 2.1: key/value lines, keys case-insensitive (ID_LineSyntax_L
   });
 }
 
-TEST_CASE("RFC 9309 2.1: groups; rules outside any group are ignored (ID_LineSyntax_Groups)", "[robots]") {
+TEST_CASE("RFC 9309 2.1: groups, and rules outside any group are ignored (ID_LineSyntax_Groups)", "[robots]") {
   check_cases({
       {kGroups, "FooBot", "/x/b", true},
       {kGroups, "FooBot", "/z/d", true},  // second FooBot group merged into the first
@@ -238,7 +238,7 @@ TEST_CASE("RFC 9309 2.2.1: groups naming the same agent are merged", "[robots]")
   });
 }
 
-TEST_CASE("RFC 9309 2.2.1: consecutive user-agent lines share a group; any other line ends the list", "[robots]") {
+TEST_CASE("RFC 9309 2.2.1: consecutive user-agent lines share a group, any other line ends the list", "[robots]") {
   check_cases({
       {"User-agent: a\n\nUser-agent: b\nDisallow: /\n", "a", "/x", false},  // blank lines do not split
       {"User-agent: a\n# note\nUser-agent: b\nDisallow: /\n", "a", "/x", false},
