@@ -59,9 +59,12 @@ struct ServerOptions {
   unsigned threads = 1;                    // event-loop threads (0 is taken as 1)
 };
 
+// Counts are updated as the loops work: `requests` when a reply starts,
+// `bytes_sent` just after each write, so a client that has read a reply may
+// see counters that do not include all of its bytes yet.
 struct ServerCounters {
-  std::uint64_t requests = 0;               // responses started, including 4xx/5xx
-  std::uint64_t bytes_sent = 0;             // header and body bytes written to sockets
+  std::uint64_t requests = 0;               // replies started, including 4xx/5xx
+  std::uint64_t bytes_sent = 0;             // head and body bytes written to sockets
   std::uint64_t connections_accepted = 0;
   std::uint64_t peak_open_connections = 0;  // highest number open at once
 };
