@@ -31,6 +31,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -122,6 +123,7 @@ struct Connection {
   bool readable = false;     // no EAGAIN seen since the last input edge
   bool writable = true;      // no EAGAIN seen since the last output edge
   bool peer_closed = false;  // read returned 0
+  bool hangup_seen = false;  // epoll reported RDHUP/HUP/ERR: read on until EOF or error
   Clock::time_point last_active = Clock::now();
   std::uint64_t timer_token = 0;
 
@@ -306,6 +308,7 @@ class EventLoop {
 
   void on_io(Connection& c, std::uint32_t events) {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.hangup_seen = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c.writable = true;
     advance(c);
   }
@@ -375,6 +378,10 @@ class EventLoop {
       if (n > 0) {
         if (keep) c.in.append(buffer, static_cast<std::size_t>(n));
         c.last_active = Clock::now();
+        // A short read emptied the socket; with edge-triggered epoll any
+        // later byte raises a new event, so skip the recv that would only
+        // say EAGAIN. Not after a hang-up: its EOF raises no further event.
+        if (static_cast<std::size_t>(n) < sizeof buffer && !c.hangup_seen) c.readable = false;
       } else if (n == 0) {
         c.peer_closed = true;
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -635,6 +642,7 @@ class LocalServer::Impl {
     try {
       for (auto& loop : loops_) {
         threads_.emplace_back([&loop = *loop] {
+          pthread_setname_np(pthread_self(), "fetchpool-loop");  // for top -H and the benchmark
           try {
             loop.run();
           } catch (const std::exception& e) {
