@@ -13,7 +13,7 @@
 //
 // Usage: server_capacity [--threads=1] [--clients=64] [--connections=1000]
 //                        [--latency-ms=100] [--seconds-a=2] [--seconds-b=3] [--per-multi=125]
-//                        [--client-threads=1]
+//                        [--client-threads=2]
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -47,7 +47,7 @@ struct Settings {
   double seconds_a = 2.0;
   double seconds_b = 3.0;
   int per_multi = 125;
-  int client_threads = 1;
+  int client_threads = 2;
 };
 
 Settings parse_args(int argc, char** argv) {

@@ -234,7 +234,6 @@ ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::si
   request.path = target.substr(0, question);
   request.query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
 
-  const char* fields_begin = head.data();
   request.fields.clear();
   for (std::string_view line = next_line(); !line.empty(); line = next_line()) {
     const std::size_t colon = line.find(':');
@@ -245,7 +244,6 @@ ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::si
     }
     request.fields.emplace_back(line.substr(0, colon), trim(line.substr(colon + 1)));
   }
-  request.header_lines = std::string_view(fields_begin, static_cast<std::size_t>(head.data() - fields_begin));
   return ParseStatus::kComplete;
 }
 
@@ -368,7 +366,10 @@ Router::Router(const ServerOptions& options, std::string base_url)
 std::chrono::milliseconds Router::site_delay(std::string_view path) const {
   auto delay = options_.latency;
   if (options_.jitter.count() > 0) {
-    const std::uint64_t h = std::hash<std::string_view>{}(path) ^ (options_.site.seed * 0x9E3779B97F4A7C15ULL);
+    // FNV-1a of the path and the seed: the same path always waits the same,
+    // on every platform (std::hash promises neither).
+    std::uint64_t h = 0xCBF29CE484222325ULL ^ options_.site.seed;
+    for (const char c : path) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
     delay += std::chrono::milliseconds(h % (static_cast<std::uint64_t>(options_.jitter.count()) + 1));
   }
   return delay;
@@ -468,7 +469,7 @@ Reply Router::route(const HttpRequest& request) {
     if (status == 204 || status == 304) {
       Reply reply;
       reply.status = status;
-      reply.no_length = status == 204;
+      reply.no_length = true;
       return reply;
     }
     return text_reply(status, std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n");

@@ -36,11 +36,12 @@
 namespace fetchpool {
 
 // The deterministic synthetic site. Page 0 is "/", page i > 0 lives at
-// "/s/<i/100>/<i>.html". Page i links to page i+1 (so every page is reachable
-// from "/"), plus links_per_page - 1 seeded-random site pages written in
-// mixed forms (relative, "../", root-relative, absolute, some with
-// fragments), two off-site links and one mailto: link. Every 20th page also
-// links to "/private/<i>.html", which the default robots.txt disallows.
+// "/s/<i/100>/<i>.html". Page i links to page i+1 (so, with links_per_page
+// >= 1, every page is reachable from "/"), plus links_per_page - 1
+// seeded-random site pages written in mixed forms (relative, "../",
+// root-relative, absolute, some with fragments), two off-site links and one
+// mailto: link. Pages 0, 20, 40, ... also link to "/private/<i>.html", which
+// the default robots.txt disallows.
 struct SiteOptions {
   std::uint32_t pages = 10000;        // N pages, every one reachable from "/"
   std::uint32_t links_per_page = 8;   // K links to site pages per page

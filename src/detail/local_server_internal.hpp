@@ -35,7 +35,6 @@ struct HttpRequest {
   std::string_view path;    // target without scheme://authority, query or fragment
   std::string_view query;   // after '?', without the fragment; may be empty
   int minor_version = 1;    // HTTP/1.<minor_version>
-  std::string_view header_lines;  // the raw field lines, for /headers
   std::vector<std::pair<std::string_view, std::string_view>> fields;
 
   // The first field with this name (case-insensitive), or empty.
@@ -82,7 +81,7 @@ struct Reply {
   BodySource body;
   std::optional<std::uint64_t> declared_length;  // Content-Length if not body.size (faults)
   bool chunked = false;                        // Transfer-Encoding: chunked, no Content-Length
-  bool no_length = false;                      // neither (204, 304)
+  bool no_length = false;                      // neither (204, 304, close-delimited)
   std::chrono::milliseconds delay{0};          // before the status line is sent
   std::uint32_t bytes_per_second = 0;          // pace the body (0 = as fast as possible)
   Ending ending = Ending::kKeepAlive;
@@ -98,7 +97,6 @@ class SyntheticSite {
  public:
   SyntheticSite(SiteOptions options, double error_rate);
 
-  const SiteOptions& options() const { return options_; }
   // Page number of a manifest path ("/" or "/s/<d>/<i>.html"), if any.
   std::optional<std::uint32_t> page_for_path(std::string_view path) const;
   // Page number of a "/private/<i>.html" path that the site links to, if any.
