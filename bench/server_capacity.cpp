@@ -8,9 +8,14 @@
 // The ratio measured(b) / min(connections / L, measured(a)) should be >= 0.9.
 //
 // The client is libcurl's multi interface driven by epoll
-// (curl_multi_socket_action), in this same process, so both share the
-// machine; process and server-thread CPU are reported to show who is busy.
+// (curl_multi_socket_action) in --client-threads threads of this same
+// process, so client and server share the machine; process CPU and the
+// server loops' own CPU are reported to show who is busy. Measured from a
+// client's point of view, so on a loaded machine scheduling delays of either
+// side show up as request time above L. Each phase starts a fresh server and
+// warms its connections up before the window opens.
 //
+// --threads: server event loops; --per-multi: transfers per curl multi handle.
 // Usage: server_capacity [--threads=1] [--clients=64] [--connections=1000]
 //                        [--latency-ms=100] [--seconds-a=2] [--seconds-b=3] [--per-multi=125]
 //                        [--client-threads=2]

@@ -532,6 +532,9 @@ class EventLoop {
   bool finish_reply(Connection& c) {
     const Ending ending = c.reply.ending;
     c.reply = Reply{};  // drop the body (a shared gzip buffer, say)
+    // A streamed body grew `out` to two pieces; an idle keep-alive
+    // connection should not hold that.
+    if (c.out.capacity() > kWritePiece) std::string().swap(c.out);
     c.last_active = Clock::now();
     switch (ending) {
       case Ending::kKeepAlive:
