@@ -27,8 +27,11 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "detail/local_server_internal.hpp"
 
