@@ -504,10 +504,10 @@ std::optional<Lease> MemoryFrontier::pop(std::stop_token stop) {
     const std::uint64_t seen_epoch = s.epoch;
     const auto changed = [&s, seen_epoch] { return s.stopped || s.finished || s.epoch != seen_epoch; };
     ++s.waiters;
-    if (deadline == kNever) {
-      s.cv.wait(lock, stop, changed);
-    } else {
+    if (keeper) {
       s.cv.wait_until(lock, stop, deadline, changed);
+    } else {
+      s.cv.wait(lock, stop, changed);  // someone else keeps time; a change wakes us
     }
     --s.waiters;
     if (keeper && s.keeper_deadline == deadline) s.keeper_deadline = kNever;

@@ -351,6 +351,26 @@ TEST_CASE("when the timekeeping waiter takes its lease, another waiter keeps the
   REQUIRE(Clock::now() - start >= milliseconds(300));
 }
 
+TEST_CASE("hosts that become ready at one instant reach as many blocked waiters", "[frontier]") {
+  // One timer expiry readies three hosts; only the timekeeper wakes for it,
+  // so the other two waiters are reached by baton passing.
+  constexpr int kHosts = 3;
+  MemoryFrontier frontier({});
+  for (const char* host : {kHostA, kHostB, kHostC}) frontier.push(page(host, "/1"));
+  std::vector<Lease> leases;
+  for (int i = 0; i < kHosts; ++i) leases.push_back(*pop_within(frontier));
+  for (auto& lease : leases) frontier.retry(lease, milliseconds(100));
+
+  std::array<std::optional<Lease>, kHosts> got;
+  const auto start = Clock::now();
+  {
+    std::vector<std::jthread> waiters;
+    for (auto& slot : got) waiters.emplace_back([&frontier, &slot] { slot = pop_within(frontier); });
+  }
+  for (const auto& lease : got) REQUIRE(lease);
+  REQUIRE(Clock::now() - start < std::chrono::seconds(3));
+}
+
 // ---------------------------------------------------------------------------
 // robots_first
 
