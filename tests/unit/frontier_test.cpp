@@ -90,7 +90,7 @@ class Event {
 // ---------------------------------------------------------------------------
 // Admission: dedup, depth, max_pages
 
-TEST_CASE("a URL is queued once; with dedup off it is queued every time", "[frontier]") {
+TEST_CASE("a URL is queued once, and with dedup off every time", "[frontier]") {
   MemoryFrontier dedup({});
   REQUIRE(dedup.push(page(kHostA, "/x")) == PushResult::kQueued);
   REQUIRE(dedup.push(page(kHostA, "/x")) == PushResult::kDuplicate);
@@ -118,7 +118,7 @@ TEST_CASE("items deeper than max_depth are refused and not remembered", "[fronti
   REQUIRE(frontier.counts().queued == 2);
 }
 
-TEST_CASE("max_pages counts accepted items; duplicates stay duplicates; robots leases are extra", "[frontier]") {
+TEST_CASE("max_pages counts accepted items, not duplicates, robots leases or retries", "[frontier]") {
   FrontierOptions options;
   options.max_pages = 3;
   options.robots_first = true;
@@ -429,7 +429,7 @@ TEST_CASE("robots_first: a retried robots lease keeps its host's pages gated", "
 // ---------------------------------------------------------------------------
 // Termination and stopping
 
-TEST_CASE("close_input on an empty frontier finishes it; then pushes are closed", "[frontier]") {
+TEST_CASE("close_input on an empty frontier finishes it and closes pushes", "[frontier]") {
   MemoryFrontier frontier({});
   REQUIRE_FALSE(frontier.counts().finished);
   frontier.close_input();

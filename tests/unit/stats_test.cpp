@@ -20,7 +20,7 @@ Outcome ok_after(microseconds elapsed) { return Outcome{200, ErrorCode::kOk, 0, 
 
 }  // namespace
 
-TEST_CASE("ok means no error and a status in [200, 400); everything else failed", "[stats]") {
+TEST_CASE("ok means no error and a status from 200 to 399, anything else failed", "[stats]") {
   CrawlStats stats;
   stats.record({200, ErrorCode::kOk, 10, {}});
   stats.record({301, ErrorCode::kOk, 0, {}});
