@@ -140,6 +140,13 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 constexpr TimePoint kNever = TimePoint::max();
 
+// Delays and intervals are clamped to [0, 24 h]: a Crawl-delay or Retry-After
+// beyond a day is a broken value, and the clamp keeps time arithmetic far
+// from overflow.
+std::chrono::milliseconds clamp_delay(std::chrono::milliseconds d) noexcept {
+  return std::clamp<std::chrono::milliseconds>(d, std::chrono::milliseconds{0}, std::chrono::hours(24));
+}
+
 // A queued page without its host key: the host record holds that once, which
 // saves a heap string per queued URL ("https://www.example.com:443" does not
 // fit in the small-string buffer).
@@ -282,7 +289,7 @@ struct MemoryFrontier::State {
     if (it == hosts.end()) {
       it = hosts.emplace(std::string(key), Host{}).first;
       it->second.key = &it->first;
-      it->second.interval = std::max(options.min_host_interval, std::chrono::milliseconds{0});
+      it->second.interval = clamp_delay(options.min_host_interval);
     }
     return it->second;
   }
@@ -533,7 +540,7 @@ void MemoryFrontier::complete(const Lease& lease) {
 void MemoryFrontier::retry(Lease lease, std::chrono::milliseconds delay) {
   State& s = *state_;
   const TimePoint now = Clock::now();
-  const TimePoint due = now + std::max(delay, std::chrono::milliseconds{0});
+  const TimePoint due = now + clamp_delay(delay);
   const std::uint32_t attempt = lease.item.attempt + 1;
   QueuedItem item = take_queued(lease.item);
   item.attempt = attempt;
@@ -561,7 +568,7 @@ void MemoryFrontier::set_host_delay(std::string_view host_key, std::chrono::mill
   const TimePoint now = Clock::now();
   std::unique_lock lock(s.mutex);
   Host& host = s.host_for(host_key);
-  host.interval = std::max({delay, s.options.min_host_interval, std::chrono::milliseconds{0}});
+  host.interval = clamp_delay(std::max(delay, s.options.min_host_interval));
   s.schedule(host, now);
   const Wake wake = s.wake_after_change();
   lock.unlock();

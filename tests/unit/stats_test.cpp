@@ -162,3 +162,30 @@ TEST_CASE("8 threads x 100k records give exact totals once joined", "[stats]") {
   REQUIRE(s.latency_mean_ms == Approx(0.5005));
   REQUIRE(s.latency_p50_ms == Approx(0.5).epsilon(0.03));
 }
+
+// Cost, measured on demand: ./stats_test "[.bench]" -s
+TEST_CASE("record cost, one thread and two", "[stats][.bench]") {
+  constexpr int kRecords = 2'000'000;
+  for (int threads : {1, 2}) {
+    CrawlStats stats;
+    const auto start = std::chrono::steady_clock::now();
+    {
+      std::vector<std::jthread> workers;
+      for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&stats] {
+          for (int i = 0; i < kRecords; ++i) stats.record({200, ErrorCode::kOk, 1000, microseconds(i % 100'000)});
+        });
+      }
+    }
+    const auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    WARN(threads << " thread(s): " << ns / kRecords << " ns per record per thread");
+    REQUIRE(stats.snapshot().done == std::uint64_t{kRecords} * static_cast<std::uint64_t>(threads));
+  }
+  CrawlStats stats;
+  for (int i = 0; i < 100'000; ++i) stats.record(ok_after(microseconds(i)));
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int kSnapshots = 1000;
+  for (int i = 0; i < kSnapshots; ++i) REQUIRE(stats.snapshot().done == 100'000);
+  const std::chrono::duration<double, std::micro> took = std::chrono::steady_clock::now() - start;
+  WARN("snapshot: " << took.count() / kSnapshots << " us");
+}
