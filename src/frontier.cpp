@@ -1,11 +1,13 @@
 #include "fetchpool/frontier.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -100,8 +102,25 @@ Hash128 hash128(std::string_view text, std::uint32_t seed) noexcept {
 }
 
 bool SeenSet::insert(Hash128 h) {
-  if ((size_ + 1) * 10 > slots_.size() * 7) grow();
   const Hash128 k = key(h);
+  if (!shard(k).insert(k)) return false;
+  ++size_;
+  return true;
+}
+
+bool SeenSet::contains(Hash128 h) const noexcept {
+  const Hash128 k = key(h);
+  return shard(k).contains(k);
+}
+
+std::size_t SeenSet::capacity() const noexcept {
+  std::size_t total = 0;
+  for (const Table& t : shards_) total += t.capacity();
+  return total;
+}
+
+bool SeenSet::Table::insert(Hash128 k) {
+  if ((size_ + 1) * 10 > slots_.size() * 7) grow();
   Hash128& slot = slots_[find_slot(k)];
   if (slot == k) return false;
   slot = k;
@@ -109,21 +128,19 @@ bool SeenSet::insert(Hash128 h) {
   return true;
 }
 
-bool SeenSet::contains(Hash128 h) const noexcept {
-  if (slots_.empty()) return false;
-  const Hash128 k = key(h);
-  return slots_[find_slot(k)] == k;
+bool SeenSet::Table::contains(Hash128 k) const noexcept {
+  return !slots_.empty() && slots_[find_slot(k)] == k;
 }
 
-std::size_t SeenSet::find_slot(Hash128 k) const noexcept {
+std::size_t SeenSet::Table::find_slot(Hash128 k) const noexcept {
   const std::size_t mask = slots_.size() - 1;
   std::size_t i = static_cast<std::size_t>(k.lo) & mask;  // the hash is already mixed: low bits are uniform
   while (!(slots_[i] == k) && !(slots_[i] == Hash128{})) i = (i + 1) & mask;
   return i;
 }
 
-void SeenSet::grow() {
-  std::vector<Hash128> old = std::exchange(slots_, std::vector<Hash128>(std::max<std::size_t>(1024, slots_.size() * 2)));
+void SeenSet::Table::grow() {
+  std::vector<Hash128> old = std::exchange(slots_, std::vector<Hash128>(std::max<std::size_t>(64, slots_.size() * 2)));
   for (const Hash128& k : old) {
     if (!(k == Hash128{})) slots_[find_slot(k)] = k;
   }
@@ -163,38 +180,57 @@ QueuedItem take_queued(CrawlItem& item) {
   return QueuedItem{std::move(item.url), std::move(item.referrer), item.origin, item.depth, item.attempt};
 }
 
-// A host's FIFO: a vector with a moving head. Unlike std::deque (which
-// allocates ~600 bytes as soon as it exists) an empty queue owns no memory,
-// which matters with many hosts, and a queue that cycles within its capacity
-// allocates nothing. The consumed prefix is dropped once it is half the
-// vector, so a pop costs O(1) amortised.
+// A host's FIFO: a linked list of fixed-size chunks. Unlike std::deque
+// (which allocates ~600 bytes as soon as it exists) an empty queue owns no
+// memory, which matters with many hosts; unlike a vector, a long queue never
+// reallocates and moves everything under the frontier's lock: a push
+// allocates at most one chunk, and a pop frees at most one.
 class ItemFifo {
  public:
-  bool empty() const noexcept { return head_ == items_.size(); }
-  void push(QueuedItem item) { items_.push_back(std::move(item)); }
+  ItemFifo() = default;
+  ItemFifo(ItemFifo&& other) noexcept : head_(std::move(other.head_)), tail_(std::exchange(other.tail_, nullptr)) {}
+  ItemFifo& operator=(ItemFifo&&) = delete;
+  // Iterative: the default destructor would recurse once per chunk.
+  ~ItemFifo() {
+    while (head_ != nullptr) head_ = std::move(head_->next);
+  }
+
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  void push(QueuedItem item) {
+    if (tail_ == nullptr || tail_->end == kChunkItems) {
+      auto chunk = std::make_unique<Chunk>();
+      Chunk* raw = chunk.get();
+      if (tail_ == nullptr) {
+        head_ = std::move(chunk);
+      } else {
+        tail_->next = std::move(chunk);
+      }
+      tail_ = raw;
+    }
+    tail_->items[tail_->end++] = std::move(item);
+  }
 
   QueuedItem pop() {
     assert(!empty());
-    QueuedItem out = std::move(items_[head_++]);
-    if (head_ == items_.size()) {
-      // Drained: keep a small buffer for the next burst, give a big one back.
-      if (items_.capacity() > kKeepCapacity) {
-        std::vector<QueuedItem>().swap(items_);
-      } else {
-        items_.clear();
-      }
-      head_ = 0;
-    } else if (head_ >= kKeepCapacity && head_ * 2 >= items_.size()) {
-      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
-      head_ = 0;
+    QueuedItem out = std::move(head_->items[head_->begin++]);
+    if (head_->begin == head_->end) {
+      head_ = std::move(head_->next);  // frees the drained chunk
+      if (head_ == nullptr) tail_ = nullptr;
     }
     return out;
   }
 
  private:
-  static constexpr std::size_t kKeepCapacity = 64;
-  std::vector<QueuedItem> items_;
-  std::size_t head_ = 0;
+  static constexpr std::size_t kChunkItems = 16;
+  struct Chunk {
+    std::array<QueuedItem, kChunkItems> items;
+    std::size_t begin = 0;
+    std::size_t end = 0;
+    std::unique_ptr<Chunk> next;
+  };
+  std::unique_ptr<Chunk> head_;
+  Chunk* tail_ = nullptr;
 };
 
 // kNone: robots_first is off, or nothing was accepted for the host yet.

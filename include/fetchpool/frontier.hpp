@@ -147,9 +147,11 @@ class Frontier {
 //   lock, so there is no lock order to get wrong.
 // - No callback, no I/O, no logging and no user code ever runs under it. URL
 //   hashing for dedup and building a lease's strings happen outside it; under
-//   it happen only O(1) or O(log n) queue and heap operations, plus the
-//   amortised growth of a vector or of the seen set (a seen-set rehash moves
-//   16 bytes per URL: a few milliseconds at a million URLs, once per doubling).
+//   it happen only O(1) or O(log n) queue and heap operations and at most a
+//   small allocation (host queues grow in 16-item chunks, never by moving a
+//   whole queue). The one O(n) step is a seen-set rehash, and the set is
+//   split into 64 shards that grow on their own, so a rehash moves 1/64 of
+//   it (~0.5 MB at a million URLs).
 // - pop() waits on a std::condition_variable_any with the caller's stop_token
 //   and, when it keeps time (below), a deadline. Notifications are sent just
 //   after unlocking: the waiter's predicate (an epoch counter) was changed

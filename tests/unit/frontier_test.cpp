@@ -174,6 +174,20 @@ TEST_CASE("pages of one host are leased in FIFO order", "[frontier]") {
   }
 }
 
+TEST_CASE("a long queue on one host keeps its order and is freed without deep recursion", "[frontier]") {
+  constexpr int kItems = 100'000;
+  MemoryFrontier frontier({});
+  for (int i = 0; i < kItems; ++i) frontier.push(page(kHostA, numbered("/", i)));
+  int out_of_order = 0;
+  for (int i = 0; i < kItems / 2; ++i) {
+    auto lease = frontier.pop(std::stop_token{});
+    if (!lease || lease->item.url != kHostA + numbered("/", i)) ++out_of_order;
+  }
+  REQUIRE(out_of_order == 0);
+  REQUIRE(frontier.counts().queued == kItems / 2);
+  // The destructor frees the other half here.
+}
+
 TEST_CASE("ready hosts are served round-robin", "[frontier]") {
   MemoryFrontier frontier({});
   for (const char* path : {"/1", "/2", "/3"}) frontier.push(page(kHostA, path));
