@@ -38,6 +38,11 @@ std::uint64_t CrawlStats::bucket_midpoint(std::size_t bucket) noexcept {
 void CrawlStats::record(const Outcome& outcome) noexcept {
   done_.fetch_add(1, kRelaxed);
   if (outcome.error == ErrorCode::kOk && outcome.status >= 200 && outcome.status < 400) ok_.fetch_add(1, kRelaxed);
+  // A URL that policy says not to fetch is neither a success nor a failure:
+  // it must not turn a clean crawl's exit code into "some URLs failed".
+  if (outcome.error == ErrorCode::kRobotsDisallowed || outcome.error == ErrorCode::kDuplicate ||
+      outcome.error == ErrorCode::kOutOfScope)
+    skipped_.fetch_add(1, kRelaxed);
   if (outcome.bytes != 0) bytes_.fetch_add(outcome.bytes, kRelaxed);
 
   std::size_t status_slot = kStatusSlots - 1;
@@ -55,6 +60,9 @@ void CrawlStats::record(const Outcome& outcome) noexcept {
     by_error_[slot].fetch_add(1, kRelaxed);
   }
 
+  // URLs never sent (invalid, duplicate, disallowed) have no latency; counting
+  // them as 0 ms would drag every percentile down.
+  if (outcome.status == 0 && outcome.elapsed.count() <= 0) return;
   const auto micros = static_cast<std::uint64_t>(std::max<std::chrono::microseconds::rep>(outcome.elapsed.count(), 0));
   latency_[bucket_of(micros)].fetch_add(1, kRelaxed);
   latency_sum_us_.fetch_add(micros, kRelaxed);
@@ -84,7 +92,8 @@ StatsSnapshot CrawlStats::snapshot() const {
   StatsSnapshot s;
   s.done = done_.load(kRelaxed);
   s.ok = std::min(ok_.load(kRelaxed), s.done);
-  s.failed = s.done - s.ok;
+  s.skipped = std::min(skipped_.load(kRelaxed), s.done - s.ok);
+  s.failed = s.done - s.ok - s.skipped;
   s.bytes = bytes_.load(kRelaxed);
   s.retries = retries_.load(kRelaxed);
 
@@ -114,7 +123,7 @@ StatsSnapshot CrawlStats::snapshot() const {
 }
 
 void CrawlStats::reset() noexcept {
-  for (Counter* c : {&done_, &ok_, &bytes_, &retries_, &latency_sum_us_, &latency_max_us_}) c->store(0, kRelaxed);
+  for (Counter* c : {&done_, &ok_, &skipped_, &bytes_, &retries_, &latency_sum_us_, &latency_max_us_}) c->store(0, kRelaxed);
   for (auto& c : by_status_) c.store(0, kRelaxed);
   for (auto& c : by_error_) c.store(0, kRelaxed);
   for (auto& c : latency_) c.store(0, kRelaxed);

@@ -41,7 +41,8 @@ struct Outcome {
 struct StatsSnapshot {
   std::uint64_t done = 0;               // outcomes recorded
   std::uint64_t ok = 0;                 // error == kOk and status in [200, 400)
-  std::uint64_t failed = 0;             // done - ok
+  std::uint64_t skipped = 0;            // not fetched by policy: robots_disallowed, duplicate, out_of_scope
+  std::uint64_t failed = 0;             // done - ok - skipped
   std::uint64_t bytes = 0;
   std::uint64_t retries = 0;
   std::map<long, std::uint64_t> by_status;        // status -> count; 0 = no response, -1 = outside 100..599
@@ -90,6 +91,7 @@ class CrawlStats {
 
   Counter done_{0};
   Counter ok_{0};
+  Counter skipped_{0};
   Counter bytes_{0};
   Counter retries_{0};
   Counter latency_sum_us_{0};

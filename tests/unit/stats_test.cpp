@@ -189,3 +189,18 @@ TEST_CASE("record cost, one thread and two", "[stats][.bench]") {
   const std::chrono::duration<double, std::micro> took = std::chrono::steady_clock::now() - start;
   WARN("snapshot: " << took.count() / kSnapshots << " us");
 }
+
+TEST_CASE("URLs skipped by policy are neither ok nor failed, and have no latency", "[stats]") {
+  fetchpool::CrawlStats stats;
+  stats.record({200, fetchpool::ErrorCode::kOk, 10, std::chrono::milliseconds(10)});
+  stats.record({0, fetchpool::ErrorCode::kRobotsDisallowed, 0, {}});
+  stats.record({0, fetchpool::ErrorCode::kDuplicate, 0, {}});
+  stats.record({0, fetchpool::ErrorCode::kTimeout, 0, std::chrono::milliseconds(30)});
+  const auto s = stats.snapshot();
+  CHECK(s.done == 4);
+  CHECK(s.ok == 1);
+  CHECK(s.skipped == 2);
+  CHECK(s.failed == 1);
+  CHECK(s.latency_max_ms == Approx(30.0));
+  CHECK(s.latency_p50_ms >= 9.0);  // the two skipped URLs did not count as 0 ms
+}
