@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/bench_command.hpp"
 #include "cli/demo.hpp"
 #include "cli/report.hpp"
 #include "cli/signals.hpp"
@@ -251,6 +252,10 @@ int run_cli(int argc, char** argv) {
   demo->add_option("--latency", demo_options.latency_ms, "Server latency per page in ms [default 25]")->check(CLI::Range(0u, 10000u));
   demo->add_option("-j,--jobs", demo_options.workers, "Workers in the threaded run [default 32]")->check(CLI::Range(1u, 10000u));
 
+  // bench
+  BenchCommandOptions bench_options;
+  auto* bench = add_bench_command(app, bench_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -355,6 +360,7 @@ int run_cli(int argc, char** argv) {
     }
 
     if (*demo) return run_demo(demo_options);
+    if (*bench) return run_bench(bench_options, quiet);
   } catch (const std::system_error& e) {
     std::cerr << "fetchpool: " << e.what() << "\n";
     return kExitInternal;
