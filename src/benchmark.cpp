@@ -104,19 +104,21 @@ class PeakProbe {
   PeakProbe() {
     if (reset_peak_rss()) {
       const auto status = read_proc_status();
-      if (status.read) baseline_kib_ = status.rss_kib;
+      known_ = status.read;
+      baseline_kib_ = status.rss_kib;
     }
   }
   std::optional<double> per_worker_kib(std::uint32_t workers) const {
-    if (!baseline_kib_) return std::nullopt;
+    if (!known_) return std::nullopt;
     const auto status = read_proc_status();
     if (!status.read) return std::nullopt;
-    const auto growth = status.hwm_kib > *baseline_kib_ ? status.hwm_kib - *baseline_kib_ : 0;
+    const auto growth = status.hwm_kib > baseline_kib_ ? status.hwm_kib - baseline_kib_ : 0;
     return static_cast<double>(growth) / workers;
   }
 
  private:
-  std::optional<std::uint64_t> baseline_kib_;
+  bool known_ = false;  // the peak could be reset and the baseline read
+  std::uint64_t baseline_kib_ = 0;
 };
 
 bool is_ok(const Result<FetchResponse>& response) {
@@ -708,7 +710,8 @@ std::string format_table(const BenchReport& report) {
   out +=
       "\nspeedup = sequential median wall / median wall; ideal = U / ceil(U/N); effic = speedup / N;\n"
       "N/L = Little's law throughput; ideal s = ceil(U/N) x L; CPU s = process CPU per run (built-in server included);\n"
-      "mem/worker: sequential and threads = peak RSS growth / N, processes = mean child peak RSS (VmHWM).\n";
+      "mem/worker: sequential and threads = peak RSS growth / N, processes = mean child peak RSS (VmHWM);\n"
+      "failed = fetches not ending in 2xx/3xx, over all repeats.\n";
   return out;
 }
 
