@@ -1,0 +1,523 @@
+#include "fetchpool/fetcher.hpp"
+
+#include <curl/curl.h>
+
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+#include "detail/curl_raii.hpp"
+
+namespace fetchpool {
+namespace {
+
+// Constructor options are our own constants and checked values: a failure
+// means out of memory or a libcurl built without the feature, a broken
+// installation that is reported at construction, not per request.
+void set_or_throw(CURLcode code, const char* option) {
+  if (code != CURLE_OK) {
+    throw std::runtime_error(std::string("fetcher: curl_easy_setopt(") + option + ") failed: " +
+                             curl_easy_strerror(code));
+  }
+}
+#define FETCHPOOL_SETOPT(handle, option, value) set_or_throw(curl_easy_setopt(handle, option, value), #option)
+
+constexpr std::string_view kSpaces = " \t\r\n";
+
+std::string_view trim(std::string_view text) noexcept {
+  const auto first = text.find_first_not_of(kSpaces);
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(kSpaces);
+  return text.substr(first, last - first + 1);
+}
+
+bool iequals(std::string_view a, std::string_view lower_b) noexcept {
+  if (a.size() != lower_b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower_b[i]) return false;
+  }
+  return true;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) noexcept {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// "HTTP/1.1 200 OK", "HTTP/2 200 " -> 200; 0 if malformed.
+long parse_status(std::string_view line) noexcept {
+  const auto space = line.find(' ');
+  if (space == std::string_view::npos) return 0;
+  const std::string_view rest = line.substr(space + 1);
+  long status = 0;
+  const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), status);
+  return ec == std::errc{} && end - rest.data() == 3 ? status : 0;
+}
+
+// "bytes 100-199/1000" -> 100 (RFC 9110 section 14.4); "bytes */1000" -> none.
+std::optional<std::uint64_t> parse_range_start(std::string_view value) noexcept {
+  constexpr std::string_view kUnit = "bytes ";
+  if (value.size() < kUnit.size() || !iequals(value.substr(0, kUnit.size()), kUnit)) return std::nullopt;
+  value.remove_prefix(kUnit.size());
+  const auto dash = value.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  return parse_u64(trim(value.substr(0, dash)));
+}
+
+bool is_http_url(std::string_view url) noexcept {
+  return (url.size() > 7 && iequals(url.substr(0, 7), "http://")) ||
+         (url.size() > 8 && iequals(url.substr(0, 8), "https://"));
+}
+
+std::string_view http_version_name(long version) noexcept {
+  switch (version) {
+    case CURL_HTTP_VERSION_1_0: return "1.0";
+    case CURL_HTTP_VERSION_1_1: return "1.1";
+    case CURL_HTTP_VERSION_2_0: return "2";
+    case CURL_HTTP_VERSION_3: return "3";
+    default: return "";
+  }
+}
+
+double curl_time_ms(CURL* easy, CURLINFO info) noexcept {
+  curl_off_t micros = 0;
+  curl_easy_getinfo(easy, info, &micros);
+  return static_cast<double>(micros) / 1000.0;
+}
+
+// Wakes a Fetcher's curl_multi_poll from whichever thread requests the stop.
+struct WakeMulti {
+  CURLM* multi;
+  void operator()() const noexcept { curl_multi_wakeup(multi); }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// SharedCurlCache
+
+struct SharedCurlCache::State {
+  // Declared before `share`, so they outlive curl_share_cleanup, which locks.
+  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
+  detail::CurlSharePtr share;
+
+  // Exclusive locks even for CURL_LOCK_ACCESS_SHARED: the critical sections
+  // are a hash lookup long, where a reader-writer lock costs more than it saves.
+  static void lock(CURL*, curl_lock_data data, curl_lock_access, void* user) noexcept {
+    static_cast<State*>(user)->locks[static_cast<std::size_t>(data)].lock();
+  }
+  static void unlock(CURL*, curl_lock_data data, void* user) noexcept {
+    static_cast<State*>(user)->locks[static_cast<std::size_t>(data)].unlock();
+  }
+};
+
+SharedCurlCache::SharedCurlCache() : state_(std::make_unique<State>()) {
+  state_->share.reset(curl_share_init());
+  CURLSH* share = state_->share.get();
+  if (share == nullptr) throw std::runtime_error("fetcher: curl_share_init failed");
+  if (curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &State::lock) != CURLSHE_OK ||
+      curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &State::unlock) != CURLSHE_OK ||
+      curl_share_setopt(share, CURLSHOPT_USERDATA, state_.get()) != CURLSHE_OK ||
+      curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+      curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+    throw std::runtime_error("fetcher: curl_share_setopt failed");
+  }
+}
+
+SharedCurlCache::~SharedCurlCache() = default;
+
+// ---------------------------------------------------------------------------
+// Fetcher
+
+struct Fetcher::State {
+  FetchOptions options;
+  detail::CurlMultiPtr multi;
+  detail::CurlEasyPtr easy;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+
+  // What the handle is currently set to, so a request only touches options
+  // that differ from the previous one.
+  bool nobody = false;
+  std::uint64_t range_from = 0;
+  std::vector<std::string> header_lines;
+  detail::CurlSlistPtr header_list;
+
+  // The transfer in progress; valid only inside fetch().
+  const FetchRequest* request = nullptr;
+  FetchResponse* response = nullptr;
+  BodyWriter* writer = nullptr;
+  std::optional<Error> failure;   // set by a callback that stopped the transfer
+  bool head_complete = false;     // the blank line after the current response's header was seen
+  bool body_begun = false;        // begin() ran (or the in-memory equivalent)
+
+  void configure(SharedCurlCache* shared);
+  CURLcode apply_request(const FetchRequest& request);
+  bool begin_body(bool check_size);
+  CURLcode run_transfer(const std::stop_token& stop, bool& aborted);
+  Error transfer_error(CURLcode code) const;
+  Result<FetchResponse> finish(FetchResponse& response, CURLcode code, bool aborted);
+
+  static size_t on_header(char* data, size_t size, size_t count, void* user) noexcept;
+  static size_t on_body(char* data, size_t size, size_t count, void* user) noexcept;
+  static int on_request_start(void* user, char*, char*, int, int) noexcept;
+};
+
+void Fetcher::State::configure(SharedCurlCache* shared) {
+  CURL* h = easy.get();
+  FETCHPOOL_SETOPT(h, CURLOPT_NOSIGNAL, 1L);  // worker threads: no SIGALRM for DNS timeouts
+  FETCHPOOL_SETOPT(h, CURLOPT_ERRORBUFFER, error_buffer);
+  FETCHPOOL_SETOPT(h, CURLOPT_HEADERFUNCTION, &State::on_header);
+  FETCHPOOL_SETOPT(h, CURLOPT_HEADERDATA, this);
+  FETCHPOOL_SETOPT(h, CURLOPT_WRITEFUNCTION, &State::on_body);
+  FETCHPOOL_SETOPT(h, CURLOPT_WRITEDATA, this);
+  FETCHPOOL_SETOPT(h, CURLOPT_PREREQFUNCTION, &State::on_request_start);
+  FETCHPOOL_SETOPT(h, CURLOPT_PREREQDATA, this);
+  FETCHPOOL_SETOPT(h, CURLOPT_FOLLOWLOCATION, 1L);
+  FETCHPOOL_SETOPT(h, CURLOPT_MAXREDIRS, options.max_redirects);
+  FETCHPOOL_SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  FETCHPOOL_SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  FETCHPOOL_SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+  FETCHPOOL_SETOPT(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
+  FETCHPOOL_SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_limit);
+  FETCHPOOL_SETOPT(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
+  FETCHPOOL_SETOPT(h, CURLOPT_USERAGENT, options.user_agent.c_str());
+  if (options.accept_compressed) FETCHPOOL_SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
+  FETCHPOOL_SETOPT(h, CURLOPT_HTTP_VERSION,
+                   options.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS) : static_cast<long>(CURL_HTTP_VERSION_1_1));
+  FETCHPOOL_SETOPT(h, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
+  FETCHPOOL_SETOPT(h, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
+  // A proxy's "200 Connection established" would otherwise reach on_header.
+  FETCHPOOL_SETOPT(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  // Aborting during a DNS lookup must not wait for the resolver thread.
+  FETCHPOOL_SETOPT(h, CURLOPT_QUICK_EXIT, 1L);
+  if (shared != nullptr) FETCHPOOL_SETOPT(h, CURLOPT_SHARE, shared->state_->share.get());
+}
+
+CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
+  CURL* h = easy.get();
+  if (const CURLcode code = curl_easy_setopt(h, CURLOPT_URL, next.url.c_str()); code != CURLE_OK) return code;
+  if (next.head_only != nobody) {
+    // CURLOPT_NOBODY 0 would leave the method at HEAD; HTTPGET resets it.
+    const CURLcode code = next.head_only ? curl_easy_setopt(h, CURLOPT_NOBODY, 1L) : curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if (code != CURLE_OK) return code;
+    nobody = next.head_only;
+  }
+  if (next.resume_from != range_from) {
+    // CURLOPT_RANGE, not CURLOPT_RESUME_FROM_LARGE: the latter fails a 200
+    // answer with CURLE_RANGE_ERROR, and that decision belongs to the writer.
+    // curl copies the string.
+    const CURLcode code =
+        next.resume_from == 0
+            ? curl_easy_setopt(h, CURLOPT_RANGE, static_cast<const char*>(nullptr))
+            : curl_easy_setopt(h, CURLOPT_RANGE, (std::to_string(next.resume_from) + "-").c_str());
+    if (code != CURLE_OK) return code;
+    range_from = next.resume_from;
+  }
+  if (next.extra_headers != header_lines) {
+    detail::CurlSlistPtr list;
+    for (const auto& line : next.extra_headers) {
+      curl_slist* grown = curl_slist_append(list.get(), line.c_str());
+      if (grown == nullptr) return CURLE_OUT_OF_MEMORY;
+      (void)list.release();  // curl_slist_append returned the same head, now owned by `grown`
+      list.reset(grown);
+    }
+    if (const CURLcode code = curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get()); code != CURLE_OK) return code;
+    header_list = std::move(list);
+    header_lines = next.extra_headers;
+  }
+  return CURLE_OK;
+}
+
+// Runs when the final response's first body byte arrives, or after a
+// transfer that delivered none. `check_size` rejects a declared identity
+// body that cannot fit before any of it is stored.
+bool Fetcher::State::begin_body(bool check_size) {
+  body_begun = true;
+  const ResponseHead& head = response->head;
+  if (writer != nullptr) {
+    if (auto started = writer->begin(head); !started) {
+      failure = started.error();
+      return false;
+    }
+    return true;
+  }
+  if (check_size && head.content_length && head.content_encoding.empty()) {
+    if (*head.content_length > options.max_body_bytes) {
+      failure = Error{ErrorCode::kTooLarge, request->url + ": Content-Length " + std::to_string(*head.content_length) +
+                                                " exceeds max_body_bytes " + std::to_string(options.max_body_bytes)};
+      return false;
+    }
+    response->body.reserve(static_cast<std::size_t>(*head.content_length));
+  }
+  return true;
+}
+
+size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* user) noexcept {
+  auto& self = *static_cast<State*>(user);
+  const size_t length = size * count;
+  const std::string_view line(data, length);
+  ResponseHead& head = self.response->head;
+  if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
+    // A new status line: an interim 1xx or the next hop of a redirect chain
+    // replaces everything seen so far.
+    head = ResponseHead{};
+    head.status = parse_status(line);
+    self.head_complete = false;
+    return length;
+  }
+  if (self.head_complete) return length;  // trailers after a chunked body
+  const std::string_view trimmed = trim(line);
+  if (trimmed.empty()) {
+    self.head_complete = true;
+    return length;
+  }
+  const auto colon = trimmed.find(':');
+  if (colon == std::string_view::npos) return length;
+  const std::string_view name = trim(trimmed.substr(0, colon));
+  const std::string_view value = trim(trimmed.substr(colon + 1));
+  // Dispatch on the first letter so the common path is one or two compares.
+  switch (name.empty() ? '\0' : (name[0] | 0x20)) {
+    case 'c':
+      if (iequals(name, "content-length")) {
+        head.content_length = parse_u64(value);
+      } else if (iequals(name, "content-type")) {
+        head.content_type = value;
+      } else if (iequals(name, "content-encoding")) {
+        // "identity" is the absence of an encoding (RFC 9110 section 8.4.1).
+        if (!iequals(value, "identity")) head.content_encoding = value;
+      } else if (iequals(name, "content-range")) {
+        head.range_start = parse_range_start(value);
+      } else if (iequals(name, "content-disposition")) {
+        head.content_disposition = value;
+      }
+      break;
+    case 'e':
+      if (iequals(name, "etag")) head.etag = value;
+      break;
+    case 'l':
+      if (iequals(name, "last-modified")) {
+        head.last_modified = value;
+      } else if (iequals(name, "location")) {
+        head.location = value;
+      }
+      break;
+    case 'r':
+      if (iequals(name, "retry-after")) head.retry_after = value;
+      break;
+    default:
+      break;
+  }
+  return length;
+}
+
+size_t Fetcher::State::on_body(char* data, size_t size, size_t count, void* user) noexcept {
+  auto& self = *static_cast<State*>(user);
+  const size_t length = size * count;
+  if (!self.body_begun && !self.begin_body(/*check_size=*/true)) return CURL_WRITEFUNC_ERROR;
+  FetchResponse& response = *self.response;
+  if (self.writer != nullptr) {
+    if (auto written = self.writer->write(std::string_view(data, length)); !written) {
+      self.failure = written.error();
+      return CURL_WRITEFUNC_ERROR;
+    }
+  } else {
+    if (length > self.options.max_body_bytes - response.body_bytes) {
+      self.failure = Error{ErrorCode::kTooLarge, self.request->url + ": body exceeds max_body_bytes " +
+                                                     std::to_string(self.options.max_body_bytes) + " (decoded)"};
+      return CURL_WRITEFUNC_ERROR;
+    }
+    try {
+      response.body.append(data, length);
+    } catch (const std::bad_alloc&) {
+      self.failure = Error{ErrorCode::kInternal, self.request->url + ": out of memory storing the body"};
+      return CURL_WRITEFUNC_ERROR;
+    }
+  }
+  response.body_bytes += length;
+  return length;
+}
+
+// Called before every request of a transfer, redirects included: from here
+// on, the header being read belongs to a new response.
+int Fetcher::State::on_request_start(void* user, char*, char*, int, int) noexcept {
+  static_cast<State*>(user)->head_complete = false;
+  return CURL_PREREQFUNC_OK;
+}
+
+// The loop curl_easy_perform runs internally, on our own multi handle so
+// that a stop request can interrupt curl_multi_poll instead of waiting for
+// the next progress callback (up to a second when the server is silent).
+CURLcode Fetcher::State::run_transfer(const std::stop_token& stop, bool& aborted) {
+  CURLM* m = multi.get();
+  if (curl_multi_add_handle(m, easy.get()) != CURLM_OK) return CURLE_OUT_OF_MEMORY;
+  std::optional<std::stop_callback<WakeMulti>> wake;
+  if (stop.stop_possible()) wake.emplace(stop, WakeMulti{m});
+  CURLcode result = CURLE_OK;
+  aborted = false;
+  for (;;) {
+    int running = 0;
+    if (const CURLMcode code = curl_multi_perform(m, &running); code != CURLM_OK) {
+      result = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+    if (running == 0) {
+      int queued = 0;
+      const CURLMsg* message = curl_multi_info_read(m, &queued);
+      result = message != nullptr && message->msg == CURLMSG_DONE ? message->data.result : CURLE_OK;
+      break;
+    }
+    if (stop.stop_requested()) {
+      aborted = true;
+      break;
+    }
+    // The timeout caps how long curl waits when it has no timer of its own;
+    // curl shortens it to its next timeout (connect, low-speed, total).
+    if (curl_multi_poll(m, nullptr, 0, 1000, nullptr) != CURLM_OK) {
+      result = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+  }
+  wake.reset();
+  curl_multi_remove_handle(m, easy.get());
+  return result;
+}
+
+Error Fetcher::State::transfer_error(CURLcode code) const {
+  ErrorCode kind = error_code_from_curl(code);
+  std::string what;
+  const ResponseHead& head = response->head;
+  switch (code) {
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+      // Three causes share this code: the URL asked for, a redirect target
+      // (curl has already made it the effective URL), or an answer that is
+      // not HTTP at all (HTTP/0.9, which curl refuses).
+      const char* effective = nullptr;
+      curl_easy_getinfo(easy.get(), CURLINFO_EFFECTIVE_URL, &effective);
+      long redirects = 0;
+      curl_easy_getinfo(easy.get(), CURLINFO_REDIRECT_COUNT, &redirects);
+      if (is_http_url(effective != nullptr ? effective : request->url)) {
+        kind = ErrorCode::kNetwork;
+        what = "answer is not HTTP";
+      } else if (redirects == 0) {
+        kind = ErrorCode::kUnsupportedScheme;
+        what = "scheme not supported (only http and https)";
+      } else {
+        kind = ErrorCode::kRedirectRefused;
+        what = "redirect to " + (head.location.empty() ? std::string(effective) : head.location) +
+               " refused (only http and https are followed)";
+      }
+      break;
+    }
+    case CURLE_RECV_ERROR:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP2:
+      // After the final header, a broken connection cut the body short.
+      if (head_complete || body_begun) kind = ErrorCode::kTruncated;
+      what = kind == ErrorCode::kTruncated ? "connection lost mid-body" : "connection lost";
+      break;
+    case CURLE_TOO_MANY_REDIRECTS:
+      what = "more than " + std::to_string(options.max_redirects) + " redirects";
+      break;
+    default:
+      break;
+  }
+  if (what.empty()) {
+    switch (kind) {
+      case ErrorCode::kTimeout: what = "timed out"; break;
+      case ErrorCode::kConnect: what = "connection failed"; break;
+      case ErrorCode::kDns: what = "host name did not resolve"; break;
+      case ErrorCode::kTls: what = "TLS failure"; break;
+      case ErrorCode::kInvalidUrl: what = "invalid URL"; break;
+      case ErrorCode::kTruncated: what = "body truncated"; break;
+      default: what = "transfer failed"; break;
+    }
+  }
+  if (kind == ErrorCode::kTruncated) {
+    what += " after " + std::to_string(response->body_bytes) + " bytes";
+    if (head.content_length && head.content_encoding.empty()) {
+      what += " of " + std::to_string(*head.content_length);
+    }
+  }
+  const char* detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+  return Error{kind, request->url + ": " + what + " (curl: " + std::string(trim(detail)) + ")"};
+}
+
+Fetcher::Fetcher(FetchOptions options, SharedCurlCache* shared) : state_(std::make_unique<State>()) {
+  if (options.connect_timeout.count() < 0 || options.total_timeout.count() < 0 || options.low_speed_limit < 0 ||
+      options.low_speed_time.count() < 0 || options.max_redirects < 0) {
+    throw std::invalid_argument("fetcher: timeouts, low-speed limits and max_redirects must not be negative");
+  }
+  state_->options = std::move(options);
+  state_->easy.reset(curl_easy_init());
+  state_->multi.reset(curl_multi_init());
+  if (!state_->easy || !state_->multi) throw std::runtime_error("fetcher: curl_easy_init/curl_multi_init failed");
+  state_->configure(shared);
+}
+
+Fetcher::~Fetcher() = default;
+Fetcher::Fetcher(Fetcher&& other) noexcept = default;
+Fetcher& Fetcher::operator=(Fetcher&& other) noexcept = default;
+
+const FetchOptions& Fetcher::options() const noexcept { return state_->options; }
+
+Result<FetchResponse> Fetcher::State::finish(FetchResponse& out, CURLcode code, bool aborted) {
+  if (aborted) return Error{ErrorCode::kAborted, request->url + ": aborted by stop request"};
+  if (failure) return std::move(*failure);  // a writer's error unchanged, or a size limit
+  if (code != CURLE_OK) return transfer_error(code);
+  if (!body_begun && !begin_body(/*check_size=*/false)) return std::move(*failure);
+
+  CURL* h = easy.get();
+  const char* effective_url = nullptr;
+  curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &effective_url);
+  out.final_url = effective_url != nullptr ? effective_url : request->url;
+  long redirects = 0;
+  curl_easy_getinfo(h, CURLINFO_REDIRECT_COUNT, &redirects);
+  out.redirect_count = static_cast<int>(redirects);
+  long connects = 0;
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+  out.reused_connection = connects == 0;
+  long version = 0;
+  curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+  out.http_version = http_version_name(version);
+  out.total_ms = curl_time_ms(h, CURLINFO_TOTAL_TIME_T);
+  out.connect_ms = curl_time_ms(h, CURLINFO_CONNECT_TIME_T);
+  out.first_byte_ms = curl_time_ms(h, CURLINFO_STARTTRANSFER_TIME_T);
+  return std::move(out);
+}
+
+Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_token stop) {
+  State& s = *state_;
+  if (stop.stop_requested()) return Error{ErrorCode::kAborted, request.url + ": aborted before start"};
+  s.request = &request;
+  FetchResponse response;
+  if (const CURLcode code = s.apply_request(request); code != CURLE_OK) {
+    return Error{code == CURLE_OUT_OF_MEMORY ? ErrorCode::kInternal : ErrorCode::kInvalidUrl,
+                 request.url + ": request not accepted (curl: " + curl_easy_strerror(code) + ")"};
+  }
+  s.response = &response;
+  s.writer = request.writer;
+  s.failure.reset();
+  s.head_complete = false;
+  s.body_begun = false;
+  s.error_buffer[0] = '\0';
+
+  bool aborted = false;
+  const CURLcode code = s.run_transfer(stop, aborted);
+  Result<FetchResponse> result = s.finish(response, code, aborted);
+  s.request = nullptr;
+  s.response = nullptr;
+  s.writer = nullptr;
+  s.failure.reset();
+  return result;
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,793 @@
+// Fetcher against real servers on 127.0.0.1: cpp-httplib for ordinary
+// routes and keep-alive, ScriptedServer for the faults (short bodies, resets,
+// stalls, trickles, odd headers) a well-behaved server never produces.
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fetchpool/fetcher.hpp"
+#include "support/httplib_fixture.hpp"
+#include "support/scripted_server.hpp"
+
+using fetchpool::BodyWriter;
+using fetchpool::Error;
+using fetchpool::ErrorCode;
+using fetchpool::FetchOptions;
+using fetchpool::FetchRequest;
+using fetchpool::Fetcher;
+using fetchpool::ResponseHead;
+using fetchpool::Result;
+using fetchpool::SharedCurlCache;
+using fetchpool::test::Event;
+using fetchpool::test::HttplibServer;
+using fetchpool::test::ScriptedConnection;
+using fetchpool::test::ScriptedServer;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Options for tests: short limits so fault cases end quickly.
+FetchOptions test_options() {
+  FetchOptions options;
+  options.connect_timeout = 2s;
+  options.total_timeout = 15s;
+  options.low_speed_limit = 100;
+  options.low_speed_time = 5s;
+  return options;
+}
+
+FetchRequest get(std::string url) {
+  FetchRequest request;
+  request.url = std::move(url);
+  return request;
+}
+
+// gzip (RFC 1952) of `size` zero bytes, streamed so a 64 MiB bomb costs 64 KiB of input.
+std::string gzip_zeros(std::size_t size) {
+  z_stream stream{};
+  REQUIRE(deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  static const std::string zeros(64 * 1024, '\0');
+  std::string out;
+  char buffer[16 * 1024];
+  std::size_t left = size;
+  int flush = Z_NO_FLUSH;
+  do {
+    const std::size_t take = std::min(left, zeros.size());
+    left -= take;
+    flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zeros.data()));
+    stream.avail_in = static_cast<uInt>(take);
+    do {
+      stream.next_out = reinterpret_cast<Bytef*>(buffer);
+      stream.avail_out = sizeof buffer;
+      deflate(&stream, flush);
+      out.append(buffer, sizeof buffer - stream.avail_out);
+    } while (stream.avail_out == 0);
+  } while (flush != Z_FINISH);
+  deflateEnd(&stream);
+  return out;
+}
+
+std::string gzip_text(const std::string& text) {
+  z_stream stream{};
+  REQUIRE(deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&stream, text.size()) + 32, '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  stream.avail_in = static_cast<uInt>(text.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&stream, Z_FINISH) == Z_STREAM_END);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  return out;
+}
+
+std::string http_head(std::string_view status, const std::vector<std::string>& headers) {
+  std::string head = "HTTP/1.1 " + std::string(status) + "\r\n";
+  for (const auto& line : headers) head += line + "\r\n";
+  return head + "Connection: close\r\n\r\n";
+}
+
+// A port on 127.0.0.1 that refuses connections: bound (so nobody else gets
+// it while the test runs) but not listening, so a SYN is answered by RST.
+class RefusingPort {
+ public:
+  RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+  }
+  ~RefusingPort() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+// Records what a BodyWriter is told; optionally fails begin() or the write
+// that reaches `fail_at_bytes`.
+class RecordingWriter : public BodyWriter {
+ public:
+  std::vector<ResponseHead> heads;
+  std::string data;
+  std::size_t chunks = 0;
+  bool wrote_before_begin = false;
+  std::optional<Error> begin_error;
+  std::optional<std::size_t> fail_at_bytes;
+
+  Result<void> begin(const ResponseHead& head) override {
+    heads.push_back(head);
+    if (begin_error) return *begin_error;
+    return {};
+  }
+  Result<void> write(std::string_view chunk) override {
+    if (heads.empty()) wrote_before_begin = true;
+    ++chunks;
+    data.append(chunk);
+    if (fail_at_bytes && data.size() >= *fail_at_bytes) return Error{ErrorCode::kIo, "disk full (test)"};
+    return {};
+  }
+};
+
+// Routes shared by most tests.
+void add_routes(httplib::Server& server) {
+  server.Get("/hello", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("hello, world", "application/octet-stream");
+  });
+  server.Get("/page", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<html><body>page</body></html>", "text/html; charset=utf-8");
+  });
+  server.Get(R"(/status/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+    res.status = std::stoi(req.matches[1]);
+    res.set_content("status body", "application/octet-stream");
+  });
+  server.Get(R"(/redirect/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+    const int left = std::stoi(req.matches[1]);
+    res.set_header("ETag", "\"hop\"");
+    res.set_redirect(left <= 1 ? "/hello" : "/redirect/" + std::to_string(left - 1));
+  });
+  server.Get("/loop", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/loop"); });
+  server.Get("/to-file", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("file:///etc/passwd");
+  });
+  server.Get("/echo-ua", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.get_header_value("User-Agent"), "application/octet-stream");
+  });
+  server.Get("/echo-x-test", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.has_header("X-Test") ? req.get_header_value("X-Test") : "(none)",
+                    "application/octet-stream");
+  });
+  server.Get("/data", [](const httplib::Request&, httplib::Response& res) {
+    std::string body;
+    for (int i = 0; i < 1000; ++i) body += static_cast<char>('0' + i % 10);
+    res.set_content(body, "application/octet-stream");
+  });
+  server.Get("/empty", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  server.Get("/chunked", [](const httplib::Request&, httplib::Response& res) {
+    // 16 chunks of 64 KiB, no Content-Length.
+    res.set_chunked_content_provider("application/octet-stream", [](std::size_t offset, httplib::DataSink& sink) {
+      if (offset >= 16 * 65536) {
+        sink.done();
+        return true;
+      }
+      const std::string chunk(65536, 'c');
+      return sink.write(chunk.data(), chunk.size());
+    });
+  });
+}
+
+struct RoutedServer {
+  HttplibServer http;
+  RoutedServer() {
+    add_routes(http.server());
+    http.start();
+  }
+  std::string url(std::string_view path) const { return http.url(path); }
+};
+
+}  // namespace
+
+TEST_CASE("a 200 answer returns its body, content type, version and timings", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/page")));
+  REQUIRE(result.ok());
+  CHECK(result->head.status == 200);
+  CHECK(result->body == "<html><body>page</body></html>");
+  CHECK(result->body_bytes == result->body.size());
+  CHECK(result->head.content_type == "text/html; charset=utf-8");
+  CHECK(result->final_url == server.url("/page"));
+  CHECK(result->redirect_count == 0);
+  CHECK(result->http_version == "1.1");
+  CHECK(result->total_ms > 0);
+  CHECK(result->first_byte_ms <= result->total_ms);
+}
+
+TEST_CASE("a second request to the same host reuses the kept-alive connection", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  auto first = fetcher.fetch(get(server.url("/hello")));
+  auto second = fetcher.fetch(get(server.url("/page")));
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  CHECK_FALSE(first->reused_connection);
+  CHECK(second->reused_connection);
+  CHECK(second->body == "<html><body>page</body></html>");
+  // Negative control: a new Fetcher has no connection to reuse.
+  Fetcher other(test_options());
+  auto third = other.fetch(get(server.url("/hello")));
+  REQUIRE(third.ok());
+  CHECK_FALSE(third->reused_connection);
+}
+
+TEST_CASE("4xx and 5xx answers are successful Results carrying the status and body", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  for (const int status : {404, 410, 500, 503}) {
+    auto result = fetcher.fetch(get(server.url("/status/" + std::to_string(status))));
+    REQUIRE(result.ok());
+    CHECK(result->head.status == status);
+    CHECK(result->body == "status body");
+  }
+}
+
+TEST_CASE("redirects are followed; final_url, redirect_count and head are the last hop's", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/redirect/3")));
+  REQUIRE(result.ok());
+  CHECK(result->head.status == 200);
+  CHECK(result->final_url == server.url("/hello"));
+  CHECK(result->redirect_count == 3);
+  CHECK(result->body == "hello, world");
+  // The hops carried ETag and Location; the final response has neither.
+  CHECK(result->head.etag.empty());
+  CHECK(result->head.location.empty());
+}
+
+TEST_CASE("a redirect chain longer than max_redirects is kTooManyRedirects", "[fetcher]") {
+  RoutedServer server;
+  auto options = test_options();
+  options.max_redirects = 3;
+  Fetcher fetcher(options);
+  auto loop = fetcher.fetch(get(server.url("/loop")));
+  REQUIRE_FALSE(loop.ok());
+  CHECK(loop.error().code == ErrorCode::kTooManyRedirects);
+  CHECK_THAT(loop.error().message, Catch::Contains("more than 3 redirects"));
+  // Exactly max_redirects hops is still fine.
+  auto three = fetcher.fetch(get(server.url("/redirect/3")));
+  REQUIRE(three.ok());
+  CHECK(three->redirect_count == 3);
+  auto four = fetcher.fetch(get(server.url("/redirect/4")));
+  REQUIRE_FALSE(four.ok());
+  CHECK(four.error().code == ErrorCode::kTooManyRedirects);
+}
+
+TEST_CASE("a redirect to file:// is refused and the message names the Location", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/to-file")));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kRedirectRefused);
+  CHECK_THAT(result.error().message, Catch::StartsWith(server.url("/to-file") + ": "));
+  CHECK_THAT(result.error().message, Catch::Contains("file:///etc/passwd"));
+  // A non-http URL asked for directly is a different mistake.
+  auto direct = fetcher.fetch(get("file:///etc/passwd"));
+  REQUIRE_FALSE(direct.ok());
+  CHECK(direct.error().code == ErrorCode::kUnsupportedScheme);
+}
+
+TEST_CASE("a closed port is kConnect with a one-line message", "[fetcher]") {
+  RefusingPort port;
+  Fetcher fetcher(test_options());
+  const std::string url = "http://127.0.0.1:" + std::to_string(port.port()) + "/";
+  auto result = fetcher.fetch(get(url));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kConnect);
+  CHECK_THAT(result.error().message, Catch::StartsWith(url + ": connection failed (curl: "));
+  CHECK_THAT(result.error().message, Catch::EndsWith(")"));
+  CHECK(result.error().message.find('\n') == std::string::npos);
+}
+
+TEST_CASE("a stalled body is kTimeout after low_speed_time", "[fetcher]") {
+  ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Length: 100000"}) + std::string(10, 'x'));
+    connection.hang();
+  });
+  auto options = test_options();
+  options.low_speed_time = 1s;
+  Fetcher fetcher(options);
+  const auto start = Clock::now();
+  auto result = fetcher.fetch(get(server.url("/stall")));
+  const double elapsed = seconds_since(start);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTimeout);
+  CHECK_THAT(result.error().message, Catch::Contains(": timed out (curl: "));
+  CHECK(elapsed > 0.8);
+  CHECK(elapsed < 6.0);
+}
+
+TEST_CASE("a trickle under low_speed_limit times out; the same trickle above it completes", "[fetcher]") {
+  // `bytes_per_tick` every 100 ms, 20 ticks (2 s) in all.
+  auto trickle = [](std::size_t bytes_per_tick) {
+    return [bytes_per_tick](ScriptedConnection& connection, const std::string&) {
+      const std::size_t ticks = 20;
+      if (!connection.send(http_head("200 OK", {"Content-Length: " + std::to_string(bytes_per_tick * ticks)}))) return;
+      for (std::size_t i = 0; i < ticks; ++i) {
+        if (!connection.send(std::string(bytes_per_tick, 't')) || !connection.pause(100ms)) return;
+      }
+    };
+  };
+  auto options = test_options();
+  options.low_speed_limit = 1000;
+  options.low_speed_time = 1s;
+  Fetcher fetcher(options);
+  {
+    ScriptedServer slow(trickle(10));  // 100 B/s
+    auto result = fetcher.fetch(get(slow.url("/slow")));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kTimeout);
+  }
+  {
+    ScriptedServer fast(trickle(300));  // 3000 B/s
+    auto result = fetcher.fetch(get(fast.url("/fast")));
+    REQUIRE(result.ok());
+    CHECK(result->body.size() == 6000);
+  }
+}
+
+TEST_CASE("total_timeout bounds the whole transfer", "[fetcher]") {
+  ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Length: 100"}));
+    connection.hang();
+  });
+  auto options = test_options();
+  options.low_speed_limit = 0;  // off: only the total timeout can end it
+  options.total_timeout = 300ms;
+  Fetcher fetcher(options);
+  const auto start = Clock::now();
+  auto result = fetcher.fetch(get(server.url("/")));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTimeout);
+  CHECK(seconds_since(start) < 3.0);
+}
+
+TEST_CASE("max_body_bytes: a declared Content-Length over the limit is kTooLarge", "[fetcher]") {
+  RoutedServer server;  // /data is 1000 bytes
+  auto options = test_options();
+  options.max_body_bytes = 999;
+  Fetcher over(options);
+  auto result = over.fetch(get(server.url("/data")));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTooLarge);
+  CHECK_THAT(result.error().message, Catch::StartsWith(server.url("/data") + ": "));
+  options.max_body_bytes = 1000;
+  Fetcher exact(options);
+  auto fits = exact.fetch(get(server.url("/data")));
+  REQUIRE(fits.ok());
+  CHECK(fits->body.size() == 1000);
+}
+
+TEST_CASE("max_body_bytes holds without Content-Length (chunked)", "[fetcher]") {
+  RoutedServer server;  // /chunked is 1 MiB in 64 KiB chunks
+  auto options = test_options();
+  options.max_body_bytes = 100 * 1024;
+  Fetcher fetcher(options);
+  auto result = fetcher.fetch(get(server.url("/chunked")));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTooLarge);
+  options.max_body_bytes = 1 << 20;
+  Fetcher roomy(options);
+  auto whole = roomy.fetch(get(server.url("/chunked")));
+  REQUIRE(whole.ok());
+  CHECK(whole->body.size() == 1 << 20);
+  CHECK_FALSE(whole->head.content_length.has_value());
+}
+
+TEST_CASE("a gzip bomb stops at max_body_bytes of decoded bytes", "[fetcher]") {
+  const std::string bomb = gzip_zeros(64u << 20);  // 64 MiB of zeros in ~64 KiB
+  ScriptedServer server([&bomb](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Type: text/html", "Content-Encoding: gzip",
+                                         "Content-Length: " + std::to_string(bomb.size())}) +
+                    bomb);
+  });
+  auto options = test_options();
+  options.max_body_bytes = 1 << 20;
+  Fetcher fetcher(options);
+  auto result = fetcher.fetch(get(server.url("/bomb")));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTooLarge);
+  CHECK_THAT(result.error().message, Catch::Contains("decoded"));
+}
+
+TEST_CASE("gzip bodies are decoded and Accept-Encoding is offered", "[fetcher]") {
+  const std::string text = std::string(5000, 'a') + "end";
+  const std::string packed = gzip_text(text);
+  ScriptedServer server([&packed](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Type: text/plain", "Content-Encoding: gzip",
+                                         "Content-Length: " + std::to_string(packed.size())}) +
+                    packed);
+  });
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/gz")));
+  REQUIRE(result.ok());
+  CHECK(result->body == text);
+  CHECK(result->body_bytes == text.size());
+  CHECK(result->head.content_encoding == "gzip");
+  CHECK(result->head.content_length == packed.size());
+  REQUIRE(server.requests().size() == 1);
+  CHECK_THAT(server.requests()[0], Catch::Contains("Accept-Encoding: ") && Catch::Contains("gzip"));
+
+  // Negative control: with accept_compressed off nothing is offered.
+  auto options = test_options();
+  options.accept_compressed = false;
+  Fetcher plain(options);
+  auto raw = plain.fetch(get(server.url("/gz")));
+  REQUIRE(raw.ok());
+  CHECK(raw->body == packed);
+  CHECK_THAT(server.requests()[1], !Catch::Contains("Accept-Encoding"));
+}
+
+TEST_CASE("a body shorter than its Content-Length is kTruncated", "[fetcher]") {
+  ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Length: 1000"}) + std::string(500, 'x'));
+  });
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/short")));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTruncated);
+  CHECK_THAT(result.error().message, Catch::Contains("after 500 bytes of 1000"));
+}
+
+TEST_CASE("a chunked body without its last chunk is kTruncated", "[fetcher]") {
+  ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Transfer-Encoding: chunked"}) + "a\r\n0123456789\r\n");
+  });
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/chunked-short")));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTruncated);
+}
+
+TEST_CASE("a reset mid-body is kTruncated; a reset before any answer is kNetwork", "[fetcher]") {
+  Fetcher fetcher(test_options());
+  SECTION("with Content-Length") {
+    ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+      connection.send(http_head("200 OK", {"Content-Length: 100000"}) + std::string(500, 'x'));
+      connection.reset();
+    });
+    auto result = fetcher.fetch(get(server.url("/reset")));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kTruncated);
+  }
+  SECTION("body delimited by close") {
+    ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+      connection.send(http_head("200 OK", {"Content-Type: text/html"}) + std::string(500, 'x'));
+      connection.reset();
+    });
+    auto result = fetcher.fetch(get(server.url("/reset")));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kTruncated);
+  }
+  SECTION("before the status line") {
+    ScriptedServer server([](ScriptedConnection& connection, const std::string&) { connection.reset(); });
+    auto result = fetcher.fetch(get(server.url("/reset")));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kNetwork);
+  }
+  SECTION("an answer that is not HTTP") {
+    ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+      connection.send("SSH-2.0-OpenSSH_9.2\r\n\r\n");
+    });
+    auto result = fetcher.fetch(get(server.url("/ssh")));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kNetwork);
+    CHECK_THAT(result.error().message, Catch::Contains("not HTTP"));
+  }
+  SECTION("clean close before the status line") {
+    ScriptedServer server([](ScriptedConnection&, const std::string&) {});
+    auto result = fetcher.fetch(get(server.url("/nothing")));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kNetwork);
+  }
+}
+
+TEST_CASE("a body delimited by close is complete when the close is clean", "[fetcher]") {
+  ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Type: text/html"}) + std::string(500, 'x'));
+  });
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/close")));
+  REQUIRE(result.ok());
+  CHECK(result->body.size() == 500);
+}
+
+TEST_CASE("a BodyWriter gets begin() once with the final head, then the decoded chunks", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  RecordingWriter writer;
+  auto request = get(server.url("/redirect/2"));
+  request.writer = &writer;
+  auto result = fetcher.fetch(request);
+  REQUIRE(result.ok());
+  REQUIRE(writer.heads.size() == 1);
+  CHECK(writer.heads[0].status == 200);
+  CHECK(writer.heads[0].content_length == 12u);
+  CHECK_FALSE(writer.wrote_before_begin);
+  CHECK(writer.data == "hello, world");
+  CHECK(result->body.empty());
+  CHECK(result->body_bytes == 12);
+
+  RecordingWriter big;
+  auto chunked = get(server.url("/chunked"));
+  chunked.writer = &big;
+  auto streamed = fetcher.fetch(chunked);
+  REQUIRE(streamed.ok());
+  CHECK(big.heads.size() == 1);
+  CHECK(big.data.size() == 1 << 20);
+  CHECK(big.chunks > 1);
+  CHECK(streamed->body_bytes == 1 << 20);
+}
+
+TEST_CASE("begin() is called for empty bodies and HEAD requests too", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  RecordingWriter empty;
+  auto request = get(server.url("/empty"));
+  request.writer = &empty;
+  auto result = fetcher.fetch(request);
+  REQUIRE(result.ok());
+  REQUIRE(empty.heads.size() == 1);
+  CHECK(empty.heads[0].status == 204);
+  CHECK(empty.chunks == 0);
+
+  RecordingWriter head_only;
+  auto head = get(server.url("/data"));
+  head.head_only = true;
+  head.writer = &head_only;
+  auto answer = fetcher.fetch(head);
+  REQUIRE(answer.ok());
+  REQUIRE(head_only.heads.size() == 1);
+  CHECK(head_only.heads[0].content_length == 1000u);
+  CHECK(head_only.chunks == 0);
+}
+
+TEST_CASE("a BodyWriter error aborts the transfer and is returned unchanged", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  SECTION("from write()") {
+    RecordingWriter writer;
+    writer.fail_at_bytes = 1;
+    auto request = get(server.url("/chunked"));
+    request.writer = &writer;
+    auto result = fetcher.fetch(request);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kIo);
+    CHECK(result.error().message == "disk full (test)");
+    CHECK(writer.chunks == 1);  // nothing after the failing write
+  }
+  SECTION("from begin()") {
+    RecordingWriter writer;
+    writer.begin_error = Error{ErrorCode::kChecksum, "refused by test"};
+    auto request = get(server.url("/data"));
+    request.writer = &writer;
+    auto result = fetcher.fetch(request);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kChecksum);
+    CHECK(result.error().message == "refused by test");
+    CHECK(writer.chunks == 0);
+  }
+  // The handle is usable afterwards.
+  auto after = fetcher.fetch(get(server.url("/hello")));
+  REQUIRE(after.ok());
+  CHECK(after->body == "hello, world");
+}
+
+TEST_CASE("a stop request aborts a stalled transfer promptly", "[fetcher]") {
+  Event stalled;
+  ScriptedServer server([&stalled](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Length: 100000"}) + std::string(10, 'x'));
+    stalled.set();
+    connection.hang();
+  });
+  Fetcher fetcher(test_options());  // low-speed timeout 5 s: only the stop can end it sooner
+  std::stop_source stop;
+  auto pending = std::async(std::launch::async, [&] { return fetcher.fetch(get(server.url("/stall")), stop.get_token()); });
+  REQUIRE(stalled.wait_for(10s));
+  const auto start = Clock::now();
+  stop.request_stop();
+  auto result = pending.get();
+  const double elapsed = seconds_since(start);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kAborted);
+  CHECK(elapsed < 2.0);
+
+  // A token already stopped does not start a transfer.
+  auto again = fetcher.fetch(get(server.url("/stall")), stop.get_token());
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == ErrorCode::kAborted);
+  CHECK(server.requests().size() == 1);
+}
+
+TEST_CASE("the configured User-Agent is sent", "[fetcher]") {
+  RoutedServer server;
+  auto options = test_options();
+  Fetcher default_agent(options);
+  auto result = default_agent.fetch(get(server.url("/echo-ua")));
+  REQUIRE(result.ok());
+  CHECK(result->body == FetchOptions{}.user_agent);
+  options.user_agent = "TestBot/2.0";
+  Fetcher custom(options);
+  auto custom_result = custom.fetch(get(server.url("/echo-ua")));
+  REQUIRE(custom_result.ok());
+  CHECK(custom_result->body == "TestBot/2.0");
+}
+
+TEST_CASE("extra headers are sent, and gone when the next request has none", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  auto with = get(server.url("/echo-x-test"));
+  with.extra_headers = {"X-Test: one"};
+  auto first = fetcher.fetch(with);
+  REQUIRE(first.ok());
+  CHECK(first->body == "one");
+  with.extra_headers = {"X-Test: two"};
+  auto second = fetcher.fetch(with);
+  REQUIRE(second.ok());
+  CHECK(second->body == "two");
+  auto without = fetcher.fetch(get(server.url("/echo-x-test")));
+  REQUIRE(without.ok());
+  CHECK(without->body == "(none)");
+}
+
+TEST_CASE("resume_from sends Range and a 206 reports range_start", "[fetcher]") {
+  RoutedServer server;  // httplib answers Range requests on /data with 206
+  Fetcher fetcher(test_options());
+  RecordingWriter writer;
+  auto request = get(server.url("/data"));
+  request.resume_from = 990;
+  request.writer = &writer;
+  auto result = fetcher.fetch(request);
+  REQUIRE(result.ok());
+  CHECK(result->head.status == 206);
+  CHECK(result->head.range_start == 990u);
+  REQUIRE(writer.heads.size() == 1);
+  CHECK(writer.heads[0].range_start == 990u);
+  CHECK(writer.data == "0123456789");
+  // The next request without resume_from gets the whole body.
+  auto whole = fetcher.fetch(get(server.url("/data")));
+  REQUIRE(whole.ok());
+  CHECK(whole->head.status == 200);
+  CHECK_FALSE(whole->head.range_start.has_value());
+  CHECK(whole->body.size() == 1000);
+}
+
+TEST_CASE("a server that ignores Range answers 200, and that is the writer's call, not an error", "[fetcher]") {
+  ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Length: 10"}) + "0123456789");
+  });
+  Fetcher fetcher(test_options());
+  RecordingWriter writer;
+  auto request = get(server.url("/norange"));
+  request.resume_from = 5;
+  request.extra_headers = {"If-Range: \"v1\""};
+  request.writer = &writer;
+  auto result = fetcher.fetch(request);
+  REQUIRE(result.ok());
+  REQUIRE(writer.heads.size() == 1);
+  CHECK(writer.heads[0].status == 200);
+  CHECK_FALSE(writer.heads[0].range_start.has_value());
+  CHECK(writer.data == "0123456789");
+  REQUIRE(server.requests().size() == 1);
+  CHECK_THAT(server.requests()[0], Catch::Contains("Range: bytes=5-\r\n"));
+  CHECK_THAT(server.requests()[0], Catch::Contains("If-Range: \"v1\"\r\n"));
+  auto plain = fetcher.fetch(get(server.url("/norange")));
+  REQUIRE(plain.ok());
+  CHECK_THAT(server.requests()[1], !Catch::Contains("Range:"));
+}
+
+TEST_CASE("a HEAD request returns the head only; the next GET has a body again", "[fetcher]") {
+  RoutedServer server;
+  Fetcher fetcher(test_options());
+  auto head = get(server.url("/data"));
+  head.head_only = true;
+  auto result = fetcher.fetch(head);
+  REQUIRE(result.ok());
+  CHECK(result->head.status == 200);
+  CHECK(result->head.content_length == 1000u);
+  CHECK(result->body.empty());
+  auto body = fetcher.fetch(get(server.url("/data")));
+  REQUIRE(body.ok());
+  CHECK(body->body.size() == 1000);
+}
+
+TEST_CASE("header names are case-insensitive, values trimmed, interim 1xx heads dropped", "[fetcher]") {
+  ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
+    connection.send("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nETag: \"early\"\r\n\r\n" +
+                    http_head("503 Service Unavailable",
+                              {"rEtRy-AfTeR:    120  ", "CONTENT-TYPE:\ttext/plain ", "etag: \"v2\"",
+                               "Last-Modified: Tue, 15 Nov 1994 12:45:26 GMT",
+                               "Content-Disposition: attachment; filename=\"a.txt\"", "Content-Length: 4"}) +
+                    "busy");
+  });
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get(server.url("/busy")));
+  REQUIRE(result.ok());
+  CHECK(result->head.status == 503);
+  CHECK(result->head.retry_after == "120");
+  CHECK(result->head.content_type == "text/plain");
+  CHECK(result->head.etag == "\"v2\"");
+  CHECK(result->head.last_modified == "Tue, 15 Nov 1994 12:45:26 GMT");
+  CHECK(result->head.content_disposition == "attachment; filename=\"a.txt\"");
+  CHECK(result->head.content_length == 4u);
+  CHECK(result->body == "busy");
+}
+
+TEST_CASE("a moved Fetcher keeps its connection and keeps working", "[fetcher]") {
+  RoutedServer server;
+  Fetcher first(test_options());
+  REQUIRE(first.fetch(get(server.url("/hello"))).ok());
+  Fetcher moved(std::move(first));
+  auto result = moved.fetch(get(server.url("/hello")));
+  REQUIRE(result.ok());
+  CHECK(result->reused_connection);
+  CHECK(result->body == "hello, world");
+}
+
+TEST_CASE("negative limits are rejected at construction", "[fetcher]") {
+  auto options = test_options();
+  options.max_redirects = -1;
+  CHECK_THROWS_AS(Fetcher(options), std::invalid_argument);
+  options = test_options();
+  options.connect_timeout = -1ms;
+  CHECK_THROWS_AS(Fetcher(options), std::invalid_argument);
+}
+
+TEST_CASE("8 threads with their own Fetchers share one SharedCurlCache", "[fetcher]") {
+  RoutedServer server;
+  SharedCurlCache shared;
+  constexpr int kThreads = 8;
+  constexpr int kRequests = 200;
+  std::atomic<int> ok{0};
+  std::atomic<int> reused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      Fetcher fetcher(test_options(), &shared);
+      for (int i = 0; i < kRequests; ++i) {
+        auto result = fetcher.fetch(get(server.url(i % 2 == 0 ? "/hello" : "/page")));
+        if (result.ok() && result->head.status == 200 &&
+            result->body == (i % 2 == 0 ? "hello, world" : "<html><body>page</body></html>")) {
+          ok.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (result.ok() && result->reused_connection) reused.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(ok.load() == kThreads * kRequests);
+  // Each worker opens its connection once and keeps it.
+  CHECK(reused.load() >= kThreads * (kRequests - 2));
+}
