@@ -294,7 +294,7 @@ TEST_CASE("4xx and 5xx answers are successful Results carrying the status and bo
   }
 }
 
-TEST_CASE("redirects are followed; final_url, redirect_count and head are the last hop's", "[fetcher]") {
+TEST_CASE("redirects are followed and final_url, redirect_count and head are the last hop's", "[fetcher]") {
   RoutedServer server;
   Fetcher fetcher(test_options());
   auto result = fetcher.fetch(get(server.url("/redirect/3")));
@@ -384,7 +384,7 @@ TEST_CASE("a stalled body is kTimeout after low_speed_time", "[fetcher]") {
   CHECK(elapsed < 6.0);
 }
 
-TEST_CASE("a trickle under low_speed_limit times out; the same trickle above it completes", "[fetcher]") {
+TEST_CASE("a trickle under low_speed_limit times out but the same trickle above it completes", "[fetcher]") {
   // `bytes_per_tick` every 100 ms, 20 ticks (2 s) in all.
   auto trickle = [](std::size_t bytes_per_tick) {
     return [bytes_per_tick](ScriptedConnection& connection, const std::string&) {
@@ -527,7 +527,7 @@ TEST_CASE("a chunked body without its last chunk is kTruncated", "[fetcher]") {
   CHECK(result.error().code == ErrorCode::kTruncated);
 }
 
-TEST_CASE("a reset mid-body is kTruncated; a reset before any answer is kNetwork", "[fetcher]") {
+TEST_CASE("a reset mid-body is kTruncated and a reset before any answer is kNetwork", "[fetcher]") {
   Fetcher fetcher(test_options());
   SECTION("with Content-Length") {
     ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
@@ -701,7 +701,7 @@ TEST_CASE("the configured User-Agent is sent", "[fetcher]") {
   CHECK(custom_result->body == "TestBot/2.0");
 }
 
-TEST_CASE("User-Agent is sent once; a request's own User-Agent replaces it; empty sends none", "[fetcher]") {
+TEST_CASE("User-Agent is sent once, a request's own User-Agent replaces it, and an empty one sends none", "[fetcher]") {
   ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
     connection.send(http_head("200 OK", {"Content-Length: 2"}) + "ok");
   });
@@ -786,7 +786,7 @@ TEST_CASE("a server that ignores Range answers 200, and that is the writer's cal
   CHECK_THAT(server.requests()[1], !Catch::Contains("Range:"));
 }
 
-TEST_CASE("a HEAD request returns the head only; the next GET has a body again", "[fetcher]") {
+TEST_CASE("a HEAD request returns the head only and the next GET has a body again", "[fetcher]") {
   RoutedServer server;
   Fetcher fetcher(test_options());
   auto head = get(server.url("/data"));
