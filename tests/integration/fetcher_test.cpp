@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <optional>
 #include <stop_token>
@@ -145,6 +146,33 @@ class BlackholePort {
   int listener_;
   std::array<int, 4> fills_{};
   int port_ = 0;
+};
+
+// Sets (or, with nullptr, removes) an environment variable for one scope.
+// Tests run on one thread and no server thread reads the environment.
+class EnvGuard {
+ public:
+  EnvGuard(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~EnvGuard() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  EnvGuard(const EnvGuard&) = delete;
+  EnvGuard& operator=(const EnvGuard&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
 };
 
 // Records what a BodyWriter is told; optionally fails begin() or the write
@@ -667,6 +695,25 @@ TEST_CASE("User-Agent is sent once, a request's own User-Agent replaces it, and 
   CHECK(count_lines_starting(requests[2], "User-Agent:") == 0);
 }
 
+TEST_CASE("a proxy from the environment is used and gets one User-Agent", "[fetcher]") {
+  ScriptedServer proxy([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Length: 7"}) + "proxied");
+  });
+  EnvGuard http_proxy("http_proxy", proxy.url("").c_str());
+  EnvGuard no_proxy("no_proxy", nullptr);
+  EnvGuard no_proxy_upper("NO_PROXY", nullptr);
+  Fetcher fetcher(test_options());
+  auto result = fetcher.fetch(get("http://fetchpool.invalid/page"));
+  REQUIRE(result.ok());
+  CHECK(result->body == "proxied");
+  const auto requests = proxy.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK_THAT(requests[0], Catch::StartsWith("GET http://fetchpool.invalid/page HTTP/1.1\r\n"));
+  CHECK(count_lines_starting(requests[0], "User-Agent: " + FetchOptions{}.user_agent + "\r\n") == 1);
+  CHECK(count_lines_starting(requests[0], "User-Agent:") == 1);
+  CHECK(count_lines_starting(requests[0], "Accept-Encoding:") == 1);
+}
+
 TEST_CASE("extra headers are sent, and gone when the next request has none", "[fetcher]") {
   Server server;
   Fetcher fetcher(test_options());
@@ -805,13 +852,17 @@ TEST_CASE("8 threads with their own Fetchers share one SharedCurlCache", "[fetch
   constexpr int kRequests = 200;
   std::atomic<int> ok{0};
   std::atomic<int> reused{0};
+  // Half the workers name the host "localhost", so its DNS entry is shared
+  // (and locked) between them.
+  const std::string numeric = server.local.base_url();
+  const std::string named = "http://localhost:" + std::to_string(server.local.port());
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, base = t % 2 == 0 ? numeric : named] {
       Fetcher fetcher(test_options(), &shared);
       for (int i = 0; i < kRequests; ++i) {
         const bool even = i % 2 == 0;
-        auto result = fetcher.fetch(get(server.url(even ? "/bytes/12" : "/redirect/0")));
+        auto result = fetcher.fetch(get(base + (even ? "/bytes/12" : "/redirect/0")));
         if (result.ok() && result->head.status == 200 &&
             result->body == (even ? std::string_view("abcdefghijkl") : kEndOfChain)) {
           ok.fetch_add(1, std::memory_order_relaxed);
