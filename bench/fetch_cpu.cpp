@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -140,6 +141,8 @@ class Nginx {
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
+      // nginx goes with us even if we are killed before the destructor runs.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       const std::string conf = d + "/nginx.conf";
       ::execlp("nginx", "nginx", "-c", conf.c_str(), "-p", d.c_str(), "-e", (d + "/error.log").c_str(),
                static_cast<char*>(nullptr));

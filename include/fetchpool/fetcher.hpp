@@ -16,9 +16,12 @@
 //   body, or a reset after the final response's header) is ErrorCode::kTruncated,
 //   never a success. A body without Content-Length that ends with a clean
 //   close is complete by definition (RFC 9112 section 6.3, rule 8).
-// - Stopping: fetch() takes a std::stop_token; a stop request wakes the
-//   transfer's poll at once (curl_multi_wakeup) and the fetch returns
-//   kAborted within milliseconds, also while the server is silent.
+// - Stopping: fetch() takes a std::stop_token. The Fetcher drives curl's
+//   multi_socket API with its own poll(), which a stop request wakes at once
+//   (an eventfd), so the fetch returns kAborted within milliseconds, also
+//   while the server is silent; no progress callback runs per transfer.
+// - Proxies come from the environment as libcurl reads them (http_proxy,
+//   https_proxy, all_proxy, no_proxy), checked when the Fetcher is built.
 //
 // Thread-safety: a Fetcher is NOT thread-safe; use one per worker thread. A
 // SharedCurlCache is thread-safe and may be shared by any number of Fetchers
@@ -100,6 +103,8 @@ class Fetcher {
   // Blocking. 4xx/5xx answers are successful Results; transport failures,
   // limits and BodyWriter errors are Errors (a BodyWriter's error is returned
   // unchanged). Curl errors read "<url>: <what> (curl: <detail>)".
+  // A request's extra_headers line replaces the Fetcher's own User-Agent or
+  // Accept-Encoding of the same name.
   Result<FetchResponse> fetch(const FetchRequest& request, std::stop_token stop = {});
 
   const FetchOptions& options() const noexcept;
