@@ -21,7 +21,9 @@
 //   (an eventfd), so the fetch returns kAborted within milliseconds, also
 //   while the server is silent; no progress callback runs per transfer.
 // - Proxies come from the environment as libcurl reads them (http_proxy,
-//   https_proxy, all_proxy, no_proxy), checked when the Fetcher is built.
+//   https_proxy, all_proxy, no_proxy, per request); whether any is set is
+//   checked once, when the Fetcher is built, to choose how the User-Agent is
+//   sent.
 //
 // Thread-safety: a Fetcher is NOT thread-safe; use one per worker thread. A
 // SharedCurlCache is thread-safe and may be shared by any number of Fetchers

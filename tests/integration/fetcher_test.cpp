@@ -524,6 +524,14 @@ TEST_CASE("a reset mid-body is kTruncated and a reset before any answer is kNetw
     REQUIRE_FALSE(result.ok());
     CHECK(result.error().code == ErrorCode::kNetwork);
   }
+  SECTION("after a redirect, before the next hop's status line") {
+    // The first hop's head was complete; the reset belongs to the next one.
+    Server origin;
+    ScriptedServer server([](ScriptedConnection& connection, const std::string&) { connection.reset(); });
+    auto result = fetcher.fetch(get(origin.url("/redirect-to?url=" + server.url("/reset"))));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kNetwork);
+  }
   SECTION("an answer that is not HTTP") {
     ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
       connection.send("SSH-2.0-OpenSSH_9.2\r\n\r\n");
