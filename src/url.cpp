@@ -315,7 +315,9 @@ struct UrlAccess {
     }
     str += *host;
     const bool explicit_port = port != default_port(scheme);
-    if (explicit_port) str.append(":").append(port_text);
+    // Written from the number: libcurl passes "0080" through as given.
+    const std::string port_digits = std::to_string(port);
+    if (explicit_port) str.append(":").append(port_digits);
     const std::size_t path_offset = str.size();
     bool decoded_dot = false;
     if (has_path && path_part.get()[0] == '/') {
@@ -346,7 +348,7 @@ struct UrlAccess {
     }
 
     rep->host_key.reserve(scheme.size() + 3 + host->size() + 6);
-    rep->host_key.append(scheme).append("://").append(*host).append(":").append(port_text);
+    rep->host_key.append(scheme).append("://").append(*host).append(":").append(port_digits);
     rep->path_offset = static_cast<std::uint32_t>(path_offset);
     rep->port = static_cast<std::uint16_t>(port);
     rep->scheme_length = static_cast<std::uint16_t>(scheme.size());
