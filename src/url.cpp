@@ -365,6 +365,24 @@ std::string& scratch_buffer() {
   return buffer;
 }
 
+// A fresh handle holding `base`. A page's links are resolved one after the
+// other against one base, so each thread keeps its last base parsed and hands
+// out copies (curl_url_dup), which cost less than parsing it again.
+CurlUrlPtr parsed_base(const std::string& base) {
+  struct Cache {
+    std::string text;
+    CurlUrlPtr handle;
+  };
+  thread_local Cache cache;
+  if (!cache.handle || cache.text != base) {
+    CurlUrlPtr handle(curl_url());
+    if (!handle || curl_url_set(handle.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK) return nullptr;
+    cache.handle = std::move(handle);
+    cache.text = base;
+  }
+  return CurlUrlPtr(curl_url_dup(cache.handle.get()));
+}
+
 Result<std::string_view> checked_input(std::string_view text) {
   const std::string_view trimmed = trim(text);
   if (trimmed.size() > Url::kMaxLength) {
@@ -403,11 +421,8 @@ Result<Url> Url::resolve(std::string_view reference) const {
   const std::string_view scheme = leading_scheme(*trimmed);
   if (!scheme.empty() && !is_http_scheme(scheme)) return unsupported(scheme, reference);
 
-  CurlUrlPtr handle(curl_url());
-  if (!handle) return Error{ErrorCode::kInternal, "out of memory parsing URL " + quote(reference)};
-  if (const CURLUcode code = curl_url_set(handle.get(), CURLUPART_URL, str().c_str(), 0); code != CURLUE_OK) {
-    return Error{ErrorCode::kInternal, "base URL " + quote(str()) + " no longer parses: " + curl_url_strerror(code)};
-  }
+  CurlUrlPtr handle = parsed_base(str());
+  if (!handle) return Error{ErrorCode::kInternal, "base URL " + quote(str()) + " no longer parses"};
   std::string& buffer = scratch_buffer();
   prepare(*trimmed, buffer);
   // Setting a relative URL on a handle that holds one resolves it (curl_url_set.md).
