@@ -20,14 +20,14 @@ struct CurlUrlDeleter {
 struct CurlEasyDeleter {
   void operator()(CURL* handle) const noexcept { curl_easy_cleanup(handle); }
 };
+struct CurlMultiDeleter {
+  void operator()(CURLM* handle) const noexcept { curl_multi_cleanup(handle); }
+};
 struct CurlSlistDeleter {
   void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
 };
 struct CurlShareDeleter {
   void operator()(CURLSH* handle) const noexcept { curl_share_cleanup(handle); }
-};
-struct CurlMultiDeleter {
-  void operator()(CURLM* handle) const noexcept { curl_multi_cleanup(handle); }
 };
 // For strings libcurl allocates and hands over (curl_url_get, curl_easy_escape).
 struct CurlFreeDeleter {
@@ -36,9 +36,9 @@ struct CurlFreeDeleter {
 
 using CurlUrlPtr = std::unique_ptr<CURLU, CurlUrlDeleter>;
 using CurlEasyPtr = std::unique_ptr<CURL, CurlEasyDeleter>;
+using CurlMultiPtr = std::unique_ptr<CURLM, CurlMultiDeleter>;
 using CurlSlistPtr = std::unique_ptr<curl_slist, CurlSlistDeleter>;
 using CurlSharePtr = std::unique_ptr<CURLSH, CurlShareDeleter>;
-using CurlMultiPtr = std::unique_ptr<CURLM, CurlMultiDeleter>;
 using CurlStringPtr = std::unique_ptr<char, CurlFreeDeleter>;
 
 }  // namespace fetchpool::detail
