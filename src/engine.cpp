@@ -437,8 +437,9 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   Downloads::Active* transfer = nullptr;
   std::optional<Url> parsed_url;
   if (wants_file(item.url)) {
-    parsed_url = Url::parse(item.url);
-    if (!parsed_url) throw std::runtime_error("queued URL does not parse: " + item.url);
+    auto parsed = Url::parse(item.url);
+    if (!parsed) throw std::runtime_error("queued URL does not parse: " + item.url);
+    parsed_url.emplace(std::move(*parsed));
     std::optional<std::filesystem::path> known_path;
     const bool by_disposition = downloads_->options().naming.content_disposition;
     if (!by_disposition) {
