@@ -96,7 +96,7 @@ TEST_CASE("a truncated body is an error and never gets the final name", "[downlo
   CHECK_FALSE(fs::exists(dir / "truncate"));
 }
 
-TEST_CASE("--continue resumes a .part with a Range request", "[download]") {
+TEST_CASE("resume with -c continues a .part with a Range request", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const auto dir = fresh_dir("resume");
   const std::size_t total = 200000;

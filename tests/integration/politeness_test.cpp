@@ -9,6 +9,7 @@
 #include "fetchpool/engine.hpp"
 #include "fetchpool/local_server.hpp"
 #include "fetchpool/sinks.hpp"
+#include "support/sanitized.hpp"
 
 using namespace fetchpool;
 using namespace std::chrono_literals;
@@ -49,7 +50,7 @@ TEST_CASE("a per-host cap holds across all workers", "[politeness]") {
   const double free = list_fetch_seconds(server, 20, o, free_sink);      // 2 rounds
   INFO("cap 2: " << capped << " s, no cap: " << free << " s");
   CHECK(capped >= 0.95);
-  CHECK(free < capped / 2.5);
+  if (!fetchpool::testing::kSanitized) CHECK(free < capped / 2.5);
   CHECK(capped_sink.size() == 20);
 }
 
@@ -82,7 +83,7 @@ TEST_CASE("robots.txt Crawl-delay spaces the requests of all workers to a host",
   const double control = crawl_seconds("User-agent: *\nDisallow: /private/\n");
   INFO("crawl-delay: " << delayed << " s, none: " << control << " s");
   CHECK(delayed >= 5 * 0.25 - 0.05);
-  CHECK(control < 0.5);
+  if (!fetchpool::testing::kSanitized) CHECK(control < 0.5);
 }
 
 TEST_CASE("429 with Retry-After backs off the host before the retry", "[politeness]") {
@@ -106,7 +107,7 @@ TEST_CASE("429 with Retry-After backs off the host before the retry", "[politene
   const double without = run_seconds(0, control);
   INFO("with retry: " << with_retry << " s, without: " << without << " s");
   CHECK(with_retry >= 0.95);  // waited the server's 1 s, not the 10 ms backoff
-  CHECK(without < 0.5);
+  if (!fetchpool::testing::kSanitized) CHECK(without < 0.5);
   REQUIRE(retried.size() == 1);
   const auto record = retried.records().front();
   CHECK(record.status == 429);
