@@ -259,7 +259,7 @@ TEST_CASE("with min_host_interval 0 one host's leases come back to back", "[fron
   const auto start = Clock::now();
   REQUIRE(url_of(pop_within(frontier)) == "http://a.test:80/1");
   REQUIRE(url_of(pop_within(frontier)) == "http://a.test:80/2");
-  REQUIRE(Clock::now() - start < milliseconds(100));
+  REQUIRE(Clock::now() - start < milliseconds(1000));  // nothing like an interval, even on a loaded machine
 }
 
 TEST_CASE("set_host_delay sets one host's interval, never below min_host_interval", "[frontier]") {
