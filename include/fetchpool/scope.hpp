@@ -18,9 +18,9 @@
 
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "fetchpool/error.hpp"
@@ -52,12 +52,8 @@ class Scope {
   bool allows(const Url& url) const;
 
  private:
-  // Heterogeneous lookup, so that allows() can look up a string_view.
-  struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view key) const noexcept { return std::hash<std::string_view>{}(key); }
-  };
-  using KeySet = std::unordered_set<std::string, KeyHash, std::equal_to<>>;
+  // std::less<> lets allows() look up a string_view without building a string.
+  using KeySet = std::set<std::string, std::less<>>;
 
   Scope(ScopeMode mode, KeySet keys, std::vector<std::regex> includes, std::vector<std::regex> excludes);
 
