@@ -14,6 +14,7 @@ packages=(
   libcli11-dev            # command line
   libtomlplusplus-dev     # TOML config
   libpsl-dev              # public suffix list: registrable domains
+  libidn2-dev             # IDN host names to punycode (libcurl 7.88's own IDN needs a UTF-8 locale)
   libhiredis-dev          # Redis frontier
   libsqlite3-dev          # SQLite sink
   redis-server            # real Redis for the Redis frontier tests
