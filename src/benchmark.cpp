@@ -184,6 +184,7 @@ RunSample run_threads(const BenchOptions& options, std::uint32_t workers, CrawlS
   engine_options.fetch = options.fetch;
   engine_options.retry.max_retries = 0;  // the other modes do not retry either
   engine_options.follow_links = false;
+  engine_options.parse_html = false;     // as `fetchpool get` without --titles
   engine_options.frontier.max_in_flight_per_host = options.per_host;
   RecordingSink sink(stats);
   PeakProbe peak;

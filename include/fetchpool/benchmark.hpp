@@ -4,8 +4,8 @@
 // Three ways to do the same work (U distinct URLs, each fetched once per run):
 //   sequential  one Fetcher in a plain loop on the calling thread: no pool,
 //               no threads. The baseline; its mean latency is L.
-//   threads     CrawlEngine in list mode with N workers: the product's pool.
-//               Includes what the product does per page (HTML title parse).
+//   threads     CrawlEngine in list mode with N workers: the product's pool,
+//               set up as `fetchpool get` is by default (no HTML parsing).
 //   processes   N worker processes, each with its own Fetcher on every N-th
 //               URL (a share of ceil(U/N) at most), forked by a helper.
 // Every point is run `repeats` times; wall time is the median, with min..max.
