@@ -656,8 +656,12 @@ std::string likely_limit(const BenchPoint& point, const LimitContext& context) {
     return strprintf("server capacity: mean latency rose from %.1f ms (sequential) to %.1f ms",
                      context.sequential_latency_ms, point.latency_mean_ms);
   }
-  return strprintf("connection/loopback limits or per-run start-up costs (CPU %.2f s per wall second, latency %.1f ms)",
-                   cpu_per_wall, point.latency_mean_ms);
+  // What the start-up share would be: the time above the ideal, per worker.
+  const double excess_s = std::max(wall - point.ideal_wall_s, 0.0);
+  return strprintf(
+      "connection/loopback limits or per-run start-up costs: %.3f s above the ideal, %.2f ms per worker "
+      "(CPU %.2f s per wall second, latency %.1f ms)",
+      excess_s, 1000.0 * excess_s / std::max(point.workers, 1u), cpu_per_wall, point.latency_mean_ms);
 }
 
 std::optional<Knee> find_knee(const std::vector<BenchPoint>& points, BenchMode mode, const LimitContext& context,

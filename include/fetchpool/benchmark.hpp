@@ -138,7 +138,8 @@ struct Knee {
 //   3. mean latency >= 1.5 x L: "server capacity" (requests queue at the
 //      server or on the loopback path instead of being served in L).
 //   4. otherwise "connection/loopback limits or per-run start-up costs"
-//      (thread or process start, one new connection per worker, scheduling).
+//      (thread or process start, one new connection per worker, scheduling),
+//      with the wall time above the ideal, in total and per worker.
 std::string likely_limit(const BenchPoint& point, const LimitContext& context);
 
 // The first point of `mode`, by increasing workers, whose speedup is below

@@ -178,7 +178,10 @@ TEST_CASE("likely limit: per-host cap, then CPU, then server latency, then conne
   CHECK(fetchpool::likely_limit(p, context).rfind("server capacity", 0) == 0);
 
   p.latency_mean_ms = 140;  // below 1.5 x L
-  CHECK(fetchpool::likely_limit(p, context).rfind("connection/loopback", 0) == 0);
+  p.ideal_wall_s = 0.8;     // wall 1.0 s: 0.2 s above the ideal, 25 ms for each of 8 workers
+  const auto limit = fetchpool::likely_limit(p, context);
+  CHECK(limit.rfind("connection/loopback", 0) == 0);
+  CHECK(limit.find("0.200 s above the ideal, 25.00 ms per worker") != std::string::npos);
 
   context.per_host = 16;  // a cap above N does not limit
   p.mode = BenchMode::kThreads;
