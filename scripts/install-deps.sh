@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build
   libcurl4-openssl-dev    # HTTP client (libcurl, CURLU URL API)
+  zlib1g-dev              # gzip bodies of the built-in test server
   libgumbo-dev            # HTML5 parser
   libspdlog-dev           # logging
   catch2                  # tests (Catch2 2.13)
@@ -17,11 +18,13 @@ packages=(
   libidn2-dev             # IDN host names to punycode (libcurl 7.88's own IDN needs a UTF-8 locale)
   libhiredis-dev          # Redis frontier
   libsqlite3-dev          # SQLite sink
+  libssl-dev              # SHA-256 (OpenSSL libcrypto) for download checksums
+  zlib1g-dev              # gzip bodies in the built-in server
   redis-server            # real Redis for the Redis frontier tests
   curl                    # peer in benchmarks
 )
 # Peers and tools used only by bench/; installed with --bench.
-bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine)
+bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)
 
 if [[ "${1:-}" == "--bench" ]]; then packages+=("${bench_packages[@]}"); fi
 
