@@ -19,7 +19,9 @@ namespace {
 // destructor (gumbo_destroy_output, which recurses once per level of nesting)
 // is never called and deep trees cannot overflow a worker's stack. On 2,900
 // real pages gumbo allocates 1.25x its peak live memory in total, so not
-// reusing freed blocks costs little.
+// reusing freed blocks costs little. Running out of memory inside gumbo ends
+// the program (std::bad_alloc cannot unwind through gumbo's C frames), as a
+// NULL from malloc would with gumbo's default allocator, which it never checks.
 class Arena {
  public:
   Arena() = default;

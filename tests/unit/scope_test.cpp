@@ -110,6 +110,7 @@ TEST_CASE("bad configuration is a kConfig error naming the pattern", "[scope]") 
       {{ScopeMode::kAny, {"("}, {}}, true, "bad include pattern \"(\""},
       {{ScopeMode::kAny, {}, {"a[b"}}, true, "bad exclude pattern \"a[b\""},
       {{ScopeMode::kAny, {"(a)\\1"}, {}}, true, "bad include pattern \"(a)\\1\""},  // no back-references
+      {{ScopeMode::kAny, {"a)(?:b"}, {}}, true, "bad include pattern \"a)(?:b\""},  // valid only when wrapped
       {{ScopeMode::kSameHost, {}, {}}, false, "scope \"host\" needs at least one seed"},
       {{ScopeMode::kSameDomain, {}, {}}, false, "scope \"domain\" needs at least one seed"},
   };
