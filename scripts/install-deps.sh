@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build
   libcurl4-openssl-dev    # HTTP client (libcurl, CURLU URL API)
+  zlib1g-dev              # gzip bodies of the built-in test server
   libgumbo-dev            # HTML5 parser
   libspdlog-dev           # logging
   catch2                  # tests (Catch2 2.13)

@@ -175,7 +175,9 @@ Result<Settings> load_base_settings(const std::string& config_path) {
 }
 
 void configure_logging(int verbosity, bool quiet, const std::string& configured_level) {
-  auto logger = spdlog::stderr_color_mt("fetchpool");
+  // run_cli may run more than once per process (tests), so reuse the logger.
+  auto logger = spdlog::get("fetchpool");
+  if (!logger) logger = spdlog::stderr_color_mt("fetchpool");
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(configured_level));

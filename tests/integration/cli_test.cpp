@@ -1,0 +1,103 @@
+// The command-line tool through run_cli(argv): exit codes, files, messages.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cli/cli.hpp"
+#include "fetchpool/local_server.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int run(std::vector<std::string> args) {
+  args.insert(args.begin(), "fetchpool");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return fetchpool::cli::run_cli(static_cast<int>(argv.size()), argv.data());
+}
+
+fs::path temp_dir() {
+  auto dir = fs::temp_directory_path() / ("fetchpool-cli-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(in, line);) records.push_back(nlohmann::json::parse(line));
+  return records;
+}
+
+}  // namespace
+
+TEST_CASE("get: every input line is accounted for, exit 1 when some failed", "[cli]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const auto dir = temp_dir();
+  const auto list = dir / "urls.txt";
+  {
+    std::ofstream out(list);
+    out << "# a comment\n\n" << server.base_url() << "/\n" << "http://[broken\n" << server.base_url() << "/status/500\n"
+        << "  " << server.base_url() << "/s/0/2.html  \n";
+  }
+  const auto results = dir / "results.jsonl";
+  const auto stats = dir / "stats.json";
+  CHECK(run({"-q", "get", "-i", list.string(), "-j", "4", "-t", "0", "-o", results.string(), "--stats-json", stats.string()}) ==
+        fetchpool::cli::kExitSomeFailed);
+  std::map<int, nlohmann::json> by_line;
+  for (auto& r : read_jsonl(results)) by_line[r["line"].get<int>()] = r;
+  REQUIRE(by_line.size() == 4);
+  CHECK(by_line.at(3)["ok"] == true);
+  CHECK(by_line.at(4)["error"]["class"] == "invalid_url");
+  CHECK(by_line.at(5)["status"] == 500);
+  CHECK(by_line.at(6)["ok"] == true);
+  std::ifstream stats_in(stats);
+  const auto s = nlohmann::json::parse(stats_in);
+  CHECK(s["done"] == 4);
+  CHECK(s["failed"] == 2);
+  CHECK(s["by_status"]["500"] == 1);
+}
+
+TEST_CASE("get: all ok exits 0", "[cli]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const auto results = temp_dir() / "ok.jsonl";
+  CHECK(run({"-q", "get", server.base_url() + "/", server.base_url() + "/s/0/3.html", "-o", results.string()}) == 0);
+  CHECK(read_jsonl(results).size() == 2);
+}
+
+TEST_CASE("usage errors exit 2", "[cli]") {
+  CHECK(run({"get", "--no-such-flag"}) == fetchpool::cli::kExitUsage);
+  CHECK(run({"crawl"}) == fetchpool::cli::kExitUsage);  // seed required
+  CHECK(run({"-q", "get", "-i", "/no/such/list.txt"}) == fetchpool::cli::kExitUsage);
+  CHECK(run({"-q", "get", "-j", "0", "http://127.0.0.1/"}) == fetchpool::cli::kExitUsage);
+  const auto bad = temp_dir() / "bad.toml";
+  std::ofstream(bad) << "[http]\ntimeout_ms = \"soon\"\n";
+  CHECK(run({"-c", bad.string(), "get", "http://127.0.0.1/"}) == fetchpool::cli::kExitUsage);
+  CHECK(run({"--help"}) == 0);
+}
+
+TEST_CASE("crawl writes one record per page of the site", "[cli]") {
+  fetchpool::ServerOptions options;
+  options.site.pages = 60;
+  fetchpool::LocalServer server(options);
+  const auto results = temp_dir() / "crawl.jsonl";
+  CHECK(run({"-q", "crawl", server.base_url() + "/", "-j", "8", "-o", results.string()}) == 0);
+  std::size_t ok = 0;
+  for (const auto& r : read_jsonl(results)) {
+    if (r["ok"] == true) ++ok;
+    else CHECK(r["error"]["class"] == "robots_disallowed");
+  }
+  CHECK(ok == fetchpool::site_page_paths(options.site).size());
+}
+
+TEST_CASE("demo runs offline and exits 0", "[cli]") {
+  CHECK(run({"-q", "demo", "--pages", "40", "--latency", "5", "-j", "8"}) == 0);
+}

@@ -1,0 +1,212 @@
+// The engine end to end: real libcurl workers against the built-in server.
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fetchpool/engine.hpp"
+#include "fetchpool/local_server.hpp"
+#include "fetchpool/sinks.hpp"
+
+using namespace fetchpool;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::size_t thread_count() {
+  std::size_t n = 0;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* entry = readdir(dir))
+      if (entry->d_name[0] != '.') ++n;
+    closedir(dir);
+  }
+  return n;
+}
+
+EngineOptions crawl_options(std::uint32_t workers) {
+  EngineOptions o;
+  o.workers = workers;
+  o.follow_links = true;
+  o.robots = true;
+  o.frontier.robots_first = true;
+  o.frontier.max_depth = 1'000'000;
+  o.retry.max_retries = 0;
+  o.scope = ScopeOptions{};
+  return o;
+}
+
+std::vector<ResultRecord> crawl(const std::string& seed, EngineOptions options) {
+  MemorySink sink;
+  CrawlEngine engine(std::move(options), sink);
+  REQUIRE(engine.set_seeds({seed}).ok());
+  engine.start();
+  engine.add(seed, 0);
+  engine.finish_input();
+  const auto summary = engine.wait();
+  CHECK_FALSE(summary.interrupted);
+  CHECK(summary.records == sink.size());
+  return sink.records();
+}
+
+}  // namespace
+
+TEST_CASE("a crawl finds exactly the reachable pages, each fetched once", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 400;
+  LocalServer server(server_options);
+  const auto records = crawl(server.base_url() + "/", crawl_options(16));
+
+  std::set<std::string> ok_urls;
+  std::map<std::string, int> record_count;
+  for (const auto& r : records) {
+    ++record_count[r.url];
+    if (r.ok()) ok_urls.insert(r.url);
+  }
+  std::set<std::string> expected;
+  for (const auto& path : site_page_paths(server_options.site)) expected.insert(server.base_url() + path);
+  CHECK(ok_urls == expected);
+  for (const auto& [url, count] : record_count) {
+    INFO(url);
+    CHECK(count == 1);  // one record per URL
+  }
+  for (const auto& path : site_page_paths(server_options.site)) {
+    INFO(path);
+    CHECK(server.requests_for(path) == 1);  // dedup holds across 16 workers
+  }
+  CHECK(server.requests_for("/robots.txt") == 1);  // once per host, before its pages
+  // /private/ is linked from the site but disallowed by the default robots.txt.
+  std::size_t disallowed = 0;
+  for (const auto& r : records) {
+    if (r.url.find("/private/") == std::string::npos) continue;
+    CHECK(r.error == ErrorCode::kRobotsDisallowed);
+    ++disallowed;
+  }
+  CHECK(disallowed > 0);
+  for (const auto& path : site_private_paths(server_options.site)) CHECK(server.requests_for(path) == 0);
+}
+
+TEST_CASE("a list fetch with many workers takes about the ideal time", "[engine]") {
+  // Little's law: U URLs at latency L with N workers need about ceil(U/N) * L.
+  ServerOptions server_options;
+  server_options.site.pages = 800;
+  server_options.latency = 100ms;
+  LocalServer server(server_options);
+  const auto paths = site_page_paths(server_options.site);
+
+  auto timed_run = [&](std::uint32_t workers) {
+    EngineOptions o;
+    o.workers = workers;
+    MemorySink sink;
+    CrawlEngine engine(o, sink);
+    const auto started = std::chrono::steady_clock::now();
+    engine.start();
+    std::uint64_t line = 0;
+    for (const auto& path : paths) engine.add(server.base_url() + path, ++line);
+    engine.finish_input();
+    engine.wait();
+    const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::size_t ok = 0;
+    for (const auto& r : sink.records()) ok += r.ok() ? 1 : 0;
+    CHECK(ok == paths.size());
+    return seconds;
+  };
+  const double wide = timed_run(200);  // ideal 4 x 100 ms
+  const double narrow = timed_run(40); // ideal 20 x 100 ms: the negative control
+  INFO("200 workers: " << wide << " s, 40 workers: " << narrow << " s");
+  CHECK(wide >= 0.4);
+  CHECK(wide < 0.4 * 3.0);        // generous: shared, noisy machines and sanitizers
+  CHECK(narrow / wide > 2.5);     // ideal ratio 5: threads really overlap the waiting
+}
+
+TEST_CASE("every list line gets exactly one record, with its line number", "[engine]") {
+  LocalServer server(ServerOptions{});
+  const std::string base = server.base_url();
+  const std::vector<std::string> lines{
+      base + "/", "not a url", base + "/status/404", "ftp://example.org/file", base + "/", base + "/s/0/1.html",
+  };
+  EngineOptions o;
+  o.workers = 4;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  std::uint64_t n = 0;
+  for (const auto& line : lines) engine.add(line, ++n);
+  engine.finish_input();
+  engine.wait();
+  std::map<std::uint64_t, ResultRecord> by_line;
+  for (const auto& r : sink.records()) {
+    CHECK(by_line.count(r.line) == 0);
+    by_line[r.line] = r;
+  }
+  REQUIRE(by_line.size() == lines.size());
+  CHECK(by_line[1].ok());
+  CHECK(by_line[2].error == ErrorCode::kInvalidUrl);
+  CHECK(by_line[2].error_message.find("line 2") != std::string::npos);
+  CHECK(by_line[3].status == 404);
+  CHECK(by_line[3].error == ErrorCode::kHttpStatus);
+  CHECK(by_line[4].error == ErrorCode::kUnsupportedScheme);
+  CHECK(by_line[5].error == ErrorCode::kDuplicate);
+  CHECK(by_line[6].ok());
+  CHECK(by_line[6].title == "Page 1");
+  CHECK(server.requests_for("/") == 1);
+}
+
+TEST_CASE("transient failures are retried, and the record says how many tries", "[engine]") {
+  LocalServer server(ServerOptions{});
+  EngineOptions o;
+  o.workers = 2;
+  o.retry.max_retries = 2;
+  o.retry.base_delay = 10ms;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  engine.add(server.base_url() + "/flaky/a?fail=2", 1);  // 503, 503, 200
+  engine.add(server.base_url() + "/flaky/b?fail=9", 2);  // never recovers within 3 tries
+  engine.finish_input();
+  const auto summary = engine.wait();
+  std::map<std::uint64_t, ResultRecord> by_line;
+  for (const auto& r : sink.records()) by_line[r.line] = r;
+  CHECK(by_line[1].ok());
+  CHECK(by_line[1].attempts == 3);
+  CHECK_FALSE(by_line[2].ok());
+  CHECK(by_line[2].attempts == 3);
+  CHECK(by_line[2].status == 503);
+  CHECK(by_line[2].error_message.find("after 3 attempts") != std::string::npos);
+  CHECK(summary.stats.retries == 4);
+}
+
+TEST_CASE("stopping mid-crawl aborts promptly and joins every thread", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 5000;
+  server_options.latency = 200ms;
+  LocalServer server(server_options);
+  const auto threads_before = thread_count();
+  MemorySink sink;
+  {
+    CrawlEngine engine(crawl_options(64), sink);
+    REQUIRE(engine.set_seeds({server.base_url() + "/"}).ok());
+    engine.start();
+    engine.add(server.base_url() + "/", 0);
+    engine.finish_input();
+    std::jthread stopper([&engine] {
+      std::this_thread::sleep_for(700ms);  // let the crawl widen first
+      engine.request_stop();
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const auto summary = engine.wait();
+    CHECK(summary.interrupted);
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+  }
+  CHECK(thread_count() == threads_before);
+  const auto records = sink.records();
+  CHECK(records.size() > 0);
+  CHECK(records.size() < 5000);
+  std::set<std::string> urls;
+  for (const auto& r : records) CHECK(urls.insert(r.url).second);  // no duplicates even when stopping
+}
