@@ -133,26 +133,28 @@ now_ns() { date +%s%N; }
 
 # measure NAME CMD...: wall clock from date (ns resolution); CPU and peak RSS of CMD and its
 # children from GNU time when installed, else bash's `times` delta (CPU only). CMD is killed
-# after $BENCH_CMD_TIMEOUT seconds (default 150) so no run can hang a benchmark.
+# after $BENCH_CMD_TIMEOUT seconds (default 150) so no run can hang a benchmark; --foreground keeps
+# it in the terminal's process group, so Ctrl-C reaches it at once.
 measure() {
   local name=$1; shift
   local tfile="$BENCH_TMP/time.$name" t0 t1
   M_RC=0
-  if [[ -x /usr/bin/time ]]; then
+  if [[ -x /usr/bin/time && -z "${BENCH_NO_GNU_TIME:-}" ]]; then   # BENCH_NO_GNU_TIME=1 tests the fallback
     t0=$(now_ns)
-    /usr/bin/time -f '%U %S %M' -o "$tfile" timeout -k 5 "${BENCH_CMD_TIMEOUT:-150}" "$@" || M_RC=$?
+    /usr/bin/time -f '%U %S %M' -o "$tfile" timeout --foreground -k 5 "${BENCH_CMD_TIMEOUT:-150}" "$@" || M_RC=$?
     t1=$(now_ns)
-    local u s m
-    read -r u s m < <(grep -E '^[0-9.]+ [0-9.]+ [0-9]+$' "$tfile" | tail -n 1)
+    local u="" s="" m=""
+    # GNU time may precede its line with "Command exited with non-zero status N".
+    read -r u s m < <(grep -E '^[0-9.]+ [0-9.]+ [0-9]+$' "$tfile" | tail -n 1) || true
     M_CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.3f", u + s }')
-    M_RSS=$m
+    M_RSS=${m:--}
   else
     local c0 c1
-    c0=$(children_cpu)
+    children_cpu c0
     t0=$(now_ns)
-    timeout -k 5 "${BENCH_CMD_TIMEOUT:-150}" "$@" || M_RC=$?
+    timeout --foreground -k 5 "${BENCH_CMD_TIMEOUT:-150}" "$@" || M_RC=$?
     t1=$(now_ns)
-    c1=$(children_cpu)
+    children_cpu c1
     M_CPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')
     M_RSS="-"
   fi
@@ -185,9 +187,13 @@ best_update() {
   if (( better )); then B_WALL=$M_WALL; B_CPU=$M_CPU; B_RSS=$M_RSS; B_COUNT=${M_COUNT:-}; B_RC=$M_RC; fi
 }
 
-# Children's user+sys seconds so far, from bash's `times` (second line: "XmY.YYYs XmY.YYYs").
+# children_cpu VAR: sets VAR to the children's user+sys seconds so far, from bash's `times`
+# (second line: "XmY.YYYs XmY.YYYs"). `times` must run in this shell - a pipeline or $(...)
+# subshell has children of its own - so it writes to a file that is parsed afterwards.
 children_cpu() {
-  times | tail -n 1 | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%.3f", t }'
+  times >"$BENCH_TMP/times.out"
+  printf -v "$1" '%s' "$(tail -n 1 "$BENCH_TMP/times.out" |
+    awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%.3f", t }')"
 }
 
 # FETCHPOOL from the environment, else the first Release-like build found, else a Debug one.
