@@ -10,6 +10,7 @@ nlohmann::ordered_json stats_to_json(const StatsSnapshot& s) {
   nlohmann::ordered_json j;
   j["done"] = s.done;
   j["ok"] = s.ok;
+  j["skipped"] = s.skipped;
   j["failed"] = s.failed;
   j["retries"] = s.retries;
   j["bytes"] = s.bytes;
@@ -30,11 +31,12 @@ std::string format_summary(const StatsSnapshot& s, bool interrupted) {
   const double seconds = std::chrono::duration<double>(s.elapsed).count();
   char line[512];
   std::snprintf(line, sizeof line,
-                "%s: %llu URLs in %.2f s (%.1f/s): %llu ok, %llu failed, %llu retries, %.1f MiB\n"
+                "%s: %llu URLs in %.2f s (%.1f/s): %llu ok, %llu failed, %llu skipped, %llu retries, %.1f MiB\n"
                 "latency ms: p50 %.1f  p90 %.1f  p95 %.1f  p99 %.1f  max %.1f\n",
                 interrupted ? "Interrupted" : "Done", static_cast<unsigned long long>(s.done), seconds,
                 seconds > 0 ? static_cast<double>(s.done) / seconds : 0.0, static_cast<unsigned long long>(s.ok),
-                static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.retries),
+                static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.skipped),
+                static_cast<unsigned long long>(s.retries),
                 static_cast<double>(s.bytes) / (1024.0 * 1024.0), s.latency_p50_ms, s.latency_p90_ms, s.latency_p95_ms,
                 s.latency_p99_ms, s.latency_max_ms);
   std::string out = line;

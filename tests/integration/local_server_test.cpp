@@ -398,7 +398,7 @@ TEST_CASE("robots.txt is configurable and an empty one is 404", "[local_server]"
   REQUIRE(get(server.base_url() + "/robots.txt").status == 404);
 }
 
-TEST_CASE("keep-alive reuses the connection; Connection: close and HTTP/1.0 close it", "[local_server]") {
+TEST_CASE("keep-alive reuses the connection, Connection: close and HTTP/1.0 close it", "[local_server]") {
   LocalServer server(small_site());
   const std::string base = server.base_url();
   Easy handle(curl_easy_init());
