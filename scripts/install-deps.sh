@@ -15,6 +15,7 @@ packages=(
   libcli11-dev            # command line
   libtomlplusplus-dev     # TOML config
   libpsl-dev              # public suffix list: registrable domains
+  libidn2-dev             # IDN host names to punycode (with libpsl)
   libhiredis-dev          # Redis frontier
   libsqlite3-dev          # SQLite sink
   libssl-dev              # SHA-256 (OpenSSL libcrypto) for download checksums

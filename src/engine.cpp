@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <list>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
@@ -34,7 +36,139 @@ class CrawlEngine::RobotsCache {
   std::unordered_map<std::string, std::shared_ptr<const RobotsRules>> rules_;  // guarded by mutex_
 };
 
+// The download side of the engine: one reserved file name per URL (kept
+// across retries, so a retry resumes its own .part instead of taking a new
+// name), expected checksums, the files saved, and the transfers in flight
+// for the progress display. Thread-safe: one mutex for the maps; the byte
+// counters of active transfers are atomics the writers bump without it.
+class CrawlEngine::Downloads {
+ public:
+  struct Active {
+    std::string name;
+    std::atomic<std::uint64_t> bytes{0};
+  };
+
+  Downloads(OutputDirectory directory, DownloadOptions options)
+      : directory_(std::move(directory)), options_(std::move(options)) {}
+
+  const DownloadOptions& options() const { return options_; }
+  const std::filesystem::path& root() const { return directory_.root(); }
+
+  Result<std::filesystem::path> path_for(const Url& url, std::string_view content_disposition) {
+    const auto relative = safe_relative_path(url.host(), url.path_and_query(), content_disposition, options_.naming);
+    std::lock_guard lock(mutex_);
+    if (const auto it = reserved_.find(url.str()); it != reserved_.end()) return it->second;
+    auto reserved = directory_.reserve(relative, options_.clobber);
+    if (reserved) reserved_.emplace(url.str(), *reserved);
+    return reserved;
+  }
+
+  std::optional<std::string> expected_sha256(const std::string& url, const std::filesystem::path& path) const {
+    const auto& sums = options_.checksums;
+    if (sums.empty()) return std::nullopt;
+    for (const std::string& key : {url, std::filesystem::relative(path, directory_.root()).string(), path.filename().string()}) {
+      if (const auto it = sums.find(key); it != sums.end()) return it->second;
+    }
+    return std::nullopt;
+  }
+
+  void add_result(DownloadResult result) {
+    std::lock_guard lock(mutex_);
+    results_.push_back(std::move(result));
+  }
+  std::vector<DownloadResult> results() const {
+    std::lock_guard lock(mutex_);
+    return results_;
+  }
+
+  Active* begin_transfer(std::string name) {
+    std::lock_guard lock(mutex_);
+    active_.emplace_front();
+    active_.front().name = std::move(name);
+    return &active_.front();
+  }
+  void end_transfer(Active* transfer) {
+    std::lock_guard lock(mutex_);
+    active_.remove_if([transfer](const Active& a) { return &a == transfer; });
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> largest(std::size_t count) const {
+    std::vector<std::pair<std::string, std::uint64_t>> all;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& a : active_) all.emplace_back(a.name, a.bytes.load(std::memory_order_relaxed));
+    }
+    std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+    if (all.size() > count) all.resize(count);
+    return all;
+  }
+
+ private:
+  OutputDirectory directory_;
+  const DownloadOptions options_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::filesystem::path> reserved_;  // guarded by mutex_
+  std::vector<DownloadResult> results_;                              // guarded by mutex_
+  std::list<Active> active_;                                         // guarded by mutex_; nodes never move
+};
+
 namespace {
+
+// Streams a 2xx body into a FileWriter. Any other status's body is an error
+// page, not the file: it is discarded so that the engine sees the status and
+// applies its usual retry and record rules, and the .part stays untouched.
+// With --content-disposition the file name is only known from the response
+// head, so the file is opened in begin().
+class DownloadBodyWriter final : public BodyWriter {
+ public:
+  using Resolve = std::function<Result<std::filesystem::path>(std::string_view content_disposition)>;
+
+  DownloadBodyWriter(Resolve resolve, std::optional<std::filesystem::path> known_path, bool resume,
+                     std::atomic<std::uint64_t>& progress)
+      : resolve_(std::move(resolve)), progress_(progress) {
+    if (known_path) {
+      path_ = *known_path;
+      file_.emplace(path_, resume);
+    }
+  }
+
+  Result<void> begin(const ResponseHead& head) override {
+    passthrough_ = head.status >= 200 && head.status < 300;
+    if (!passthrough_) return {};
+    if (!file_) {
+      auto path = resolve_(head.content_disposition);
+      if (!path) return std::move(path).error();
+      path_ = *path;
+      file_.emplace(path_, false);
+    }
+    return file_->begin(head);
+  }
+
+  Result<void> write(std::string_view chunk) override {
+    if (!passthrough_) return {};
+    progress_.fetch_add(chunk.size(), std::memory_order_relaxed);
+    return file_->write(chunk);
+  }
+
+  FileWriter* file() { return file_ ? &*file_ : nullptr; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  Resolve resolve_;
+  std::atomic<std::uint64_t>& progress_;
+  std::optional<FileWriter> file_;
+  bool passthrough_ = false;
+};
+
+bool ends_with_nocase(std::string_view text, std::string_view suffix) {
+  if (text.size() < suffix.size()) return false;
+  for (std::size_t i = 0; i < suffix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[text.size() - suffix.size() + i])) !=
+        std::tolower(static_cast<unsigned char>(suffix[i])))
+      return false;
+  }
+  return true;
+}
 
 // Failures worth another try: the next attempt may well succeed.
 bool is_transient(ErrorCode code) {
@@ -82,6 +216,25 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink)
       robots_(std::make_unique<RobotsCache>()),
       curl_cache_(std::make_unique<SharedCurlCache>()) {
   if (options_.workers == 0) options_.workers = 1;
+}
+
+Result<void> CrawlEngine::prepare() {
+  if (!options_.download || downloads_) return {};
+  auto directory = OutputDirectory::open(options_.download->directory);
+  if (!directory) return std::move(directory).error();
+  downloads_ = std::make_unique<Downloads>(std::move(*directory), *options_.download);
+  return {};
+}
+
+bool CrawlEngine::wants_file(const std::string& url) const {
+  if (!downloads_) return false;
+  if (!options_.follow_links) return true;  // a list fetch saves every URL
+  const auto path = path_and_query_of(url);
+  const auto end = path.find_first_of("?#");
+  const auto bare = path.substr(0, end);
+  for (const auto& extension : downloads_->options().extensions)
+    if (ends_with_nocase(bare, extension)) return true;
+  return false;
 }
 
 CrawlEngine::~CrawlEngine() {
@@ -158,6 +311,7 @@ RunSummary CrawlEngine::wait() {
   summary.stats = stats_.snapshot();
   summary.records = records_.load();
   summary.interrupted = stop_.stop_requested();
+  if (downloads_) summary.downloads = downloads_->results();
   return summary;
 }
 
@@ -179,6 +333,7 @@ ProgressView CrawlEngine::progress_view() const {
   view.queued = counts.queued + counts.delayed;
   view.in_flight = counts.in_flight;
   if (!options_.follow_links) view.total = input_total_.load(std::memory_order_relaxed);
+  if (downloads_) view.largest_transfers = downloads_->largest(3);
   return view;
 }
 
@@ -276,10 +431,53 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
 
   FetchRequest request;
   request.url = item.url;
+
+  // Download mode: the body streams to "<name>.part" instead of memory.
+  std::optional<DownloadBodyWriter> writer;
+  Downloads::Active* transfer = nullptr;
+  std::optional<Url> parsed_url;
+  if (wants_file(item.url)) {
+    auto parsed = Url::parse(item.url);
+    if (!parsed) throw std::runtime_error("queued URL does not parse: " + item.url);
+    parsed_url.emplace(std::move(*parsed));
+    std::optional<std::filesystem::path> known_path;
+    const bool by_disposition = downloads_->options().naming.content_disposition;
+    if (!by_disposition) {
+      auto path = downloads_->path_for(*parsed_url, {});
+      if (!path) {
+        record.attempts = 0;
+        record.error = path.error().code;
+        record.error_message = path.error().message;
+        emit(record, {});
+        frontier_->complete(lease);
+        return;
+      }
+      known_path = *path;
+    }
+    transfer = downloads_->begin_transfer(known_path ? known_path->filename().string() : parsed_url->str());
+    writer.emplace([this, &parsed_url](std::string_view disposition) { return downloads_->path_for(*parsed_url, disposition); },
+                   known_path, downloads_->options().resume && !by_disposition, transfer->bytes);
+    if (FileWriter* file = writer->file(); file != nullptr && file->existing_size() > 0) {
+      request.resume_from = file->existing_size();
+      if (auto validator = file->if_range_validator(); !validator.empty()) request.extra_headers.push_back("If-Range: " + validator);
+    }
+    request.writer = &*writer;
+  }
+  struct TransferGuard {
+    Downloads* downloads;
+    Downloads::Active* transfer;
+    ~TransferGuard() {
+      if (transfer != nullptr) downloads->end_transfer(transfer);
+    }
+  } transfer_guard{downloads_.get(), transfer};
+
   const auto started = std::chrono::steady_clock::now();
   auto response = fetcher.fetch(request, stop);
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
   record.elapsed_ms = static_cast<double>(elapsed.count()) / 1000.0;
+  // A failed or non-2xx transfer keeps its .part for --continue.
+  if (writer && writer->file() != nullptr && (!response || response->head.status < 200 || response->head.status >= 300))
+    writer->file()->abandon();
 
   if (!response) {
     if (is_transient(response.error().code) && retry_later(lease, {})) return;
@@ -313,7 +511,20 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
     if (record.attempts > 1) record.error_message += " after " + std::to_string(record.attempts) + " attempts";
   }
 
-  if (status >= 200 && status < 300 && is_html(r.head.content_type)) {
+  if (writer && writer->file() != nullptr && status >= 200 && status < 300) {
+    const auto expected = downloads_->expected_sha256(item.url, writer->path());
+    auto saved = writer->file()->commit(expected);
+    if (!saved) {
+      if (saved.error().code == ErrorCode::kTruncated && retry_later(lease, {})) return;
+      record.error = saved.error().code;
+      record.error_message = saved.error().message;
+    } else {
+      record.path = std::filesystem::relative(saved->path, downloads_->root()).string();
+      record.sha256 = saved->sha256_hex;
+      record.bytes = saved->bytes;
+      downloads_->add_result(*saved);
+    }
+  } else if (status >= 200 && status < 300 && is_html(r.head.content_type)) {
     // Parsing happens here, on the worker, with no lock held: gumbo costs far
     // more than everything else a worker does per page.
     auto base = Url::parse(r.final_url.empty() ? item.url : r.final_url);

@@ -21,6 +21,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "fetchpool/download.hpp"
 #include "fetchpool/fetcher.hpp"
 #include "fetchpool/frontier.hpp"
 #include "fetchpool/html_links.hpp"
@@ -46,6 +49,16 @@ struct RetryPolicy {
   std::chrono::milliseconds max_delay{30'000};
 };
 
+// Saving bodies as files (list fetch with -o DIR, or a crawl's downloads).
+struct DownloadOptions {
+  std::filesystem::path directory;
+  NamingOptions naming;
+  ClobberPolicy clobber = ClobberPolicy::kNoClobber;
+  bool resume = false;                                  // --continue: resume .part files with Range
+  std::map<std::string, std::string> checksums;         // URL, relative path or file name -> sha256 hex
+  std::vector<std::string> extensions;                  // crawl only: save just these (".pdf"); empty = all non-HTML
+};
+
 struct EngineOptions {
   std::uint32_t workers = 16;
   FetchOptions fetch;
@@ -56,11 +69,13 @@ struct EngineOptions {
   std::optional<ScopeOptions> scope;           // crawl: which discovered links to follow
   bool robots = false;                         // obey robots.txt (needs frontier.robots_first)
   std::chrono::milliseconds max_crawl_delay{30'000};
+  std::optional<DownloadOptions> download;
 };
 
 struct RunSummary {
   StatsSnapshot stats;
   std::uint64_t records = 0;     // records written to the sink
+  std::vector<DownloadResult> downloads;  // files saved, for the SHA-256 manifest
   bool interrupted = false;      // request_stop() was called before the work finished
 };
 
@@ -77,6 +92,8 @@ class CrawlEngine {
   bool add(std::string_view text, std::uint64_t line);
   // Seeds define the crawl scope: call set_seeds before start() for a crawl.
   Result<void> set_seeds(const std::vector<std::string>& seeds);
+  // Opens the download directory (when options.download is set); call before start().
+  Result<void> prepare();
 
   void start();          // spawns the workers
   void finish_input();   // no more add() calls; the run ends when the frontier drains
@@ -88,11 +105,13 @@ class CrawlEngine {
 
  private:
   class RobotsCache;
+  class Downloads;
   void worker_main(std::stop_token stop);
   void handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
   void handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
   bool retry_later(const Lease& lease, std::chrono::milliseconds at_least);
   void emit(const ResultRecord& record, std::chrono::microseconds elapsed);
+  bool wants_file(const std::string& url) const;
 
   EngineOptions options_;
   ResultSink& sink_;
@@ -100,6 +119,7 @@ class CrawlEngine {
   std::unique_ptr<Frontier> frontier_;
   std::unique_ptr<RobotsCache> robots_;
   std::unique_ptr<SharedCurlCache> curl_cache_;
+  std::unique_ptr<Downloads> downloads_;
   std::optional<Scope> scope_;
   std::stop_source stop_;
   std::atomic<std::uint64_t> records_{0};

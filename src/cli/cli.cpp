@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
+#include <functional>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -19,6 +21,7 @@
 #include "cli/report.hpp"
 #include "cli/signals.hpp"
 #include "fetchpool/config.hpp"
+#include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
 #include "fetchpool/local_server.hpp"
 #include "fetchpool/progress.hpp"
@@ -27,6 +30,8 @@
 
 namespace fetchpool::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 // Values given on the command line; each overrides the config file only when
 // the flag was actually given (CLI11's count()).
@@ -55,12 +60,9 @@ struct CommonFlags {
   CLI::Option* max_body_opt = nullptr;
 };
 
-void add_common_flags(CLI::App& cmd, CommonFlags& f, bool output_is_file) {
+void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.workers_opt = cmd.add_option("-j,--jobs", f.workers, "Worker threads fetching in parallel [config run.workers, default 16]")
                       ->check(CLI::Range(1u, 10000u));
-  if (output_is_file) {
-    cmd.add_option("-o,--output", f.output, "Results file, one record per URL; '-' = stdout [default: stdout]");
-  }
   f.format_opt = cmd.add_option("--format", f.format, "Results format: jsonl or csv [config output.format]")
                      ->check(CLI::IsMember({"jsonl", "csv"}));
   f.stats_opt = cmd.add_option("--stats-json", f.stats_json, "Also write aggregate stats (counts, latency percentiles) as JSON to this file");
@@ -134,7 +136,8 @@ bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 // Runs an engine to completion with progress and signal handling, writes the
 // summary, and maps the outcome to an exit code.
 int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, const std::string& progress_mode,
-               const std::string& label, const std::function<bool(CrawlEngine&)>& feed) {
+               const std::string& label, const std::function<bool(CrawlEngine&)>& feed,
+               const std::string& manifest = {}, const std::string& download_root = {}) {
   SignalWatcher signals([&engine] { engine.request_stop(); });
   std::unique_ptr<ProgressReporter> reporter;
   const bool tty = stderr_is_terminal();
@@ -157,6 +160,14 @@ int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, 
     rc = kExitInternal;
   }
   if (spdlog::get_level() <= spdlog::level::info) std::cerr << format_summary(summary.stats, summary.interrupted);
+  if (!manifest.empty()) {
+    std::error_code ec;
+    const auto root = fs::canonical(download_root, ec);
+    if (auto written = write_sha256_manifest(manifest, summary.downloads, ec ? fs::path(download_root) : root); !written) {
+      spdlog::error("{}", written.error().message);
+      rc = kExitInternal;
+    }
+  }
   if (!settings.output.stats_json.empty()) {
     if (auto written = write_json_file(settings.output.stats_json, stats_to_json(summary.stats)); !written) {
       spdlog::error("{}", written.error().message);
@@ -199,7 +210,7 @@ int run_cli(int argc, char** argv) {
   std::string config_path;
   int verbosity = 0;
   bool quiet = false;
-  app.add_option("-c,--config", config_path, "TOML config file (see config/default.toml for every key)")->check(CLI::ExistingFile);
+  app.add_option("--config", config_path, "TOML config file (see config/default.toml for every key)")->check(CLI::ExistingFile);
   app.add_flag("-v,--verbose", verbosity, "More logging (-vv for trace)");
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors; no progress and no summary");
 
@@ -213,7 +224,12 @@ int run_cli(int argc, char** argv) {
   std::vector<std::string> include, exclude;
   bool no_robots = false;
   crawl->add_option("urls", seeds, "Seed URLs (http/https)")->required();
-  add_common_flags(*crawl, crawl_flags, /*output_is_file=*/true);
+  crawl->add_option("-o,--output", crawl_flags.output, "Results file, one record per URL; '-' = stdout [default: stdout]");
+  add_common_flags(*crawl, crawl_flags);
+  std::string crawl_download_dir;
+  std::vector<std::string> download_extensions;
+  crawl->add_option("--download-dir", crawl_download_dir, "Save files whose URL ends in a --download-ext here");
+  crawl->add_option("--download-ext", download_extensions, "File extensions to save, e.g. .pdf (repeatable; needs --download-dir)");
   auto* depth_opt = crawl->add_option("-l,--depth", depth, "Follow links at most this far from a seed [default 5]");
   auto* max_pages_opt = crawl->add_option("--max-pages", max_pages, "Queue at most this many URLs (0 = unlimited)");
   auto* scope_opt = crawl->add_option("--scope", scope, "Links followed: host (same host:port as a seed), domain (same registrable domain), any")
@@ -229,7 +245,17 @@ int run_cli(int argc, char** argv) {
   CommonFlags get_flags;
   get->add_option("-i,--input-file", input_file, "File with one URL per line ('-' = stdin); blank lines and # comments skipped");
   get->add_option("urls", get_urls, "URLs to fetch, in addition to --input-file");
-  add_common_flags(*get, get_flags, /*output_is_file=*/true);
+  std::string download_dir, checksum_file, manifest_file;
+  bool resume = false, overwrite = false, content_disposition = false, force_directories = false;
+  get->add_option("-o,--output-dir", download_dir, "Save each body as a file in this directory (.part until complete and verified)");
+  get->add_option("--results", get_flags.output, "Results file, one record per input line; '-' = stdout [default: stdout, or DIR/fetchpool-results.jsonl with -o]");
+  get->add_flag("-c,--continue", resume, "Resume .part files left by an earlier run with Range requests");
+  get->add_flag("--overwrite", overwrite, "Replace existing files instead of picking name.1, name.2 (--no-clobber is the default)");
+  get->add_flag("--content-disposition", content_disposition, "Name files from the server's Content-Disposition header");
+  get->add_flag("-x,--force-directories", force_directories, "Mirror host/path directories under the output directory");
+  get->add_option("--checksums", checksum_file, "sha256sum-format list; files that do not match are not kept")->check(CLI::ExistingFile);
+  get->add_option("--manifest", manifest_file, "Write a sha256sum-format manifest of every file saved");
+  add_common_flags(*get, get_flags);
 
   // serve
   auto* serve = app.add_subcommand("serve", "Run the built-in test site on 127.0.0.1 until interrupted");
@@ -280,7 +306,22 @@ int run_cli(int argc, char** argv) {
         std::cerr << "fetchpool: " << sink.error().message << "\n";
         return kExitUsage;
       }
-      CrawlEngine engine(engine_options(s, true), **sink);
+      auto options = engine_options(s, true);
+      if (!crawl_download_dir.empty()) {
+        if (download_extensions.empty()) {
+          std::cerr << "fetchpool crawl: --download-dir needs at least one --download-ext (e.g. --download-ext .pdf)\n";
+          return kExitUsage;
+        }
+        DownloadOptions download;
+        download.directory = crawl_download_dir;
+        download.extensions = download_extensions;
+        options.download = download;
+      }
+      CrawlEngine engine(options, **sink);
+      if (auto prepared = engine.prepare(); !prepared) {
+        std::cerr << "fetchpool: " << prepared.error().message << "\n";
+        return kExitUsage;
+      }
       if (auto seeded = engine.set_seeds(seeds); !seeded) {
         std::cerr << "fetchpool: " << seeded.error().message << "\n";
         return kExitUsage;
@@ -314,12 +355,44 @@ int run_cli(int argc, char** argv) {
         }
         in = &file;
       }
-      auto sink = open_result_sink(s.output.format, get_flags.output.empty() ? "-" : get_flags.output);
+      auto options = engine_options(s, false);
+      if (!download_dir.empty()) {
+        DownloadOptions download;
+        download.directory = download_dir;
+        download.resume = resume;
+        download.clobber = resume ? ClobberPolicy::kSkipExisting : overwrite ? ClobberPolicy::kOverwrite : ClobberPolicy::kNoClobber;
+        download.naming.content_disposition = content_disposition;
+        download.naming.use_directories = force_directories;
+        if (!checksum_file.empty()) {
+          auto sums = load_checksum_list(checksum_file);
+          if (!sums) {
+            std::cerr << "fetchpool: " << sums.error().message << "\n";
+            return kExitUsage;
+          }
+          download.checksums = std::move(*sums);
+        }
+        options.download = download;
+      }
+      std::string results_path = get_flags.output;
+      if (results_path.empty()) results_path = download_dir.empty() ? "-" : (fs::path(download_dir) / "fetchpool-results.jsonl").string();
+      if (!download_dir.empty()) {
+        std::error_code ec;
+        fs::create_directories(download_dir, ec);
+        if (ec) {
+          std::cerr << "fetchpool: " << download_dir << ": cannot create output directory: " << ec.message() << "\n";
+          return kExitUsage;
+        }
+      }
+      auto sink = open_result_sink(s.output.format, results_path);
       if (!sink) {
         std::cerr << "fetchpool: " << sink.error().message << "\n";
         return kExitUsage;
       }
-      CrawlEngine engine(engine_options(s, false), **sink);
+      CrawlEngine engine(options, **sink);
+      if (auto prepared = engine.prepare(); !prepared) {
+        std::cerr << "fetchpool: " << prepared.error().message << "\n";
+        return kExitUsage;
+      }
       return run_engine(engine, **sink, s, quiet ? "none" : get_flags.progress, "get", [&](CrawlEngine& e) {
         // The list is streamed: lines are queued as they are read, while the
         // workers already fetch, so a huge list never sits in memory twice.
@@ -339,7 +412,7 @@ int run_cli(int argc, char** argv) {
         }
         for (const auto& url : get_urls) e.add(url, ++line_number);
         return true;
-      });
+      }, manifest_file, download_dir);
     }
 
     if (*serve) {

@@ -50,7 +50,7 @@ TEST_CASE("get: every input line is accounted for, exit 1 when some failed", "[c
   }
   const auto results = dir / "results.jsonl";
   const auto stats = dir / "stats.json";
-  CHECK(run({"-q", "get", "-i", list.string(), "-j", "4", "-t", "0", "-o", results.string(), "--stats-json", stats.string()}) ==
+  CHECK(run({"-q", "get", "-i", list.string(), "-j", "4", "-t", "0", "--results", results.string(), "--stats-json", stats.string()}) ==
         fetchpool::cli::kExitSomeFailed);
   std::map<int, nlohmann::json> by_line;
   for (auto& r : read_jsonl(results)) by_line[r["line"].get<int>()] = r;
@@ -69,7 +69,7 @@ TEST_CASE("get: every input line is accounted for, exit 1 when some failed", "[c
 TEST_CASE("get: all ok exits 0", "[cli]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const auto results = temp_dir() / "ok.jsonl";
-  CHECK(run({"-q", "get", server.base_url() + "/", server.base_url() + "/s/0/3.html", "-o", results.string()}) == 0);
+  CHECK(run({"-q", "get", server.base_url() + "/", server.base_url() + "/s/0/3.html", "--results", results.string()}) == 0);
   CHECK(read_jsonl(results).size() == 2);
 }
 
