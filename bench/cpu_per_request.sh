@@ -79,7 +79,7 @@ count_curl_codes() { grep -c '^200$' "$1/codes.txt" 2>/dev/null || true; }
 
 if (( fetchpool_ok )); then
   run_list fetchpool count_jsonl -- "$FETCHPOOL" -q get -i "$list" -j "$JOBS" --per-host 0 --progress none \
-    -o "$BENCH_TMP/out/results.jsonl"
+    "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/out/results.jsonl"
 fi
 if have wget2; then
   run_list wget2 count_wget2_csv -- wget2 -q --max-threads="$JOBS" -O /dev/null -i "$list" \

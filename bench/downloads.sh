@@ -29,7 +29,7 @@ if (( BIG )); then truncate -s 1G "$www/files/big.bin"; fi
 nginx_start "$www" 1
 base="http://127.0.0.1:$NGINX_PORT"
 
-# The download option of `fetchpool get`, if this build has one (none yet at the time of writing).
+# The download option of `fetchpool get` (-o,--output-dir), if this build has one.
 fetchpool_dl_opt=""
 fetchpool_ok=0
 if fetchpool_banner; then
@@ -67,7 +67,7 @@ run_set() {
   if (( fetchpool_ok )); then
     if [[ -n "$fetchpool_dl_opt" ]]; then
       one fetchpool "$FETCHPOOL" -q get -i "$list" -j "$n" "$fetchpool_dl_opt" "$out" --progress none \
-        -o "$BENCH_TMP/results.jsonl"
+        "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/results.jsonl"
     else
       echo "fetchpool: download mode not built yet"
       record downloads fetchpool "$set N=$n" "download mode not built yet" "-"

@@ -69,7 +69,7 @@ run_one() {
 for n in "${JOBS_LIST[@]}"; do
   if (( fetchpool_ok )); then
     run_one fetchpool "$n" count_jsonl -- "$FETCHPOOL" -q get -i "$list" -j "$n" --per-host 0 --progress none \
-      -o "$BENCH_TMP/out/results.jsonl"
+      "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/out/results.jsonl"
   fi
   if have wget2; then
     run_one wget2 "$n" count_files -- wget2 -q --max-threads="$n" -nd -i "$list"

@@ -7,6 +7,7 @@
 #   measure NAME CMD...            run CMD, set M_WALL (s), M_CPU (user+sys s), M_RSS (peak KiB or "-"), M_RC
 #   best_reset / best_update KEY   keep the best of $BENCH_REPEAT runs (B_WALL, B_CPU, B_RSS, B_COUNT)
 #   find_fetchpool                 set FETCHPOOL to the binary (env FETCHPOOL, else build dirs), or empty
+#   fetchpool_banner               find it, print it, set FETCHPOOL_RESULTS_OPT (results-file option of get)
 #   ratio / us_per / per_s / ...   small awk arithmetic helpers printing formatted numbers
 #   record ...                     row for run-all.sh's combined table
 #
@@ -233,6 +234,11 @@ fetchpool_banner() {
   local bt
   bt=$(fetchpool_build_type)
   echo "fetchpool: $FETCHPOOL (build type ${bt:-unset})"
+  # `get` names its results file --results since -o became the download directory; older builds used -o.
+  FETCHPOOL_RESULTS_OPT=-o
+  local help
+  help=$("$FETCHPOOL" get --help 2>&1 || true)   # captured first: grep -q on a pipe could SIGPIPE it
+  if grep -q -- '--results' <<<"$help"; then FETCHPOOL_RESULTS_OPT=--results; fi
   if [[ "$bt" != "Release" && "$bt" != "RelWithDebInfo" ]]; then
     echo "fetchpool: WARNING not an optimised build; its CPU figures are not comparable"
   fi
