@@ -524,7 +524,7 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
       record.bytes = saved->bytes;
       downloads_->add_result(*saved);
     }
-  } else if (status >= 200 && status < 300 && is_html(r.head.content_type)) {
+  } else if ((options_.parse_html || options_.follow_links) && status >= 200 && status < 300 && is_html(r.head.content_type)) {
     // Parsing happens here, on the worker, with no lock held: gumbo costs far
     // more than everything else a worker does per page.
     auto base = Url::parse(r.final_url.empty() ? item.url : r.final_url);

@@ -65,6 +65,7 @@ struct EngineOptions {
   FrontierOptions frontier;
   RetryPolicy retry;
   bool follow_links = false;                   // crawl: true; list fetch: false
+  bool parse_html = true;                      // titles and link counts for HTML pages; implied by follow_links
   LinkExtractOptions links;
   std::optional<ScopeOptions> scope;           // crawl: which discovered links to follow
   bool robots = false;                         // obey robots.txt (needs frontier.robots_first)

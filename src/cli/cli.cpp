@@ -255,6 +255,8 @@ int run_cli(int argc, char** argv) {
   get->add_flag("-x,--force-directories", force_directories, "Mirror host/path directories under the output directory");
   get->add_option("--checksums", checksum_file, "sha256sum-format list; files that do not match are not kept")->check(CLI::ExistingFile);
   get->add_option("--manifest", manifest_file, "Write a sha256sum-format manifest of every file saved");
+  bool parse_titles = false;
+  get->add_flag("--titles", parse_titles, "Parse HTML pages for their <title> and link count (costs CPU; off by default for get)");
   add_common_flags(*get, get_flags);
 
   // serve
@@ -356,6 +358,7 @@ int run_cli(int argc, char** argv) {
         in = &file;
       }
       auto options = engine_options(s, false);
+      options.parse_html = parse_titles;
       if (!download_dir.empty()) {
         DownloadOptions download;
         download.directory = download_dir;

@@ -161,3 +161,23 @@ TEST_CASE("opening an unwritable results path fails with its name", "[sinks]") {
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().code == ErrorCode::kConfig);
 }
+
+TEST_CASE("JSON lines stay valid for every byte value and keep valid UTF-8", "[sinks]") {
+  ResultRecord r = sample_record();
+  std::string all_bytes;
+  for (int b = 0; b < 256; ++b) all_bytes.push_back(static_cast<char>(b));
+  r.title = all_bytes;
+  r.error = ErrorCode::kNetwork;
+  r.error_message = "quote \" backslash \\ newline \n tab \t";
+  auto j = nlohmann::json::parse(fetchpool::to_json_line(r));  // throws if any escape is wrong
+  const auto title = j["title"].get<std::string>();
+  for (int b = 0; b < 0x80; ++b) CHECK(title.find(static_cast<char>(b)) != std::string::npos);
+  CHECK(j["error"]["message"] == r.error_message);
+
+  r.title = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";  // café € 😀
+  CHECK(nlohmann::json::parse(fetchpool::to_json_line(r))["title"] == r.title);
+  r.title = "overlong \xc0\xaf surrogate \xed\xa0\x80 cut \xe2\x82";
+  const auto replaced = nlohmann::json::parse(fetchpool::to_json_line(r))["title"].get<std::string>();
+  CHECK(replaced.find("\xef\xbf\xbd") != std::string::npos);
+  CHECK(replaced.rfind("overlong ", 0) == 0);
+}
