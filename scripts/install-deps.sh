@@ -24,7 +24,7 @@ packages=(
   curl                    # peer in benchmarks
 )
 # Peers and tools used only by bench/; installed with --bench.
-bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine)
+bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)
 
 if [[ "${1:-}" == "--bench" ]]; then packages+=("${bench_packages[@]}"); fi
 
