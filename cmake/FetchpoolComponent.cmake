@@ -25,11 +25,6 @@ function(fetchpool_test)
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests ${PROJECT_SOURCE_DIR}/src)
   target_compile_options(${T_NAME} PRIVATE ${FETCHPOOL_WARNINGS})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} Catch2::Catch2WithMain)
-  # Sanitizers slow code 5-20x: tests keep every correctness check but skip
-  # upper bounds on wall time (see tests/support/sanitized.hpp).
-  if(FETCHPOOL_SANITIZE)
-    target_compile_definitions(${T_NAME} PRIVATE FETCHPOOL_SANITIZED=1)
-  endif()
   catch_discover_tests(${T_NAME}
     TEST_PREFIX "${T_NAME}: "
     EXTRA_ARGS --warn NoTests

@@ -10,6 +10,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "detail/sized_thread.hpp"
 #include "fetchpool/robots.hpp"
 #include "fetchpool/url.hpp"
 
@@ -238,6 +239,10 @@ bool CrawlEngine::wants_file(const std::string& url) const {
 }
 
 CrawlEngine::~CrawlEngine() {
+  if (spawner_.joinable()) {
+    request_stop();
+    spawner_.join();
+  }
   if (!workers_.empty()) {
     request_stop();
     workers_.clear();  // joins
@@ -296,16 +301,20 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
 }
 
 void CrawlEngine::start() {
-  workers_.reserve(options_.workers);
-  for (std::uint32_t i = 0; i < options_.workers; ++i) {
-    workers_.emplace_back([this](std::stop_token) { worker_main(stop_.get_token()); });
-  }
+  spawner_ = std::jthread([this] {
+    workers_.reserve(options_.workers);
+    for (std::uint32_t i = 0; i < options_.workers && !stop_.stop_requested(); ++i) {
+      workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
+                                                               [this] { worker_main(stop_.get_token()); }));
+    }
+  });
 }
 
 void CrawlEngine::finish_input() { frontier_->close_input(); }
 
 RunSummary CrawlEngine::wait() {
-  for (auto& worker : workers_) worker.join();
+  if (spawner_.joinable()) spawner_.join();
+  for (auto& worker : workers_) worker->join();
   workers_.clear();
   RunSummary summary;
   summary.stats = stats_.snapshot();

@@ -43,6 +43,20 @@
 
 namespace fetchpool {
 
+namespace detail {
+class SizedThread;
+}
+
+// A worker's deepest stack use is libcurl plus gumbo's iterative parse, far
+// below glibc's 8 MiB default, and smaller stacks make 500 workers start
+// about twice as fast. Sanitizers inflate every frame (ASan's redzones), so
+// sanitized builds give workers four times as much.
+#ifdef FETCHPOOL_SANITIZED
+inline constexpr std::size_t kDefaultWorkerStackBytes = 2 * 1024 * 1024;
+#else
+inline constexpr std::size_t kDefaultWorkerStackBytes = 512 * 1024;
+#endif
+
 struct RetryPolicy {
   std::uint32_t max_retries = 2;               // extra attempts for transient failures
   std::chrono::milliseconds base_delay{500};   // delay before retry k is ~base * 2^k, jittered
@@ -61,6 +75,7 @@ struct DownloadOptions {
 
 struct EngineOptions {
   std::uint32_t workers = 16;
+  std::size_t worker_stack_bytes = kDefaultWorkerStackBytes;  // libcurl + gumbo's iterative parse need far less
   FetchOptions fetch;
   FrontierOptions frontier;
   RetryPolicy retry;
@@ -125,7 +140,10 @@ class CrawlEngine {
   std::stop_source stop_;
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> input_total_{0};
-  std::vector<std::jthread> workers_;  // last: joined first on destruction
+  // Workers are created by spawner_, so the caller can feed input while 500
+  // threads start. Both are joined in wait() or the destructor.
+  std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined
+  std::jthread spawner_;                                       // last: joined first on destruction
 };
 
 }  // namespace fetchpool
