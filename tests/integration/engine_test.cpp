@@ -213,3 +213,18 @@ TEST_CASE("stopping mid-crawl aborts promptly and joins every thread", "[engine]
   std::set<std::string> urls;
   for (const auto& r : records) CHECK(urls.insert(r.url).second);  // no duplicates even when stopping
 }
+
+TEST_CASE("a missing robots.txt (404) allows everything (RFC 9309 2.3.1.3)", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 60;
+  server_options.robots_txt = "";  // the server answers 404
+  LocalServer server(server_options);
+  const auto records = crawl(server.base_url() + "/", crawl_options(8));
+  std::size_t private_ok = 0;
+  for (const auto& r : records) {
+    CHECK(r.error != ErrorCode::kRobotsDisallowed);
+    if (r.url.find("/private/") != std::string::npos && r.ok()) ++private_ok;
+  }
+  CHECK(private_ok > 0);  // the negative control of the crawl test above: /private/ is fetched now
+  CHECK(server.requests_for("/robots.txt") == 1);
+}
