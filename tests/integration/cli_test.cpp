@@ -11,24 +11,13 @@
 #include <vector>
 
 #include "cli/cli.hpp"
+#include "support/cli_runner.hpp"
 #include "fetchpool/local_server.hpp"
 
 namespace fs = std::filesystem;
+using fetchpool::testing::ScratchDir;
 
 namespace {
-
-int run(std::vector<std::string> args) {
-  args.insert(args.begin(), "fetchpool");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return fetchpool::cli::run_cli(static_cast<int>(argv.size()), argv.data());
-}
-
-fs::path temp_dir() {
-  auto dir = fs::temp_directory_path() / ("fetchpool-cli-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
   std::ifstream in(path);
@@ -41,7 +30,8 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
 
 TEST_CASE("get: every input line is accounted for, exit 1 when some failed", "[cli]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = temp_dir();
+  const ScratchDir scratch("cli-get");
+  const auto& dir = scratch.path();
   const auto list = dir / "urls.txt";
   {
     std::ofstream out(list);
@@ -50,7 +40,7 @@ TEST_CASE("get: every input line is accounted for, exit 1 when some failed", "[c
   }
   const auto results = dir / "results.jsonl";
   const auto stats = dir / "stats.json";
-  CHECK(run({"-q", "get", "-i", list.string(), "-j", "4", "-t", "0", "--results", results.string(), "--stats-json", stats.string()}) ==
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", "-i", list.string(), "-j", "4", "-t", "0", "--results", results.string(), "--stats-json", stats.string()}) ==
         fetchpool::cli::kExitSomeFailed);
   std::map<int, nlohmann::json> by_line;
   for (auto& r : read_jsonl(results)) by_line[r["line"].get<int>()] = r;
@@ -68,28 +58,31 @@ TEST_CASE("get: every input line is accounted for, exit 1 when some failed", "[c
 
 TEST_CASE("get: all ok exits 0", "[cli]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto results = temp_dir() / "ok.jsonl";
-  CHECK(run({"-q", "get", server.base_url() + "/", server.base_url() + "/s/0/3.html", "--results", results.string()}) == 0);
+  const ScratchDir scratch("cli-ok");
+  const auto results = scratch.path() / "ok.jsonl";
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/", server.base_url() + "/s/0/3.html", "--results", results.string()}) == 0);
   CHECK(read_jsonl(results).size() == 2);
 }
 
 TEST_CASE("usage errors exit 2", "[cli]") {
-  CHECK(run({"get", "--no-such-flag"}) == fetchpool::cli::kExitUsage);
-  CHECK(run({"crawl"}) == fetchpool::cli::kExitUsage);  // seed required
-  CHECK(run({"-q", "get", "-i", "/no/such/list.txt"}) == fetchpool::cli::kExitUsage);
-  CHECK(run({"-q", "get", "-j", "0", "http://127.0.0.1/"}) == fetchpool::cli::kExitUsage);
-  const auto bad = temp_dir() / "bad.toml";
+  CHECK(fetchpool::testing::run_fetchpool({"get", "--no-such-flag"}) == fetchpool::cli::kExitUsage);
+  CHECK(fetchpool::testing::run_fetchpool({"crawl"}) == fetchpool::cli::kExitUsage);  // seed required
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", "-i", "/no/such/list.txt"}) == fetchpool::cli::kExitUsage);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", "-j", "0", "http://127.0.0.1/"}) == fetchpool::cli::kExitUsage);
+  const ScratchDir scratch("cli-usage");
+  const auto bad = scratch.path() / "bad.toml";
   std::ofstream(bad) << "[http]\ntimeout_ms = \"soon\"\n";
-  CHECK(run({"-c", bad.string(), "get", "http://127.0.0.1/"}) == fetchpool::cli::kExitUsage);
-  CHECK(run({"--help"}) == 0);
+  CHECK(fetchpool::testing::run_fetchpool({"-c", bad.string(), "get", "http://127.0.0.1/"}) == fetchpool::cli::kExitUsage);
+  CHECK(fetchpool::testing::run_fetchpool({"--help"}) == 0);
 }
 
 TEST_CASE("crawl writes one record per page of the site", "[cli]") {
   fetchpool::ServerOptions options;
   options.site.pages = 60;
   fetchpool::LocalServer server(options);
-  const auto results = temp_dir() / "crawl.jsonl";
-  CHECK(run({"-q", "crawl", server.base_url() + "/", "-j", "8", "-o", results.string()}) == 0);
+  const ScratchDir scratch("cli-crawl");
+  const auto results = scratch.path() / "crawl.jsonl";
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "crawl", server.base_url() + "/", "-j", "8", "-o", results.string()}) == 0);
   std::size_t ok = 0;
   for (const auto& r : read_jsonl(results)) {
     if (r["ok"] == true) ++ok;
@@ -99,5 +92,5 @@ TEST_CASE("crawl writes one record per page of the site", "[cli]") {
 }
 
 TEST_CASE("demo runs offline and exits 0", "[cli]") {
-  CHECK(run({"-q", "demo", "--pages", "40", "--latency", "5", "-j", "8"}) == 0);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "demo", "--pages", "40", "--latency", "5", "-j", "8"}) == 0);
 }

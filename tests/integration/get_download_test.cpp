@@ -13,26 +13,14 @@
 #include <vector>
 
 #include "cli/cli.hpp"
+#include "support/cli_runner.hpp"
 #include "fetchpool/download.hpp"
 #include "fetchpool/local_server.hpp"
 
 namespace fs = std::filesystem;
+using fetchpool::testing::ScratchDir;
 
 namespace {
-
-int run(std::vector<std::string> args) {
-  args.insert(args.begin(), "fetchpool");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return fetchpool::cli::run_cli(static_cast<int>(argv.size()), argv.data());
-}
-
-fs::path fresh_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("fetchpool-get-" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::map<std::string, nlohmann::json> records_by_url(const fs::path& results) {
   std::ifstream in(results);
@@ -66,10 +54,11 @@ bool has_part_files(const fs::path& dir) {
 
 TEST_CASE("files stream to disk under their final name only when complete", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = fresh_dir("basic");
+  const ScratchDir scratch("get-basic");
+  const auto& dir = scratch.path();
   const auto base = server.base_url();
   const auto manifest = dir / "MANIFEST";
-  CHECK(run({"-q", "get", base + "/bytes/3000000", base + "/bytes/10", base + "/s/0/1.html", "-o", dir.string(), "-j", "3",
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/3000000", base + "/bytes/10", base + "/s/0/1.html", "-o", dir.string(), "-j", "3",
              "--manifest", manifest.string()}) == 0);
   CHECK(read_file(dir / "3000000") == expected_bytes(3000000));
   CHECK(read_file(dir / "10") == expected_bytes(10));
@@ -88,9 +77,10 @@ TEST_CASE("files stream to disk under their final name only when complete", "[do
 
 TEST_CASE("a truncated body is an error and never gets the final name", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = fresh_dir("truncated");
+  const ScratchDir scratch("get-truncated");
+  const auto& dir = scratch.path();
   const auto url = server.base_url() + "/fault/truncate?send=1000&claim=5000";
-  CHECK(run({"-q", "get", url, "-o", dir.string(), "-t", "0"}) == fetchpool::cli::kExitSomeFailed);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-t", "0"}) == fetchpool::cli::kExitSomeFailed);
   auto records = records_by_url(dir / "fetchpool-results.jsonl");
   CHECK(records.at(url)["error"]["class"] == "truncated");
   CHECK_FALSE(fs::exists(dir / "truncate"));
@@ -98,12 +88,13 @@ TEST_CASE("a truncated body is an error and never gets the final name", "[downlo
 
 TEST_CASE("resume with -c continues a .part with a Range request", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = fresh_dir("resume");
+  const ScratchDir scratch("get-resume");
+  const auto& dir = scratch.path();
   const std::size_t total = 200000;
   const auto full = expected_bytes(total);
   std::ofstream(dir / "200000.part", std::ios::binary) << full.substr(0, 70000);
   const auto url = server.base_url() + "/bytes/200000";
-  CHECK(run({"-q", "get", url, "-o", dir.string(), "-c"}) == 0);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-c"}) == 0);
   CHECK(read_file(dir / "200000") == full);
   CHECK_FALSE(fs::exists(dir / "200000.part"));
   CHECK(server.counters().bytes_sent < total);  // only the missing 130000 bytes (plus headers) were sent
@@ -111,16 +102,18 @@ TEST_CASE("resume with -c continues a .part with a Range request", "[download]")
 
 TEST_CASE("a server that ignores Range restarts the file instead of splicing", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = fresh_dir("norange");
+  const ScratchDir scratch("get-norange");
+  const auto& dir = scratch.path();
   std::ofstream(dir / "5000.part", std::ios::binary) << std::string(3000, 'Z');
   const auto url = server.base_url() + "/bytes/5000?norange=1";
-  CHECK(run({"-q", "get", url, "-o", dir.string(), "-c"}) == 0);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-c"}) == 0);
   CHECK(read_file(dir / "5000") == expected_bytes(5000));
 }
 
 TEST_CASE("a checksum mismatch is reported and the file is not kept", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = fresh_dir("checksum");
+  const ScratchDir scratch("get-checksum");
+  const auto& dir = scratch.path();
   const auto sums = dir / "SHA256SUMS";
   std::ofstream(sums) << std::string(64, '0') << "  100\n"
                       << fetchpool::sha256_hex_of_file([&] {
@@ -129,7 +122,7 @@ TEST_CASE("a checksum mismatch is reported and the file is not kept", "[download
                          }())
                       << "  200\n";
   const auto out = dir / "out";
-  CHECK(run({"-q", "get", server.base_url() + "/bytes/100", server.base_url() + "/bytes/200", "-o", out.string(), "--checksums",
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/bytes/100", server.base_url() + "/bytes/200", "-o", out.string(), "--checksums",
              sums.string()}) == fetchpool::cli::kExitSomeFailed);
   auto records = records_by_url(out / "fetchpool-results.jsonl");
   CHECK(records.at(server.base_url() + "/bytes/100")["error"]["class"] == "checksum");
@@ -140,9 +133,10 @@ TEST_CASE("a checksum mismatch is reported and the file is not kept", "[download
 
 TEST_CASE("hostile names from URLs and Content-Disposition stay inside the directory", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = fresh_dir("hostile");
+  const ScratchDir scratch("get-hostile");
+  const auto& dir = scratch.path();
   const auto base = server.base_url();
-  CHECK(run({"-q", "get", base + "/filename?name=..%2F..%2Fescape.txt", base + "/filename?name=%2Fetc%2Fpasswd",
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/filename?name=..%2F..%2Fescape.txt", base + "/filename?name=%2Fetc%2Fpasswd",
              base + "/filename?name=a%01b%7Fc.txt", "-o", dir.string(), "--content-disposition"}) == 0);
   const auto root = fs::canonical(dir);
   std::size_t files = 0;
@@ -158,9 +152,10 @@ TEST_CASE("hostile names from URLs and Content-Disposition stay inside the direc
 
 TEST_CASE("two URLs with the same file name never overwrite each other", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
-  const auto dir = fresh_dir("clobber");
+  const ScratchDir scratch("get-clobber");
+  const auto& dir = scratch.path();
   const auto base = server.base_url();
-  CHECK(run({"-q", "get", base + "/bytes/300", base + "/bytes/300?x=1", base + "/bytes/300?x=2", "-o", dir.string(), "-j", "3"}) ==
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/300", base + "/bytes/300?x=1", base + "/bytes/300?x=2", "-o", dir.string(), "-j", "3"}) ==
         0);
   std::size_t copies = 0;
   for (const auto& entry : fs::directory_iterator(dir))
