@@ -210,10 +210,10 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, std::uint32_t
 
 }  // namespace
 
-CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink)
+CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_ptr<Frontier> frontier)
     : options_(std::move(options)),
       sink_(sink),
-      frontier_(std::make_unique<MemoryFrontier>(options_.frontier)),
+      frontier_(frontier ? std::move(frontier) : std::make_unique<MemoryFrontier>(options_.frontier)),
       robots_(std::make_unique<RobotsCache>()),
       curl_cache_(std::make_unique<SharedCurlCache>()) {
   if (options_.workers == 0) options_.workers = 1;
@@ -273,6 +273,16 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
     emit(record, {});
     return false;
   }
+  // Before start() nothing drains the queue, so only a running engine waits.
+  if (options_.max_queued_input != 0 && started_.load(std::memory_order_acquire) && !frontier_->wait_for_room(options_.max_queued_input, stop_.get_token())) {
+    ResultRecord record;
+    record.url = url->str();
+    record.line = line;
+    record.error = ErrorCode::kAborted;
+    record.error_message = "not fetched: the run was stopped";
+    emit(record, {});
+    return false;
+  }
   CrawlItem item;
   item.url = url->str();
   item.host_key = url->host_key();
@@ -301,6 +311,7 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
 }
 
 void CrawlEngine::start() {
+  started_.store(true, std::memory_order_release);
   spawner_ = std::jthread([this] {
     workers_.reserve(options_.workers);
     for (std::uint32_t i = 0; i < options_.workers && !stop_.stop_requested(); ++i) {

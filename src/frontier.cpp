@@ -300,6 +300,7 @@ struct MemoryFrontier::State {
   const FrontierOptions options;
   mutable std::mutex mutex;
   std::condition_variable_any cv;
+  std::condition_variable_any room_cv;  // feeders in wait_for_room()
 
   // Guarded by mutex.
   std::unordered_map<std::string, Host, StringHash, std::equal_to<>> hosts;  // never erased: nodes are stable
@@ -315,6 +316,8 @@ struct MemoryFrontier::State {
   std::uint64_t leased_total = 0;
   std::uint64_t epoch = 0;          // bumped with every notification; waiters wait for a change
   std::uint64_t waiters = 0;        // threads inside cv.wait
+  std::uint64_t room_waiters = 0;   // feeders inside room_cv.wait
+  std::uint64_t room_limit = 0;     // the largest queue limit a feeder waits for: waking too often is harmless
   TimePoint keeper_deadline = kNever;  // the deadline the timekeeping waiter sleeps until
   bool input_closed = false;
   bool finished = false;
@@ -520,8 +523,10 @@ std::optional<Lease> MemoryFrontier::pop(std::stop_token stop) {
       Taken taken = s.take(host, now);
       s.schedule(host, now);  // back of the deque if it still may: round-robin
       const Wake wake = s.wake_after_change();
+      const bool room = s.room_waiters != 0 && s.queued < s.room_limit;
       lock.unlock();
       s.notify(wake);
+      if (room) s.room_cv.notify_all();
 
       // Reading *taken.host_key unlocked is safe: host keys are immutable and
       // never erased, and this thread saw the key's creation through the lock.
@@ -571,6 +576,7 @@ void MemoryFrontier::complete(const Lease& lease) {
   const Wake wake = s.finish_if_done() ? Wake::kAll : s.wake_after_change();
   lock.unlock();
   s.notify(wake);
+  if (wake == Wake::kAll) s.room_cv.notify_all();
 }
 
 void MemoryFrontier::retry(Lease lease, std::chrono::milliseconds delay) {
@@ -630,6 +636,24 @@ void MemoryFrontier::close_input() {
   const Wake wake = s.finish_if_done() ? Wake::kAll : Wake::kNone;
   lock.unlock();
   s.notify(wake);
+  if (wake == Wake::kAll) s.room_cv.notify_all();
+}
+
+void MemoryFrontier::mark_seen(std::string_view url) {
+  State& s = *state_;
+  const detail::Hash128 hash = detail::hash128(url);
+  std::lock_guard lock(s.mutex);
+  if (s.options.dedup && s.seen.insert(hash)) ++s.accepted;
+}
+
+bool MemoryFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token stop) {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  ++s.room_waiters;
+  s.room_limit = s.room_waiters == 1 ? max_queued : std::max(s.room_limit, max_queued);
+  const bool room = s.room_cv.wait(lock, stop, [&s, max_queued] { return s.stopped || s.finished || s.queued < max_queued; });
+  --s.room_waiters;
+  return room && !s.stopped && !s.finished;
 }
 
 void MemoryFrontier::stop() {
@@ -639,6 +663,7 @@ void MemoryFrontier::stop() {
   ++s.epoch;
   lock.unlock();
   s.cv.notify_all();
+  s.room_cv.notify_all();
 }
 
 FrontierCounts MemoryFrontier::counts() const {

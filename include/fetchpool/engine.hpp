@@ -86,6 +86,9 @@ struct EngineOptions {
   bool robots = false;                         // obey robots.txt (needs frontier.robots_first)
   std::chrono::milliseconds max_crawl_delay{30'000};
   std::optional<DownloadOptions> download;
+  // add() blocks while this many URLs wait in the frontier (0 = never), so a
+  // streamed list of millions costs memory for its seen set, not its queue.
+  std::uint64_t max_queued_input = 10'000;
 };
 
 struct RunSummary {
@@ -97,14 +100,17 @@ struct RunSummary {
 
 class CrawlEngine {
  public:
-  CrawlEngine(EngineOptions options, ResultSink& sink);
+  // `frontier` replaces the in-memory one (a shared Redis frontier); it must
+  // have been built with options.frontier.
+  CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_ptr<Frontier> frontier = nullptr);
   ~CrawlEngine();  // request_stop() and join, if wait() was not called
   CrawlEngine(const CrawlEngine&) = delete;
   CrawlEngine& operator=(const CrawlEngine&) = delete;
 
   // Queues one input URL (a seed, or a list line). Text that is not a valid
   // http(s) URL, and duplicates, are recorded at once with their line number.
-  // Returns false when the URL was not queued.
+  // Returns false when the URL was not queued. Once start()ed, blocks while
+  // the frontier holds max_queued_input URLs (see EngineOptions).
   bool add(std::string_view text, std::uint64_t line);
   // Seeds define the crawl scope: call set_seeds before start() for a crawl.
   Result<void> set_seeds(const std::vector<std::string>& seeds);
@@ -140,6 +146,7 @@ class CrawlEngine {
   std::stop_source stop_;
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> input_total_{0};
+  std::atomic<bool> started_{false};
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.
   std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined

@@ -132,6 +132,16 @@ class Frontier {
   // the links they discover.
   virtual void close_input() = 0;
 
+  // Resume: the URL was handled by an earlier run, so a later push of it is a
+  // kDuplicate. Counts toward max_pages, as it did in that run.
+  virtual void mark_seen(std::string_view url) = 0;
+
+  // Backpressure for input feeders (a million-line list must not sit in the
+  // queue): blocks while `max_queued` or more items are queued. Returns false
+  // when the frontier stopped or finished, or `stop` was requested. Workers
+  // never call it: their pushes must not wait on their own progress.
+  virtual bool wait_for_room(std::uint64_t max_queued, std::stop_token stop) = 0;
+
   // Abort: every pop() returns nullopt from now on and blocked pops wake.
   virtual void stop() = 0;
 
@@ -169,6 +179,9 @@ class Frontier {
 //   push or retry makes a host due earlier), or the timekeeper leaves, a
 //   waiter is woken to take that role.
 // - Finishing and stop() wake every waiter (notify_all), and both are sticky.
+// - Feeders blocked in wait_for_room() sleep on a second condition variable,
+//   so a lease taken wakes them without disturbing the workers' baton; pop()
+//   signals it only while a feeder waits and the queue is below its limit.
 class MemoryFrontier final : public Frontier {
  public:
   explicit MemoryFrontier(FrontierOptions options);
@@ -183,6 +196,8 @@ class MemoryFrontier final : public Frontier {
   void set_host_delay(std::string_view host_key, std::chrono::milliseconds delay) override;
   void backoff_host(std::string_view host_key, std::chrono::steady_clock::time_point until) override;
   void close_input() override;
+  void mark_seen(std::string_view url) override;
+  bool wait_for_room(std::uint64_t max_queued, std::stop_token stop) override;
   void stop() override;
   FrontierCounts counts() const override;
 

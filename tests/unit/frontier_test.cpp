@@ -675,6 +675,54 @@ TEST_CASE("requesting one blocked pop's stop_token wakes that pop only", "[front
 // ---------------------------------------------------------------------------
 // Seen set
 
+TEST_CASE("mark_seen: a URL handled by an earlier run is a duplicate and counts toward max_pages", "[frontier]") {
+  FrontierOptions options;
+  options.max_pages = 2;
+  MemoryFrontier frontier(options);
+  frontier.mark_seen(std::string(kHostA) + "/done");
+  CHECK(frontier.push(page(kHostA, "/done")) == PushResult::kDuplicate);
+  CHECK(frontier.push(page(kHostA, "/new")) == PushResult::kQueued);
+  CHECK(frontier.push(page(kHostA, "/third")) == PushResult::kLimitReached);
+  CHECK(frontier.counts().queued == 1);
+}
+
+TEST_CASE("wait_for_room blocks a feeder while the queue is full and a lease frees it", "[frontier]") {
+  MemoryFrontier frontier({});
+  REQUIRE(frontier.push(page(kHostA, "/1")) == PushResult::kQueued);
+  REQUIRE(frontier.push(page(kHostA, "/2")) == PushResult::kQueued);
+  std::stop_source never;
+  CHECK(frontier.wait_for_room(3, never.get_token()));  // 2 < 3: returns at once
+
+  std::atomic<bool> returned{false};
+  std::atomic<bool> result{false};
+  std::jthread feeder([&] {
+    result = frontier.wait_for_room(2, never.get_token());
+    returned = true;
+  });
+  // The feeder cannot return while 2 items are queued; a pop makes room.
+  CHECK_FALSE(returned.load());
+  auto lease = pop_within(frontier);
+  REQUIRE(lease);
+  feeder.join();
+  CHECK(returned.load());
+  CHECK(result.load());
+  frontier.complete(*lease);
+}
+
+TEST_CASE("wait_for_room returns false on stop() and on its own stop token", "[frontier]") {
+  MemoryFrontier frontier({});
+  REQUIRE(frontier.push(page(kHostA, "/1")) == PushResult::kQueued);
+  std::stop_source cancel;
+  std::jthread by_token([&] { CHECK_FALSE(frontier.wait_for_room(1, cancel.get_token())); });
+  cancel.request_stop();
+  by_token.join();
+  std::stop_source never;
+  std::jthread by_stop([&] { CHECK_FALSE(frontier.wait_for_room(1, never.get_token())); });
+  frontier.stop();
+  by_stop.join();
+  CHECK_FALSE(frontier.wait_for_room(1, never.get_token()));
+}
+
 TEST_CASE("the URL hash is MurmurHash3_x64_128 (SMHasher verification value)", "[frontier]") {
   // SMHasher's VerificationTest: hash keys {}, {0}, {0,1}, ... {0..254} with
   // seed 256 - length, hash the concatenated results with seed 0, and take the
