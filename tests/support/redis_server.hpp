@@ -1,0 +1,93 @@
+// A real redis-server on 127.0.0.1 for the Redis frontier tests: started on
+// a free port with no persistence, ready once it answers PING (bounded), and
+// killed and reaped by the destructor.
+#pragma once
+
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace fetchpool::testing {
+
+class RedisServer {
+ public:
+  RedisServer() {
+    port_ = free_port();
+    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                  "--save", "", "--appendonly", "no", "--loglevel", "warning", "--dir", "/tmp"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
+      throw std::runtime_error("cannot start redis-server (install redis-server)");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ping()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        stop();
+        throw std::runtime_error("redis-server on port " + std::to_string(port_) + " did not answer PING within 10 s");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a child process's readiness
+    }
+  }
+  ~RedisServer() { stop(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string uri(const std::string& prefix) const { return "redis://127.0.0.1:" + std::to_string(port_) + "/" + prefix; }
+
+ private:
+  static std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("cannot find a free port on 127.0.0.1");
+    }
+    ::close(fd);
+    return ntohs(addr.sin_port);
+  }
+
+  bool ping() const {
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, timeval{1, 0});
+    bool ok = false;
+    if (c != nullptr && c->err == 0) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      ok = r != nullptr && r->type == REDIS_REPLY_STATUS;
+      if (r != nullptr) freeReplyObject(r);
+    }
+    if (c != nullptr) redisFree(c);
+    return ok;
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+  }
+
+  std::uint16_t port_ = 0;
+  pid_t pid_ = 0;
+};
+
+}  // namespace fetchpool::testing
