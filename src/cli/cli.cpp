@@ -26,8 +26,12 @@
 #include "fetchpool/engine.hpp"
 #include "fetchpool/local_server.hpp"
 #include "fetchpool/progress.hpp"
+#include "fetchpool/redis_uri.hpp"
 #include "fetchpool/scope.hpp"
 #include "fetchpool/sinks.hpp"
+#ifdef FETCHPOOL_WITH_REDIS
+#include "fetchpool/redis_frontier.hpp"
+#endif
 
 namespace fetchpool::cli {
 namespace {
@@ -130,6 +134,84 @@ EngineOptions engine_options(const Settings& s, bool crawl) {
     o.follow_links = false;
   }
   return o;
+}
+
+// --frontier URI: the Redis frontier shared with other fetchpool processes.
+// kConfig errors (a bad URI, no Redis support) are usage errors; an
+// unreachable server is an environment error.
+Result<std::unique_ptr<Frontier>> open_shared_frontier(const std::string& text, const FrontierOptions& options) {
+  auto uri = parse_redis_uri(text);
+  if (!uri) return std::move(uri).error();
+#ifdef FETCHPOOL_WITH_REDIS
+  auto frontier = RedisFrontier::connect(*uri, options);
+  if (!frontier) return std::move(frontier).error();
+  return std::unique_ptr<Frontier>(std::move(*frontier));
+#else
+  (void)options;
+  return Error{ErrorCode::kConfig, "--frontier '" + text + "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)"};
+#endif
+}
+
+// In a shared crawl a URL is done for every node as soon as this process
+// completes its lease, so its record must be in the file by then. The engine
+// writes a record before it completes the lease; flushing each record makes
+// it reach the kernel first, so a node killed with SIGKILL loses no record of
+// a URL it completed (one write(2) per record, small next to a fetch).
+class FlushEachRecord final : public ResultSink {
+ public:
+  explicit FlushEachRecord(ResultSink& inner) : inner_(inner) {}
+  void write(const ResultRecord& record) override {
+    inner_.write(record);
+    (void)inner_.flush();  // an error is sticky: the final flush() reports it
+  }
+  Result<void> flush() override { return inner_.flush(); }
+
+ private:
+  ResultSink& inner_;
+};
+
+int exit_code_for(const Error& error) { return error.code == ErrorCode::kConfig ? kExitUsage : kExitInternal; }
+
+// `fetchpool status`: the shared crawl as Redis holds it, readable from any node.
+int run_status(const std::string& text, bool clear) {
+  auto uri = parse_redis_uri(text);
+  if (!uri) {
+    std::cerr << "fetchpool: " << uri.error().message << "\n";
+    return kExitUsage;
+  }
+#ifdef FETCHPOOL_WITH_REDIS
+  if (clear) {
+    auto deleted = clear_redis_crawl(*uri);
+    if (!deleted) {
+      std::cerr << "fetchpool: " << deleted.error().message << "\n";
+      return exit_code_for(deleted.error());
+    }
+    std::cout << "crawl " << to_string(*uri) << ": deleted " << *deleted << " keys\n";
+    return kExitOk;
+  }
+  auto status = read_redis_crawl_status(*uri);
+  if (!status) {
+    std::cerr << "fetchpool: " << status.error().message << "\n";
+    return exit_code_for(status.error());
+  }
+  const FrontierCounts& c = status->counts;
+  const char* state = c.finished ? "finished" : (status->accepted == 0 ? "empty" : "running");
+  std::cout << "crawl " << to_string(*uri) << ": " << state << "\n"
+            << "queued:          " << c.queued << "\n"
+            << "in flight:       " << c.in_flight << "\n"
+            << "waiting retry:   " << c.delayed << "\n"
+            << "done:            " << status->completed << "\n"
+            << "accepted:        " << status->accepted << "\n"
+            << "hosts:           " << c.hosts << "\n"
+            << "leases:          " << c.leased_total << " handed out, " << status->expired << " expired and re-queued\n"
+            << "retries:         " << status->retried << "\n"
+            << "input closed:    " << (status->input_closed ? "yes" : "no") << "\n";
+  return kExitOk;
+#else
+  (void)clear;
+  std::cerr << "fetchpool: --frontier '" << text << "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)\n";
+  return kExitUsage;
+#endif
 }
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
@@ -238,6 +320,11 @@ int run_cli(int argc, char** argv) {
   auto* include_opt = crawl->add_option("--include", include, "Follow only URLs matching one of these regexes (repeatable)");
   auto* exclude_opt = crawl->add_option("--exclude", exclude, "Never follow URLs matching these regexes (repeatable)");
   crawl->add_flag("--no-robots", no_robots, "Ignore robots.txt (on by default for crawl)");
+  std::string frontier_uri;
+  crawl->add_option("--frontier", frontier_uri,
+                    "Share this crawl with other fetchpool processes (any machine) through Redis: "
+                    "redis://HOST[:PORT][/PREFIX][?lease=SECONDS]; each URL is fetched once across all of them, "
+                    "politeness limits are shared, a dead process's URLs return after the lease (default 60 s)");
 
   // get
   auto* get = app.add_subcommand("get", "Fetch a list of URLs in parallel (one record per input line)");
@@ -279,6 +366,13 @@ int run_cli(int argc, char** argv) {
   demo->add_option("--pages", demo_options.pages, "Pages to crawl [default 200]")->check(CLI::Range(1u, 100000u));
   demo->add_option("--latency", demo_options.latency_ms, "Server latency per page in ms [default 25]")->check(CLI::Range(0u, 10000u));
   demo->add_option("-j,--jobs", demo_options.workers, "Workers in the threaded run [default 32]")->check(CLI::Range(1u, 10000u));
+
+  // status
+  auto* status = app.add_subcommand("status", "Print the state of a shared (--frontier) crawl from any node");
+  std::string status_uri;
+  bool status_clear = false;
+  status->add_option("--frontier", status_uri, "The crawl: redis://HOST[:PORT][/PREFIX]")->required();
+  status->add_flag("--clear", status_clear, "Delete the crawl's keys from Redis instead, so its PREFIX can start a new crawl");
 
   // bench
   BenchCommandOptions bench_options;
@@ -324,7 +418,19 @@ int run_cli(int argc, char** argv) {
         download.extensions = download_extensions;
         options.download = download;
       }
-      CrawlEngine engine(options, **sink);
+      std::unique_ptr<Frontier> shared;
+      std::optional<FlushEachRecord> flushing;
+      ResultSink* records = sink->get();
+      if (!frontier_uri.empty()) {
+        auto opened = open_shared_frontier(frontier_uri, options.frontier);
+        if (!opened) {
+          std::cerr << "fetchpool: " << opened.error().message << "\n";
+          return exit_code_for(opened.error());
+        }
+        shared = std::move(*opened);
+        records = &flushing.emplace(**sink);
+      }
+      CrawlEngine engine(options, *records, std::move(shared));
       if (auto prepared = engine.prepare(); !prepared) {
         std::cerr << "fetchpool: " << prepared.error().message << "\n";
         return kExitUsage;
@@ -333,7 +439,7 @@ int run_cli(int argc, char** argv) {
         std::cerr << "fetchpool: " << seeded.error().message << "\n";
         return kExitUsage;
       }
-      return run_engine(engine, **sink, s, quiet ? "none" : crawl_flags.progress, "crawl", [&seeds](CrawlEngine& e) {
+      return run_engine(engine, *records, s, quiet ? "none" : crawl_flags.progress, "crawl", [&seeds](CrawlEngine& e) {
         std::uint64_t position = 0;
         for (const auto& seed : seeds) {
           ++position;
@@ -436,6 +542,7 @@ int run_cli(int argc, char** argv) {
     }
 
     if (*demo) return run_demo(demo_options);
+    if (*status) return run_status(status_uri, status_clear);
     if (*bench) return run_bench(bench_options, quiet);
   } catch (const std::system_error& e) {
     std::cerr << "fetchpool: " << e.what() << "\n";

@@ -1,0 +1,168 @@
+// Several real `fetchpool crawl --frontier redis://...` processes share one
+// crawl of the built-in site through a real redis-server; one is killed with
+// SIGKILL mid-way. Every reachable page must be fetched, by someone, once,
+// except the few the killed process held when it died.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fetchpool/local_server.hpp"
+#include "support/redis_server.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kWorkersPerProcess = 2;
+
+pid_t spawn(std::vector<std::string> args, const std::string& stdout_path = {}) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!stdout_path.empty()) posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  return pid;
+}
+
+// The child's exit code (128 + signal if killed), or -1 if it was still
+// running after `limit` (it is then killed).
+int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(10ms);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+std::size_t complete_lines(const fs::path& file) {
+  std::ifstream in(file);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A scratch directory removed at the end of the test.
+struct ScratchDir {
+  fs::path path = fs::temp_directory_path() / ("fetchpool-redis-crawl-" + std::to_string(::getpid()));
+  ScratchDir() { fs::create_directories(path); }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("three processes share one crawl and only a killed process's leases are fetched twice", "[redis_crawl]") {
+  fetchpool::testing::RedisServer redis;
+  fetchpool::ServerOptions options;
+  options.site.pages = 400;
+  options.latency = 25ms;
+  fetchpool::LocalServer server(options);
+  ScratchDir dir;
+  const std::string uri = redis.uri("crawl") + "?lease=2";
+
+  std::vector<fs::path> results;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 3; ++i) {
+    results.push_back(dir.path / ("res" + std::to_string(i) + ".jsonl"));
+    pids.push_back(spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "--depth", "100000",
+                          "-j", std::to_string(kWorkersPerProcess), "--per-host", "6", "-o", results.back().string()}));
+  }
+
+  // Kill the third once it has written some records (bounded: slow to start under sanitizers).
+  const pid_t victim = pids[2];
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (complete_lines(results[2]) < 10 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  REQUIRE(complete_lines(results[2]) >= 10);
+  kill(victim, SIGKILL);
+  CHECK(wait_exit(victim, 10s) == 128 + SIGKILL);
+  for (int i = 0; i < 2; ++i) {
+    const int code = wait_exit(pids[static_cast<std::size_t>(i)], 120s);
+    INFO("process " << i);
+    CHECK((code == 0 || code == 1));  // not interrupted, not hung
+  }
+
+  // Every page fetched (status 200) has exactly one record in all the files.
+  std::map<std::string, int> fetched;
+  std::size_t victim_records = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    std::ifstream in(results[i]);
+    for (std::string line; std::getline(in, line);) {
+      const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      REQUIRE_FALSE(record.is_discarded());  // records are flushed whole, even by the killed process
+      if (record.value("status", 0) != 200) continue;
+      ++fetched[record["url"].get<std::string>()];
+      if (i == 2) ++victim_records;
+    }
+  }
+  std::set<std::string> expected;
+  for (const auto& path : fetchpool::site_page_paths(options.site)) expected.insert(server.base_url() + path);
+  std::set<std::string> got;
+  for (const auto& [url, n] : fetched) {
+    got.insert(url);
+    INFO(url);
+    CHECK(n == 1);
+  }
+  CHECK(got == expected);
+  CHECK(victim_records < expected.size());  // it really died mid-way
+
+  // The server saw each page once, except those the killed process was fetching.
+  std::size_t twice = 0;
+  for (const auto& path : fetchpool::site_page_paths(options.site)) {
+    const auto n = server.requests_for(path);
+    INFO(path);
+    CHECK(n >= 1);
+    CHECK(n <= 2);
+    if (n == 2) ++twice;
+  }
+  CHECK(twice <= static_cast<std::size_t>(kWorkersPerProcess));
+
+  // Any node can read the crawl's global state.
+  const auto status_out = dir.path / "status.txt";
+  const pid_t status = spawn({FETCHPOOL_BINARY, "status", "--frontier", uri}, status_out.string());
+  CHECK(wait_exit(status, 30s) == 0);
+  const std::string text = slurp(status_out);
+  CHECK_THAT(text, Catch::Contains(": finished"));
+  CHECK_THAT(text, Catch::Contains("queued:          0"));
+  CHECK_THAT(text, Catch::Contains("in flight:       0"));
+}
+
+TEST_CASE("crawl --frontier: a bad address is a usage error, an unreachable server an environment error", "[redis_crawl]") {
+  const pid_t bad = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:99999/x"});
+  CHECK(wait_exit(bad, 30s) == 2);
+  const pid_t down = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x"});
+  CHECK(wait_exit(down, 30s) == 4);
+}
