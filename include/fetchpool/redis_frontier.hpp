@@ -55,7 +55,8 @@
 //
 // Deviations from MemoryFrontier: host scheduling is "earliest allowed
 // start first" rather than strict round-robin; lease ids are unique across
-// all processes of the crawl (Redis INCR); counts() is the whole crawl's
+// all processes of the crawl (Redis INCR), but a robots lease carries the
+// id of the page it holds, also when retried; counts() is the whole crawl's
 // (waiting alone is this process's) and its queued count has no robots
 // leases, which are local; a max_pages limit is global. Retried
 // items keep their place in Redis, so a retry outlives its process. A URL
