@@ -417,3 +417,22 @@ TEST_CASE("redis: clear_redis_crawl deletes one crawl's keys only", "[redis_fron
   CHECK(b->push(page(kHostA, "/1")) == PushResult::kQueued);
   CHECK(a->counts().seen == 1);
 }
+
+TEST_CASE("redis: scripts flushed from Redis (a restart) are sent again", "[redis_frontier]") {
+  const auto prefix = fresh_prefix();
+  auto a = open(prefix);
+  REQUIRE(a->push(page(kHostA, "/1")) == PushResult::kQueued);
+  redisContext* c = redisConnect("127.0.0.1", server().port());
+  REQUIRE(c != nullptr);
+  REQUIRE(c->err == 0);
+  auto* flushed = static_cast<redisReply*>(redisCommand(c, "SCRIPT FLUSH"));
+  REQUIRE(flushed != nullptr);
+  CHECK(flushed->type == REDIS_REPLY_STATUS);
+  freeReplyObject(flushed);
+  redisFree(c);
+  CHECK(a->push(page(kHostA, "/2")) == PushResult::kQueued);
+  auto lease = pop_within(*a);
+  CHECK(url_of(lease) == std::string(kHostA) + "/1");
+  a->complete(*lease);
+  CHECK(a->counts().queued == 1);
+}
