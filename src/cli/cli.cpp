@@ -145,6 +145,10 @@ Result<std::unique_ptr<Frontier>> open_shared_frontier(const std::string& text, 
 #ifdef FETCHPOOL_WITH_REDIS
   auto frontier = RedisFrontier::connect(*uri, options);
   if (!frontier) return std::move(frontier).error();
+  if ((*frontier)->counts().finished) {
+    return Error{ErrorCode::kConfig, "--frontier '" + text + "': that crawl has finished; use a new PREFIX, or delete it with fetchpool status --frontier " +
+                                         to_string(*uri) + " --clear"};
+  }
   return std::unique_ptr<Frontier>(std::move(*frontier));
 #else
   (void)options;

@@ -158,6 +158,16 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   CHECK_THAT(text, Catch::Contains(": finished"));
   CHECK_THAT(text, Catch::Contains("queued:          0"));
   CHECK_THAT(text, Catch::Contains("in flight:       0"));
+
+  // A finished crawl is not joined by mistake; --clear frees its prefix.
+  const pid_t late = spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-o", (dir.path / "late.jsonl").string()});
+  CHECK(wait_exit(late, 30s) == 2);
+  const pid_t clear = spawn({FETCHPOOL_BINARY, "status", "--frontier", uri, "--clear"}, status_out.string());
+  CHECK(wait_exit(clear, 30s) == 0);
+  CHECK_THAT(slurp(status_out), Catch::Contains("deleted"));
+  const pid_t again = spawn({FETCHPOOL_BINARY, "status", "--frontier", uri}, status_out.string());
+  CHECK(wait_exit(again, 30s) == 0);
+  CHECK_THAT(slurp(status_out), Catch::Contains(": empty"));
 }
 
 TEST_CASE("crawl --frontier: a bad address is a usage error, an unreachable server an environment error", "[redis_crawl]") {
