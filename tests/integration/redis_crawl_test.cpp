@@ -92,7 +92,9 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   options.latency = 25ms;
   fetchpool::LocalServer server(options);
   ScratchDir dir;
-  const std::string uri = redis.uri("crawl") + "?lease=2";
+  // A short lease, so the killed process's URLs come back soon; long enough
+  // that a live process's renewals (every lease/3) are never late.
+  const std::string uri = redis.uri("crawl") + "?lease=3";
 
   std::vector<fs::path> results;
   std::vector<pid_t> pids;

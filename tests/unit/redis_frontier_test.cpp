@@ -295,13 +295,13 @@ TEST_CASE("redis: a crashed process's lease returns to the queue after it expire
 
 TEST_CASE("redis: a live process renews its leases, so a long fetch is not taken away", "[redis_frontier]") {
   const auto prefix = fresh_prefix();
-  auto a = open(prefix, {}, 1);
-  auto b = open(prefix, {}, 1);
+  auto a = open(prefix, {}, 2);
+  auto b = open(prefix, {}, 2);
   REQUIRE(a->push(page(kHostA, "/slow")) == PushResult::kQueued);
   auto lease = pop_within(*a);
   REQUIRE(lease);
-  // Three lease periods pass while `a` holds the lease (its renewer runs every ~333 ms).
-  CHECK_FALSE(pop_within(*b, milliseconds(3000)));
+  // Two and a half lease periods pass while `a` holds the lease (its renewer runs every ~667 ms).
+  CHECK_FALSE(pop_within(*b, milliseconds(5000)));
   a->complete(*lease);
   auto uri = fetchpool::parse_redis_uri(server().uri(prefix));
   auto status = fetchpool::read_redis_crawl_status(*uri);
