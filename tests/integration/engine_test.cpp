@@ -229,6 +229,34 @@ TEST_CASE("a missing robots.txt (404) allows everything (RFC 9309 2.3.1.3)", "[e
   CHECK(server.requests_for("/robots.txt") == 1);
 }
 
+TEST_CASE("a robots.txt that keeps failing with 5xx is retried, then the host is disallowed (RFC 9309 2.3.1.4)", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 20;
+  server_options.robots_status = 503;
+  LocalServer server(server_options);
+  auto options = crawl_options(4);
+  options.retry.max_retries = 1;
+  options.retry.base_delay = 10ms;
+  const auto records = crawl(server.base_url() + "/", options);
+  REQUIRE(records.size() == 1);  // the seed, never fetched: no links were found
+  CHECK(records[0].error == ErrorCode::kRobotsDisallowed);
+  CHECK(server.requests_for("/robots.txt") == 2);  // first try + one retry
+  CHECK(server.requests_for("/") == 0);
+}
+
+TEST_CASE("with no retries allowed, one robots.txt 5xx disallows the host", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 20;
+  server_options.robots_status = 500;
+  LocalServer server(server_options);
+  auto options = crawl_options(4);
+  options.retry.max_retries = 0;  // the retry count drives the requests above, not a fixed number
+  const auto records = crawl(server.base_url() + "/", options);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].error == ErrorCode::kRobotsDisallowed);
+  CHECK(server.requests_for("/robots.txt") == 1);
+}
+
 TEST_CASE("a list longer than the input queue limit streams through, one record per line", "[engine]") {
   ServerOptions server_options;
   server_options.site.pages = 300;
