@@ -1,6 +1,8 @@
 #include "fetchpool/state_journal.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -379,6 +381,13 @@ void StateJournal::sync_round() {
 }
 
 void StateJournal::flusher_main(std::stop_token stop) {
+  // The journal opens before the CLI's SignalWatcher blocks SIGINT/SIGTERM
+  // (it blocks them only for threads created after it), and a process-directed
+  // signal goes to any thread that does not block it: this one must not take it.
+  sigset_t termination;
+  sigemptyset(&termination);
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&termination, signal);
+  pthread_sigmask(SIG_BLOCK, &termination, nullptr);
   while (!stop.stop_requested()) {
     {
       std::unique_lock lock(mutex_);
