@@ -12,6 +12,7 @@
 
 #include "detail/sized_thread.hpp"
 #include "fetchpool/robots.hpp"
+#include "fetchpool/state_journal.hpp"
 #include "fetchpool/url.hpp"
 
 namespace fetchpool {

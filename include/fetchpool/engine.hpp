@@ -39,10 +39,11 @@
 #include "fetchpool/progress.hpp"
 #include "fetchpool/scope.hpp"
 #include "fetchpool/sinks.hpp"
-#include "fetchpool/state_journal.hpp"
 #include "fetchpool/stats.hpp"
 
 namespace fetchpool {
+
+class StateJournal;
 
 namespace detail {
 class SizedThread;
