@@ -582,7 +582,13 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
           child.host_key = link.host_key();
           child.depth = item.depth + 1;
           child.referrer = item.url;
-          push_item(std::move(child));
+          // After request_stop() the frontier refuses links. A journal must
+          // then not call the page done, or a resumed run would never queue
+          // them: as an aborted record it is dropped and fetched again.
+          if (push_item(std::move(child)) == PushResult::kClosed && options_.state != nullptr) {
+            record.error = ErrorCode::kAborted;
+            record.error_message = "stopped before its links were queued";
+          }
         }
       }
     }

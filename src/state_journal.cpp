@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -43,26 +44,96 @@ std::optional<ErrorCode> error_code_named(std::string_view name) {
   return std::nullopt;
 }
 
-// A Q payload: [depth, origin, "url", "referrer"].
-std::optional<CrawlItem> item_from_json(std::string_view text) {
-  const auto json = nlohmann::json::parse(text, nullptr, false);
-  if (!json.is_array() || json.size() != 4 || !json[0].is_number_unsigned() || !json[1].is_number_unsigned() ||
-      !json[2].is_string() || !json[3].is_string())
-    return std::nullopt;
+// Strings in Q lines are JSON string literals, so any byte survives; URLs
+// are ASCII in practice and pass through as they are.
+void append_quoted(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out.push_back('"');
+}
+
+// Reads the JSON string literal starting at text[pos] into `out`; returns the
+// position after its closing quote. Handles the escapes append_quoted and
+// to_json_line write; anything else (\u above 0x7f) is nullopt, and the
+// caller falls back to a full JSON parser.
+std::optional<std::size_t> read_quoted(std::string_view text, std::size_t pos, std::string& out) {
+  out.clear();
+  if (pos >= text.size() || text[pos] != '"') return std::nullopt;
+  for (std::size_t i = pos + 1; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') return i + 1;
+    if (c != '\\') {
+      out.push_back(c);
+      continue;
+    }
+    if (++i >= text.size()) return std::nullopt;
+    switch (text[i]) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '/': out.push_back('/'); break;
+      case 'b': out.push_back('\b'); break;
+      case 'f': out.push_back('\f'); break;
+      case 'n': out.push_back('\n'); break;
+      case 'r': out.push_back('\r'); break;
+      case 't': out.push_back('\t'); break;
+      case 'u': {
+        unsigned value = 0;
+        if (i + 4 >= text.size()) return std::nullopt;
+        const auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 5, value, 16);
+        if (ec != std::errc() || end != text.data() + i + 5 || value > 0x7f) return std::nullopt;
+        out.push_back(static_cast<char>(value));
+        i += 4;
+        break;
+      }
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> read_number(std::string_view text, std::size_t& pos) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data() + pos, text.data() + text.size(), value);
+  if (ec != std::errc()) return std::nullopt;
+  pos = static_cast<std::size_t>(end - text.data());
+  return value;
+}
+
+// A Q payload: `<depth> <origin> "url" "referrer"`.
+std::optional<CrawlItem> parse_item(std::string_view text) {
   CrawlItem item;
-  item.depth = json[0].get<std::uint32_t>();
-  item.origin = json[1].get<std::uint64_t>();
-  item.url = json[2].get<std::string>();
-  item.referrer = json[3].get<std::string>();
-  if (item.url.empty()) return std::nullopt;
+  std::size_t pos = 0;
+  const auto depth = read_number(text, pos);
+  if (!depth || *depth > UINT32_MAX || pos >= text.size() || text[pos++] != ' ') return std::nullopt;
+  const auto origin = read_number(text, pos);
+  if (!origin || pos >= text.size() || text[pos++] != ' ') return std::nullopt;
+  auto end = read_quoted(text, pos, item.url);
+  if (!end || item.url.empty() || *end >= text.size() || text[*end] != ' ') return std::nullopt;
+  end = read_quoted(text, *end + 1, item.referrer);
+  if (!end || *end != text.size()) return std::nullopt;
+  item.depth = static_cast<std::uint32_t>(*depth);
+  item.origin = *origin;
   return item;
 }
 
 // Records that stand for a URL the frontier accepted, so a rerun must treat
 // the URL as seen. The others (bad input text, duplicates, the page limit)
 // were never queued and must not count toward max_pages.
-bool was_queued(const ResultRecord& record) {
-  switch (record.error) {
+bool was_queued(ErrorCode error) {
+  switch (error) {
     case ErrorCode::kInvalidUrl:
     case ErrorCode::kUnsupportedScheme:
     case ErrorCode::kDuplicate:
@@ -71,6 +142,48 @@ bool was_queued(const ResultRecord& record) {
     default:
       return true;
   }
+}
+
+// What resuming needs of an R line without building the whole record.
+struct RecordKey {
+  std::string url;
+  std::uint64_t line = 0;
+  ErrorCode error = ErrorCode::kOk;
+};
+
+// Fast path for the layout to_json_line writes ({"url":..., "line":...,
+// ..., "error":null|{"class":...}...}); a JSON string cannot hold an
+// unescaped `,"error":`, so the first one found is the key. Anything else
+// goes through the full parser.
+std::optional<RecordKey> parse_record_key(std::string_view json) {
+  constexpr std::string_view kUrl = "{\"url\":", kLine = ",\"line\":", kError = ",\"error\":", kClass = "{\"class\":";
+  RecordKey key;
+  const bool fast = [&] {
+    if (json.size() < kUrl.size() + 2 || json.substr(0, kUrl.size()) != kUrl || json.back() != '}') return false;
+    auto pos = read_quoted(json, kUrl.size(), key.url);
+    if (!pos) return false;
+    if (json.substr(*pos, kLine.size()) == kLine) {
+      std::size_t at = *pos + kLine.size();
+      const auto line = read_number(json, at);
+      if (!line) return false;
+      key.line = *line;
+    }
+    const auto error = json.find(kError, *pos);
+    if (error == std::string_view::npos) return false;
+    const auto value = json.substr(error + kError.size());
+    if (value.substr(0, 4) == "null") return true;
+    if (value.substr(0, kClass.size()) != kClass) return false;
+    std::string name;
+    if (!read_quoted(value, kClass.size(), name)) return false;
+    const auto code = error_code_named(name);
+    if (!code) return false;
+    key.error = *code;
+    return true;
+  }();
+  if (fast) return key;
+  auto record = record_from_json_line(json);
+  if (!record) return std::nullopt;
+  return RecordKey{record->url, record->line, record->error};
 }
 
 // Reads the journal line by line, with each line's byte offset and whether
@@ -198,15 +311,16 @@ Result<void> StateJournal::load(std::string_view command) {
       continue;
     }
     bool valid = reader.complete() && text.size() > 2 && text[1] == ' ';
+    const bool has_nul = text.find('\0') != std::string::npos;
+    valid = valid && !has_nul;
     std::optional<CrawlItem> item;
-    std::optional<ResultRecord> record;
+    std::optional<RecordKey> record;
     if (valid && text[0] == 'Q') {
-      item = item_from_json(std::string_view(text).substr(2));
+      item = parse_item(std::string_view(text).substr(2));
       valid = item.has_value();
     } else if (valid && text[0] == 'R') {
-      auto parsed = record_from_json_line(std::string_view(text).substr(2));
-      valid = parsed.ok();
-      if (valid) record = std::move(*parsed);
+      record = parse_record_key(std::string_view(text).substr(2));
+      valid = record.has_value();
     } else {
       valid = false;
     }
@@ -221,7 +335,6 @@ Result<void> StateJournal::load(std::string_view command) {
     }
     if (!valid) {
       cut = reader.offset();
-      const bool has_nul = text.find('\0') != std::string::npos;
       bad_line = has_nul || !reader.complete() ? 0 : reader.number();
       continue;
     }
@@ -276,7 +389,7 @@ Result<void> StateJournal::restore(const std::function<void(CrawlItem)>& push,
     while (reader.next()) {
       const std::string& text = reader.line();
       if (text.rfind("Q ", 0) != 0) continue;
-      auto item = item_from_json(std::string_view(text).substr(2));
+      auto item = parse_item(std::string_view(text).substr(2));
       if (!item) return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + " changed while resuming"};
       const bool done = item->origin != 0 ? contains(done_lines_, item->origin) : contains(done_urls_, url_key(item->url));
       if (!done) push(std::move(*item));
@@ -290,26 +403,39 @@ Result<void> StateJournal::restore(const std::function<void(CrawlItem)>& push,
   while (reader.next()) {
     const std::string& text = reader.line();
     if (text.rfind("R ", 0) != 0) continue;
-    auto record = record_from_json_line(std::string_view(text).substr(2));
-    if (!record) return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + ": " + record.error().message};
+    const auto payload = std::string_view(text).substr(2);
+    // Only a replay needs the whole record; the key is enough otherwise.
+    std::optional<ResultRecord> record;
+    std::optional<RecordKey> key;
     if (options_.replay) {
-      auto& keys = record->line != 0 ? done_lines_ : done_urls_;
-      auto& replayed = record->line != 0 ? replayed_lines : replayed_urls;
-      const auto key = record->line != 0 ? record->line : url_key(record->url);
-      const auto index = static_cast<std::size_t>(std::lower_bound(keys.begin(), keys.end(), key) - keys.begin());
-      if (index < keys.size() && keys[index] == key && !replayed[index]) {
+      auto parsed = record_from_json_line(payload);
+      if (!parsed) return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + ": " + parsed.error().message};
+      key = RecordKey{parsed->url, parsed->line, parsed->error};
+      record = std::move(*parsed);
+    } else {
+      key = parse_record_key(payload);
+      if (!key) return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + " changed while resuming"};
+    }
+    if (record) {
+      auto& keys = key->line != 0 ? done_lines_ : done_urls_;
+      auto& replayed = key->line != 0 ? replayed_lines : replayed_urls;
+      const auto value = key->line != 0 ? key->line : url_key(key->url);
+      const auto index = static_cast<std::size_t>(std::lower_bound(keys.begin(), keys.end(), value) - keys.begin());
+      if (index < keys.size() && keys[index] == value && !replayed[index]) {
         replayed[index] = true;
         results_.write(*record);
       }
     }
-    if (was_queued(*record)) mark_seen(record->url);
+    if (was_queued(key->error)) mark_seen(key->url);
   }
   return {};
 }
 
 void StateJournal::queued(const CrawlItem& item) {
-  const nlohmann::json payload = {item.depth, item.origin, item.url, item.referrer};
-  std::string line = "Q " + payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string line = "Q " + std::to_string(item.depth) + " " + std::to_string(item.origin) + " ";
+  append_quoted(line, item.url);
+  line.push_back(' ');
+  append_quoted(line, item.referrer);
   line.push_back('\n');
   std::lock_guard lock(mutex_);
   buffer_ += line;

@@ -315,3 +315,33 @@ TEST_CASE("a done duplicate of a pending line's URL does not shadow it", "[state
   CHECK((*journal)->knows_line(5));
   CHECK((*journal)->knows_line(9));
 }
+
+TEST_CASE("odd bytes in URLs and titles survive the journal's own parser", "[state_journal]") {
+  ScratchDir dir("journal-escapes");
+  const std::string odd = "http://h/a\"b\\c\td\x01e\xc3\xa9";
+  {
+    MemorySink sink;
+    auto journal = StateJournal::open(dir.path(), "crawl", sink);
+    REQUIRE(journal);
+    (*journal)->queued(item(odd));
+    (*journal)->queued(item("http://h/done"));
+    auto done = record("http://h/done");
+    done.title = "a,\"error\":null,\"error\":{\"class\":\"duplicate\"}";
+    (*journal)->write(done);
+    auto dup = record("http://h/dup", 0, 0);
+    dup.error = ErrorCode::kDuplicate;
+    dup.title = ",\"error\":null";
+    (*journal)->write(dup);
+    REQUIRE((*journal)->flush());
+  }
+  MemorySink sink;
+  StateOptions options;
+  options.replay = false;  // keys only: the fast path
+  auto journal = StateJournal::open(dir.path(), "crawl", sink, options);
+  REQUIRE(journal);
+  const Restored r = restore(**journal);
+  REQUIRE(r.pushed.size() == 1);
+  CHECK(r.pushed[0].url == odd);
+  CHECK(r.seen == std::vector<std::string>{"http://h/done"});  // the duplicate's title does not fool it
+  CHECK(sink.size() == 0);
+}
