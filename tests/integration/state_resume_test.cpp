@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -30,12 +31,19 @@ namespace {
 
 constexpr std::uint32_t kWorkers = 8;
 
-pid_t spawn(std::vector<std::string> args) {
+// Starts the binary; with `stdout_path`, its standard output goes to that file.
+pid_t spawn(std::vector<std::string> args, const std::string& stdout_path = {}) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!stdout_path.empty())
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
   return pid;
 }
 
@@ -248,4 +256,37 @@ TEST_CASE("state directory errors exit 2", "[state]") {
   std::ofstream(dir.path() / "file") << "x";
   CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out, "--state",
                          (dir.path() / "file" / "sub").string()}), 60s) == 2);
+}
+
+TEST_CASE("a CSV results file is rebuilt with one header; on stdout a resumed run prints only new records", "[state]") {
+  fetchpool::ServerOptions options;
+  options.site.pages = 100;
+  options.latency = 5ms;
+  fetchpool::LocalServer server(options);
+  fetchpool::testing::ScratchDir dir("state-csv");
+  const auto pages = fetchpool::site_page_paths(options.site);
+  const auto privates = fetchpool::site_private_paths(options.site);
+
+  const auto csv = dir.path() / "results.csv";
+  auto args = crawl_args(server, csv, dir.path() / "csv-state");
+  args.insert(args.end(), {"--format", "csv"});
+  const auto [code, killed] = run_until(args, server, 40, SIGKILL);
+  CHECK((killed ? code == 128 + SIGKILL : code == 0));
+  CHECK(wait_exit(spawn(args), 120s) == 0);
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  CHECK(header.rfind("url,line,depth,", 0) == 0);
+  std::map<std::string, int> urls;
+  for (std::string line; std::getline(in, line);) ++urls[line.substr(0, line.find(','))];
+  CHECK(urls.size() == pages.size() + privates.size());
+  for (const auto& path : pages) CHECK(urls[server.base_url() + path] == 1);
+
+  const auto state = (dir.path() / "stdout-state").string();
+  const std::vector<std::string> to_stdout = {FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--depth", "1000",
+                                              "-o", "-", "--state", state};
+  CHECK(wait_exit(spawn(to_stdout, (dir.path() / "first.jsonl").string()), 120s) == 0);
+  CHECK(read_results(dir.path() / "first.jsonl").lines == pages.size() + privates.size());
+  CHECK(wait_exit(spawn(to_stdout, (dir.path() / "second.jsonl").string()), 60s) == 0);
+  CHECK(fs::file_size(dir.path() / "second.jsonl") == 0);
 }
