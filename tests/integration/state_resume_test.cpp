@@ -258,7 +258,7 @@ TEST_CASE("state directory errors exit 2", "[state]") {
                          (dir.path() / "file" / "sub").string()}), 60s) == 2);
 }
 
-TEST_CASE("a CSV results file is rebuilt with one header; on stdout a resumed run prints only new records", "[state]") {
+TEST_CASE("CSV results are rebuilt with one header and stdout gets only new records", "[state]") {
   fetchpool::ServerOptions options;
   options.site.pages = 100;
   options.latency = 5ms;
