@@ -2,7 +2,7 @@
 #
 # Provides:
 #   bench_init                     temp dir in $BENCH_TMP (tmpfs /dev/shm unless BENCH_TMPDIR is set), EXIT/INT/TERM trap that stops nginx and removes it
-#   nginx_start ROOT [WORKERS]     private nginx on 127.0.0.1:$NGINX_PORT serving ROOT, /delay/ = 100 ms echo
+#   nginx_start ROOT [WORKERS]     private nginx on 127.0.0.1:$NGINX_PORT serving ROOT, /delay/ = 100 ms echo, /ok/* = 200 "ok"
 #   nginx_stop                     stop it (also done by the trap)
 #   measure NAME CMD...            run CMD, set M_WALL (s), M_CPU (user+sys s), M_RSS (peak KiB or "-"), M_RC
 #   best_reset / best_update KEY   keep the best of $BENCH_REPEAT runs (B_WALL, B_CPU, B_RSS, B_COUNT)
@@ -96,6 +96,11 @@ http {
       default_type text/plain;
       echo_sleep 0.1;
       echo "delayed \$uri";
+    }
+    # Any path under /ok/ answers at once without touching the disk: lists of millions of URLs.
+    location /ok/ {
+      default_type text/plain;
+      return 200 "ok\n";
     }
   }
 }

@@ -12,6 +12,7 @@
 
 #include "detail/sized_thread.hpp"
 #include "fetchpool/robots.hpp"
+#include "fetchpool/state_journal.hpp"
 #include "fetchpool/url.hpp"
 
 namespace fetchpool {
@@ -220,6 +221,18 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
 }
 
 Result<void> CrawlEngine::prepare() {
+  if (options_.state != nullptr && !restored_) {
+    restored_ = true;
+    auto restored = options_.state->restore(
+        [this](CrawlItem item) {
+          auto url = Url::parse(item.url);
+          if (!url) return;
+          item.host_key = url->host_key();
+          frontier_->push(std::move(item));
+        },
+        [this](std::string_view url) { frontier_->mark_seen(url); });
+    if (!restored) return restored;
+  }
   if (!options_.download || downloads_) return {};
   auto directory = OutputDirectory::open(options_.download->directory);
   if (!directory) return std::move(directory).error();
@@ -261,8 +274,17 @@ Result<void> CrawlEngine::set_seeds(const std::vector<std::string>& seeds) {
   return {};
 }
 
+PushResult CrawlEngine::push_item(CrawlItem item) {
+  if (options_.state == nullptr) return frontier_->push(std::move(item));
+  const auto pushed = frontier_->push(item);
+  if (pushed == PushResult::kQueued) options_.state->queued(item);
+  return pushed;
+}
+
 bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
   input_total_.fetch_add(1, std::memory_order_relaxed);
+  // Resumed: an earlier run queued or finished this line; prepare() restored it.
+  if (options_.state != nullptr && options_.state->knows_line(line)) return true;
   auto url = Url::parse(text);
   if (!url) {
     ResultRecord record;
@@ -287,7 +309,7 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
   item.url = url->str();
   item.host_key = url->host_key();
   item.origin = line;
-  const auto pushed = frontier_->push(std::move(item));
+  const auto pushed = push_item(std::move(item));
   if (pushed == PushResult::kQueued) return true;
   ResultRecord record;
   record.url = url->str();
@@ -560,7 +582,13 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
           child.host_key = link.host_key();
           child.depth = item.depth + 1;
           child.referrer = item.url;
-          frontier_->push(std::move(child));
+          // After request_stop() the frontier refuses links. A journal must
+          // then not call the page done, or a resumed run would never queue
+          // them: as an aborted record it is dropped and fetched again.
+          if (push_item(std::move(child)) == PushResult::kClosed && options_.state != nullptr) {
+            record.error = ErrorCode::kAborted;
+            record.error_message = "stopped before its links were queued";
+          }
         }
       }
     }

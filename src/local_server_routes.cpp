@@ -3,7 +3,7 @@
 // Routes (every one deterministic; "n" etc. are decimal numbers):
 //   /, /s/<d>/<i>.html        the synthetic site (latency, jitter, error_rate apply)
 //   /private/<i>.html         pages disallowed by the default robots.txt
-//   /robots.txt               ServerOptions::robots_txt (404 when empty; latency applies)
+//   /robots.txt               ServerOptions::robots_txt (404 when empty; robots_status when not 200; latency applies)
 //   /status/<code>            that status (200..599), small text body
 //   /delay/<ms>               200 after ms
 //   /bytes/<n>                n bytes, byte k = 'a' + k % 26; Range, If-Range, ETag;
@@ -462,7 +462,9 @@ Reply Router::route(const HttpRequest& request) {
 
   if (path == "/" || path.starts_with("/s/") || path.starts_with("/private/")) return site_reply(path);
   if (path == "/robots.txt") {
-    Reply reply = options_.robots_txt.empty() ? text_reply(404, "no robots.txt\n") : text_reply(200, options_.robots_txt);
+    Reply reply = options_.robots_status != 200 ? text_reply(options_.robots_status, "robots.txt status\n")
+                  : options_.robots_txt.empty()  ? text_reply(404, "no robots.txt\n")
+                                                 : text_reply(200, options_.robots_txt);
     reply.delay = site_delay(path);
     return reply;
   }

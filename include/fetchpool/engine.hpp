@@ -43,6 +43,8 @@
 
 namespace fetchpool {
 
+class StateJournal;
+
 namespace detail {
 class SizedThread;
 }
@@ -89,6 +91,11 @@ struct EngineOptions {
   // add() blocks while this many URLs wait in the frontier (0 = never), so a
   // streamed list of millions costs memory for its seen set, not its queue.
   std::uint64_t max_queued_input = 10'000;
+  // --state: every URL the frontier accepts is journalled here, prepare()
+  // restores the earlier runs' pending and done URLs, and add() skips input
+  // lines the journal already knows. The journal must also be the engine's
+  // sink (so records are journalled) and outlive the engine.
+  StateJournal* state = nullptr;
 };
 
 struct RunSummary {
@@ -114,7 +121,8 @@ class CrawlEngine {
   bool add(std::string_view text, std::uint64_t line);
   // Seeds define the crawl scope: call set_seeds before start() for a crawl.
   Result<void> set_seeds(const std::vector<std::string>& seeds);
-  // Opens the download directory (when options.download is set); call before start().
+  // Opens the download directory (when options.download is set) and restores
+  // options.state; call once, before add() and start().
   Result<void> prepare();
 
   void start();          // spawns the workers
@@ -132,6 +140,7 @@ class CrawlEngine {
   void handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
   void handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
   bool retry_later(const Lease& lease, std::chrono::milliseconds at_least);
+  PushResult push_item(CrawlItem item);  // journals a kQueued item
   void emit(const ResultRecord& record, std::chrono::microseconds elapsed);
   bool wants_file(const std::string& url) const;
 
@@ -147,6 +156,7 @@ class CrawlEngine {
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> input_total_{0};
   std::atomic<bool> started_{false};
+  bool restored_ = false;  // options_.state was restored (prepare() runs before any thread)
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.
   std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined

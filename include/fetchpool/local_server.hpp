@@ -57,6 +57,7 @@ struct ServerOptions {
   std::chrono::milliseconds jitter{0};     // extra 0..jitter, deterministic per path
   double error_rate = 0.0;                 // fraction of site pages answering 500 (by page number; never "/")
   std::string robots_txt = "User-agent: *\nDisallow: /private/\n";  // served at /robots.txt; empty = 404
+  int robots_status = 200;                 // any other status answers /robots.txt with it (e.g. 503: RFC 9309 2.3.1.4)
   unsigned threads = 1;                    // event-loop threads (0 is taken as 1)
 };
 

@@ -29,6 +29,7 @@
 #include "fetchpool/redis_uri.hpp"
 #include "fetchpool/scope.hpp"
 #include "fetchpool/sinks.hpp"
+#include "fetchpool/state_journal.hpp"
 #ifdef FETCHPOOL_WITH_REDIS
 #include "fetchpool/redis_frontier.hpp"
 #endif
@@ -53,6 +54,7 @@ struct CommonFlags {
   double connect_timeout_s = 0;
   std::uint64_t max_body = 0;
   std::string progress = "auto";
+  std::string state_dir;
   CLI::Option* workers_opt = nullptr;
   CLI::Option* format_opt = nullptr;
   CLI::Option* stats_opt = nullptr;
@@ -80,6 +82,25 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.max_body_opt = cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
   cmd.add_option("--progress", f.progress, "Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
       ->check(CLI::IsMember({"auto", "bar", "log", "none"}));
+  cmd.add_option("--state", f.state_dir,
+                 "Journal the run in this directory (created if needed). Rerunning the same command with the same\n"
+                 "directory after a crash, kill or Ctrl-C resumes it: finished URLs are not fetched again and the\n"
+                 "results file is rewritten with every record once (to stdout only new records are printed)");
+}
+
+// --state: the journal stands between the engine and the results sink.
+// Returns nullptr without --state.
+Result<std::unique_ptr<StateJournal>> open_state(const CommonFlags& f, std::string_view command, ResultSink& results,
+                                                 const std::string& results_path) {
+  if (f.state_dir.empty()) return std::unique_ptr<StateJournal>();
+  StateOptions options;
+  options.replay = results_path != "-";
+  auto journal = StateJournal::open(f.state_dir, command, results, options);
+  if (!journal) return std::move(journal).error();
+  const ResumeInfo& info = (*journal)->resume_info();
+  if (info.torn_bytes > 0) spdlog::info("{}: cut {} bytes of a torn last line", (*journal)->path().string(), info.torn_bytes);
+  if (info.resumed) spdlog::info("resuming from {}: {} done, {} queued by earlier runs", f.state_dir, info.done, info.queued);
+  return journal;
 }
 
 // Applies the flags that were given over the loaded settings.
@@ -406,12 +427,20 @@ int run_cli(int argc, char** argv) {
       if (include_opt->count()) s.crawl.include = include;
       if (exclude_opt->count()) s.crawl.exclude = exclude;
       if (no_robots) s.crawl.robots = false;
-      auto sink = open_result_sink(s.output.format, crawl_flags.output.empty() ? "-" : crawl_flags.output);
+      const std::string results_path = crawl_flags.output.empty() ? "-" : crawl_flags.output;
+      auto sink = open_result_sink(s.output.format, results_path);
       if (!sink) {
         std::cerr << "fetchpool: " << sink.error().message << "\n";
         return kExitUsage;
       }
+      auto journal = open_state(crawl_flags, "crawl", **sink, results_path);
+      if (!journal) {
+        std::cerr << "fetchpool: " << journal.error().message << "\n";
+        return kExitUsage;
+      }
+      ResultSink& out = *journal ? static_cast<ResultSink&>(**journal) : **sink;
       auto options = engine_options(s, true);
+      options.state = journal->get();
       if (!crawl_download_dir.empty()) {
         if (download_extensions.empty()) {
           std::cerr << "fetchpool crawl: --download-dir needs at least one --download-ext (e.g. --download-ext .pdf)\n";
@@ -424,15 +453,21 @@ int run_cli(int argc, char** argv) {
       }
       std::unique_ptr<Frontier> shared;
       std::optional<FlushEachRecord> flushing;
-      ResultSink* records = sink->get();
+      ResultSink* records = &out;
       if (!frontier_uri.empty()) {
+        // The journal would sync a record after Redis already counts its URL
+        // as done for every node, so a crash could lose it: not combined yet.
+        if (*journal) {
+          std::cerr << "fetchpool crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)\n";
+          return kExitUsage;
+        }
         auto opened = open_shared_frontier(frontier_uri, options.frontier);
         if (!opened) {
           std::cerr << "fetchpool: " << opened.error().message << "\n";
           return exit_code_for(opened.error());
         }
         shared = std::move(*opened);
-        records = &flushing.emplace(**sink);
+        records = &flushing.emplace(out);
       }
       CrawlEngine engine(options, *records, std::move(shared));
       if (auto prepared = engine.prepare(); !prepared) {
@@ -506,12 +541,19 @@ int run_cli(int argc, char** argv) {
         std::cerr << "fetchpool: " << sink.error().message << "\n";
         return kExitUsage;
       }
-      CrawlEngine engine(options, **sink);
+      auto journal = open_state(get_flags, "get", **sink, results_path);
+      if (!journal) {
+        std::cerr << "fetchpool: " << journal.error().message << "\n";
+        return kExitUsage;
+      }
+      ResultSink& out = *journal ? static_cast<ResultSink&>(**journal) : **sink;
+      options.state = journal->get();
+      CrawlEngine engine(options, out);
       if (auto prepared = engine.prepare(); !prepared) {
         std::cerr << "fetchpool: " << prepared.error().message << "\n";
         return kExitUsage;
       }
-      return run_engine(engine, **sink, s, quiet ? "none" : get_flags.progress, "get", [&](CrawlEngine& e) {
+      return run_engine(engine, out, s, quiet ? "none" : get_flags.progress, "get", [&](CrawlEngine& e) {
         // The list is streamed: lines are queued as they are read, while the
         // workers already fetch, so a huge list never sits in memory twice.
         std::uint64_t line_number = 0;

@@ -228,3 +228,88 @@ TEST_CASE("a missing robots.txt (404) allows everything (RFC 9309 2.3.1.3)", "[e
   CHECK(private_ok > 0);  // the negative control of the crawl test above: /private/ is fetched now
   CHECK(server.requests_for("/robots.txt") == 1);
 }
+
+TEST_CASE("a robots.txt that keeps failing with 5xx is retried, then the host is disallowed (RFC 9309 2.3.1.4)", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 20;
+  server_options.robots_status = 503;
+  LocalServer server(server_options);
+  auto options = crawl_options(4);
+  options.retry.max_retries = 1;
+  options.retry.base_delay = 10ms;
+  const auto records = crawl(server.base_url() + "/", options);
+  REQUIRE(records.size() == 1);  // the seed, never fetched: no links were found
+  CHECK(records[0].error == ErrorCode::kRobotsDisallowed);
+  CHECK(server.requests_for("/robots.txt") == 2);  // first try + one retry
+  CHECK(server.requests_for("/") == 0);
+}
+
+TEST_CASE("with no retries allowed, one robots.txt 5xx disallows the host", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 20;
+  server_options.robots_status = 500;
+  LocalServer server(server_options);
+  auto options = crawl_options(4);
+  options.retry.max_retries = 0;  // the retry count drives the requests above, not a fixed number
+  const auto records = crawl(server.base_url() + "/", options);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].error == ErrorCode::kRobotsDisallowed);
+  CHECK(server.requests_for("/robots.txt") == 1);
+}
+
+TEST_CASE("a list longer than the input queue limit streams through, one record per line", "[engine]") {
+  ServerOptions server_options;
+  server_options.site.pages = 300;
+  LocalServer server(server_options);
+  const auto paths = site_page_paths(server_options.site);
+  EngineOptions o;
+  o.workers = 3;
+  o.max_queued_input = 4;  // the feeder blocks almost at once, and workers must free it
+  o.parse_html = false;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  const std::uint64_t kLines = paths.size();
+  for (std::uint64_t line = 1; line <= kLines; ++line) engine.add(server.base_url() + paths[line - 1], line);
+  engine.finish_input();
+  const auto summary = engine.wait();
+  CHECK_FALSE(summary.interrupted);
+  std::set<std::uint64_t> lines;
+  for (const auto& r : sink.records()) {
+    CHECK(r.ok());
+    CHECK(lines.insert(r.line).second);
+  }
+  CHECK(lines.size() == kLines);
+}
+
+TEST_CASE("stopping while the feeder waits for room records the line as aborted", "[engine]") {
+  ServerOptions server_options;
+  server_options.latency = 300ms;
+  LocalServer server(server_options);
+  const auto paths = site_page_paths(server_options.site);
+  EngineOptions o;
+  o.workers = 1;
+  o.max_queued_input = 1;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  std::jthread stopper([&engine] {
+    std::this_thread::sleep_for(200ms);  // the feeder is blocked by then: 1 worker, 300 ms per page
+    engine.request_stop();
+  });
+  std::uint64_t line = 0;
+  bool refused = false;
+  // Bounded: the feeder is blocked until the stop, after which add() refuses at once.
+  while (!refused && line < 50) {
+    ++line;
+    refused = !engine.add(server.base_url() + paths.at(line), line);
+  }
+  engine.finish_input();
+  const auto summary = engine.wait();
+  CHECK(summary.interrupted);
+  CHECK(refused);
+  CHECK(line < 10);
+  std::set<std::uint64_t> lines;
+  for (const auto& r : sink.records()) CHECK(lines.insert(r.line).second);
+  CHECK(lines.count(line) == 1);  // the refused line still has its record
+}
