@@ -427,6 +427,12 @@ int run_cli(int argc, char** argv) {
       if (include_opt->count()) s.crawl.include = include;
       if (exclude_opt->count()) s.crawl.exclude = exclude;
       if (no_robots) s.crawl.robots = false;
+      // The journal would sync a record after Redis already counts its URL as
+      // done for every node, so a crash could lose it: not combined (yet).
+      if (!frontier_uri.empty() && !crawl_flags.state_dir.empty()) {
+        std::cerr << "fetchpool crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)\n";
+        return kExitUsage;
+      }
       const std::string results_path = crawl_flags.output.empty() ? "-" : crawl_flags.output;
       auto sink = open_result_sink(s.output.format, results_path);
       if (!sink) {
@@ -455,12 +461,6 @@ int run_cli(int argc, char** argv) {
       std::optional<FlushEachRecord> flushing;
       ResultSink* records = &out;
       if (!frontier_uri.empty()) {
-        // The journal would sync a record after Redis already counts its URL
-        // as done for every node, so a crash could lose it: not combined yet.
-        if (*journal) {
-          std::cerr << "fetchpool crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)\n";
-          return kExitUsage;
-        }
         auto opened = open_shared_frontier(frontier_uri, options.frontier);
         if (!opened) {
           std::cerr << "fetchpool: " << opened.error().message << "\n";

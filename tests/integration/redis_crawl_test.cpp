@@ -172,7 +172,11 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   CHECK_THAT(slurp(status_out), Catch::Contains(": empty"));
 }
 
-TEST_CASE("crawl --frontier: a bad address is a usage error, an unreachable server an environment error", "[redis_crawl]") {
+TEST_CASE("crawl --frontier: a bad address or --state is a usage error, an unreachable server an environment error", "[redis_crawl]") {
+  const pid_t with_state = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x",
+                                  "--state", (fs::temp_directory_path() / "fetchpool-redis-never-created").string()});
+  CHECK(wait_exit(with_state, 30s) == 2);
+  CHECK_FALSE(fs::exists(fs::temp_directory_path() / "fetchpool-redis-never-created"));
   const pid_t bad = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:99999/x"});
   CHECK(wait_exit(bad, 30s) == 2);
   const pid_t down = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x"});
