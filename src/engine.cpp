@@ -311,6 +311,7 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
   item.origin = line;
   const auto pushed = push_item(std::move(item));
   if (pushed == PushResult::kQueued) return true;
+  if (pushed == PushResult::kDuplicate && !options_.record_duplicate_input) return true;
   ResultRecord record;
   record.url = url->str();
   record.line = line;

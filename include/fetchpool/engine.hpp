@@ -96,6 +96,9 @@ struct EngineOptions {
   // lines the journal already knows. The journal must also be the engine's
   // sink (so records are journalled) and outlive the engine.
   StateJournal* state = nullptr;
+  // A shared (Redis) crawl: an input URL another node already queued is that
+  // node's to record, so add() skips it without a `duplicate` record.
+  bool record_duplicate_input = true;
 };
 
 struct RunSummary {

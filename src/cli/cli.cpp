@@ -468,6 +468,7 @@ int run_cli(int argc, char** argv) {
         }
         shared = std::move(*opened);
         records = &flushing.emplace(out);
+        options.record_duplicate_input = false;
       }
       CrawlEngine engine(options, *records, std::move(shared));
       if (auto prepared = engine.prepare(); !prepared) {
