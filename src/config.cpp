@@ -132,8 +132,8 @@ std::string validate(const Settings& s, std::string* key) {
     return fail("run.log_level", "'" + s.run.log_level + "' is not one of trace, debug, info, warn, error, off");
   if (s.crawl.scope != "host" && s.crawl.scope != "domain" && s.crawl.scope != "any")
     return fail("crawl.scope", "'" + s.crawl.scope + "' is not one of host, domain, any");
-  if (s.output.format != "jsonl" && s.output.format != "csv")
-    return fail("output.format", "'" + s.output.format + "' is not one of jsonl, csv");
+  if (s.output.format != "jsonl" && s.output.format != "csv" && s.output.format != "sqlite")
+    return fail("output.format", "'" + s.output.format + "' is not one of jsonl, csv, sqlite");
   if (s.serve.error_rate < 0.0 || s.serve.error_rate > 1.0) return fail("serve.error_rate", "must be between 0 and 1");
   if (s.serve.pages == 0) return fail("serve.pages", "must be at least 1");
   if (s.retry.backoff_max_ms < s.retry.backoff_base_ms)

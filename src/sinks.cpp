@@ -1,5 +1,7 @@
 #include "fetchpool/sinks.hpp"
 
+#include "fetchpool/sqlite_sink.hpp"
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -269,7 +271,12 @@ Result<std::unique_ptr<ResultSink>> open_result_sink(const std::string& format, 
     if (!sink) return std::move(sink).error();
     return std::unique_ptr<ResultSink>(std::move(*sink));
   }
-  return Error{ErrorCode::kConfig, "output format '" + format + "' is not one of jsonl, csv"};
+  if (format == "sqlite") {
+    auto sink = SqliteSink::open(path);
+    if (!sink) return std::move(sink).error();
+    return std::unique_ptr<ResultSink>(std::move(*sink));
+  }
+  return Error{ErrorCode::kConfig, "output format '" + format + "' is not one of jsonl, csv, sqlite"};
 }
 
 }  // namespace fetchpool

@@ -113,7 +113,8 @@ class MemorySink final : public ResultSink {
   std::vector<ResultRecord> records_;  // guarded by mutex_
 };
 
-// Opens the sink for `format` ("jsonl" or "csv") at `path` ("-" = stdout).
+// Opens the sink for `format` ("jsonl", "csv" or "sqlite", see sqlite_sink.hpp)
+// at `path` ("-" = stdout, not for sqlite).
 Result<std::unique_ptr<ResultSink>> open_result_sink(const std::string& format, const std::filesystem::path& path);
 
 }  // namespace fetchpool

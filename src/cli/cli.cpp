@@ -70,8 +70,8 @@ struct CommonFlags {
 void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.workers_opt = cmd.add_option("-j,--jobs", f.workers, "Worker threads fetching in parallel [config run.workers, default 16]")
                       ->check(CLI::Range(1u, 10000u));
-  f.format_opt = cmd.add_option("--format", f.format, "Results format: jsonl or csv [config output.format]")
-                     ->check(CLI::IsMember({"jsonl", "csv"}));
+  f.format_opt = cmd.add_option("--format", f.format, "Results format: jsonl, csv, or sqlite (a database file with a `results` table; needs a file, not stdout) [config output.format]")
+                     ->check(CLI::IsMember({"jsonl", "csv", "sqlite"}));
   f.stats_opt = cmd.add_option("--stats-json", f.stats_json, "Also write aggregate stats (counts, latency percentiles) as JSON to this file");
   f.ua_opt = cmd.add_option("-U,--user-agent", f.user_agent, "User-Agent header; its product token is matched in robots.txt");
   f.per_host_opt = cmd.add_option("--per-host", f.per_host, "Most requests in flight to one host (0 = unlimited)");
@@ -528,7 +528,8 @@ int run_cli(int argc, char** argv) {
         options.download = download;
       }
       std::string results_path = get_flags.output;
-      if (results_path.empty()) results_path = download_dir.empty() ? "-" : (fs::path(download_dir) / "fetchpool-results.jsonl").string();
+      if (results_path.empty())
+        results_path = download_dir.empty() ? "-" : (fs::path(download_dir) / ("fetchpool-results." + std::string(s.output.format == "sqlite" ? "db" : s.output.format))).string();
       if (!download_dir.empty()) {
         std::error_code ec;
         fs::create_directories(download_dir, ec);

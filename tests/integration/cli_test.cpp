@@ -1,5 +1,6 @@
 // The command-line tool through run_cli(argv): exit codes, files, messages.
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -62,6 +63,30 @@ TEST_CASE("get: all ok exits 0", "[cli]") {
   const auto results = scratch.path() / "ok.jsonl";
   CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/", server.base_url() + "/s/0/3.html", "--results", results.string()}) == 0);
   CHECK(read_jsonl(results).size() == 2);
+}
+
+TEST_CASE("get --format sqlite writes a results table, one row per input line", "[cli]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const ScratchDir scratch("cli-sqlite");
+  const auto list = scratch.path() / "urls.txt";
+  std::ofstream(list) << server.base_url() << "/\nnot a url\n" << server.base_url() << "/status/404\n";
+  const auto db = scratch.path() / "results.db";
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", "-i", list.string(), "--format", "sqlite", "--results", db.string()}) ==
+        fetchpool::cli::kExitSomeFailed);
+  sqlite3* handle = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* query = nullptr;
+  REQUIRE(sqlite3_prepare_v2(handle, "SELECT line, ok, coalesce(error, '-') FROM results ORDER BY line", -1, &query, nullptr) == SQLITE_OK);
+  std::vector<std::string> rows;
+  while (sqlite3_step(query) == SQLITE_ROW) {
+    rows.push_back(std::to_string(sqlite3_column_int(query, 0)) + " " + std::to_string(sqlite3_column_int(query, 1)) + " " +
+                   reinterpret_cast<const char*>(sqlite3_column_text(query, 2)));
+  }
+  sqlite3_finalize(query);
+  sqlite3_close(handle);
+  CHECK(rows == std::vector<std::string>{"1 1 -", "2 0 invalid_url", "3 0 http_status"});
+  // A database needs a file: stdout is a usage error.
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/", "--format", "sqlite"}) == fetchpool::cli::kExitUsage);
 }
 
 TEST_CASE("usage errors exit 2", "[cli]") {

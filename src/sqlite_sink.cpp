@@ -1,0 +1,155 @@
+#include "fetchpool/sqlite_sink.hpp"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+namespace fetchpool {
+namespace {
+
+constexpr const char* kSchema =
+    "DROP TABLE IF EXISTS results;"
+    "CREATE TABLE results ("
+    " id INTEGER PRIMARY KEY,"          // write order
+    " url TEXT NOT NULL,"
+    " line INTEGER NOT NULL,"           // input line; 0 for discovered URLs
+    " depth INTEGER NOT NULL,"
+    " referrer TEXT,"
+    " final_url TEXT,"
+    " status INTEGER NOT NULL,"
+    " content_type TEXT,"
+    " bytes INTEGER NOT NULL,"
+    " elapsed_ms REAL NOT NULL,"
+    " title TEXT,"
+    " links INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " ok INTEGER NOT NULL,"             // 1 when fetched with a 2xx/3xx final status
+    " error TEXT,"                      // error class (as in JSONL), NULL when none
+    " error_message TEXT,"
+    " path TEXT,"
+    " sha256 TEXT);"
+    "CREATE INDEX results_url ON results(url);"
+    "CREATE INDEX results_line ON results(line);";
+
+constexpr const char* kInsert =
+    "INSERT INTO results (url, line, depth, referrer, final_url, status, content_type, bytes, elapsed_ms, title,"
+    " links, attempts, ok, error, error_message, path, sha256)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+std::string message_of(sqlite3* db, const std::string& name, const char* what) {
+  return name + ": " + what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+}
+
+// Empty strings are stored as NULL, so `WHERE title IS NULL` finds pages without one.
+void bind_text(sqlite3_stmt* statement, int index, const std::string& text) {
+  if (text.empty()) {
+    sqlite3_bind_null(statement, index);
+  } else {
+    sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteSink>> SqliteSink::open(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  if (name == "-") return Error{ErrorCode::kConfig, "--format sqlite needs a results file (e.g. -o results.db), not stdout"};
+  sqlite3* db = nullptr;
+  // FULLMUTEX is not needed (our mutex serialises every call), NOMUTEX saves SQLite's own locking.
+  const int opened = sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (opened != SQLITE_OK) {
+    Error error{ErrorCode::kIo, message_of(db, name, "cannot open database")};
+    sqlite3_close(db);
+    return error;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  char* failure = nullptr;
+  const int schema = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, &failure);
+  const int created = schema == SQLITE_OK ? sqlite3_exec(db, kSchema, nullptr, nullptr, &failure) : schema;
+  if (created != SQLITE_OK) {
+    Error error{ErrorCode::kIo, name + ": cannot create the results table: " + (failure != nullptr ? failure : "unknown error")};
+    sqlite3_free(failure);
+    sqlite3_close(db);
+    return error;
+  }
+  sqlite3_stmt* insert = nullptr;
+  if (sqlite3_prepare_v3(db, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert, nullptr) != SQLITE_OK) {
+    Error error{ErrorCode::kInternal, message_of(db, name, "cannot prepare the insert")};
+    sqlite3_close(db);
+    return error;
+  }
+  return std::unique_ptr<SqliteSink>(new SqliteSink(db, insert, name));
+}
+
+SqliteSink::SqliteSink(sqlite3* db, sqlite3_stmt* insert, std::string name) : db_(db), insert_(insert), name_(std::move(name)) {}
+
+SqliteSink::~SqliteSink() {
+  {
+    std::lock_guard lock(mutex_);
+    (void)commit();  // a failure here has nowhere to go; flush() reports it to callers that care
+    sqlite3_finalize(insert_);
+  }
+  sqlite3_close(db_);
+}
+
+Result<void> SqliteSink::exec(const char* sql) {
+  char* failure = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &failure) == SQLITE_OK) return {};
+  Error error{ErrorCode::kIo, name_ + ": " + (failure != nullptr ? failure : "unknown error")};
+  sqlite3_free(failure);
+  return error;
+}
+
+Result<void> SqliteSink::commit() {
+  if (!in_transaction_) return {};
+  in_transaction_ = false;
+  pending_rows_ = 0;
+  return exec("COMMIT");
+}
+
+void SqliteSink::write(const ResultRecord& record) {
+  const std::string error_class = record.error == ErrorCode::kOk ? std::string() : std::string(to_string(record.error));
+  std::lock_guard lock(mutex_);
+  auto remember = [this](Result<void> result) {
+    if (!result && first_error_.code == ErrorCode::kOk) first_error_ = result.error();
+  };
+  if (!in_transaction_) {
+    auto begun = exec("BEGIN");
+    if (!begun) return remember(std::move(begun));
+    in_transaction_ = true;
+  }
+  sqlite3_stmt* s = insert_;
+  bind_text(s, 1, record.url);
+  sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(record.line));
+  sqlite3_bind_int64(s, 3, record.depth);
+  bind_text(s, 4, record.referrer);
+  bind_text(s, 5, record.final_url);
+  sqlite3_bind_int64(s, 6, record.status);
+  bind_text(s, 7, record.content_type);
+  sqlite3_bind_int64(s, 8, static_cast<sqlite3_int64>(record.bytes));
+  sqlite3_bind_double(s, 9, record.elapsed_ms);
+  bind_text(s, 10, record.title);
+  sqlite3_bind_int64(s, 11, record.links);
+  sqlite3_bind_int64(s, 12, record.attempts);
+  sqlite3_bind_int(s, 13, record.ok() ? 1 : 0);
+  bind_text(s, 14, error_class);
+  bind_text(s, 15, record.error_message);
+  bind_text(s, 16, record.path);
+  bind_text(s, 17, record.sha256);
+  // url is NOT NULL, but an unparsable empty input line still deserves its row.
+  if (record.url.empty()) sqlite3_bind_text(s, 1, "", 0, SQLITE_STATIC);
+  const int stepped = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (stepped != SQLITE_DONE) return remember(Error{ErrorCode::kIo, message_of(db_, name_, "cannot insert a result")});
+  if (++pending_rows_ >= kRowsPerCommit) remember(commit());
+}
+
+Result<void> SqliteSink::flush() {
+  std::lock_guard lock(mutex_);
+  if (auto committed = commit(); !committed && first_error_.code == ErrorCode::kOk) first_error_ = committed.error();
+  if (first_error_.code != ErrorCode::kOk) return first_error_;
+  return {};
+}
+
+}  // namespace fetchpool
