@@ -120,6 +120,7 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   // Every page fetched (status 200) has exactly one record in all the files.
   std::map<std::string, int> fetched;
   std::map<std::string, int> records_per_url;  // any status: the seed queued by one node is no record of the others
+  std::set<std::string> victim_urls;
   std::size_t victim_records = 0;
   for (std::size_t i = 0; i < results.size(); ++i) {
     std::ifstream in(results[i]);
@@ -127,6 +128,7 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
       const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       REQUIRE_FALSE(record.is_discarded());  // records are flushed whole, even by the killed process
       ++records_per_url[record["url"].get<std::string>()];
+      if (i == 2) victim_urls.insert(record["url"].get<std::string>());
       if (record.value("status", 0) != 200) continue;
       ++fetched[record["url"].get<std::string>()];
       if (i == 2) ++victim_records;
@@ -135,15 +137,20 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   std::set<std::string> expected;
   for (const auto& path : fetchpool::site_page_paths(options.site)) expected.insert(server.base_url() + path);
   std::set<std::string> got;
-  for (const auto& [url, n] : fetched) {
-    got.insert(url);
-    INFO(url);
-    CHECK(n == 1);
-  }
+  for (const auto& [url, n] : fetched) got.insert(url);
+  // One record per URL (of any status: a seed another node queued is no
+  // record here), except a URL the killed process recorded and was killed
+  // before Redis heard it was done: its lease expired and another node
+  // fetched it again. At most one per worker of the killed process.
+  std::size_t recorded_twice = 0;
   for (const auto& [url, n] : records_per_url) {
     INFO(url);
-    CHECK(n == 1);
+    if (n == 1) continue;
+    CHECK(n == 2);
+    CHECK(victim_urls.count(url) == 1);
+    ++recorded_twice;
   }
+  CHECK(recorded_twice <= static_cast<std::size_t>(kWorkersPerProcess));
   CHECK(got == expected);
   CHECK(victim_records < expected.size());  // it really died mid-way
 
