@@ -23,41 +23,17 @@
 
 #include "fetchpool/local_server.hpp"
 #include "support/redis_server.hpp"
+#include "support/child_process.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+using fetchpool::testing::spawn;
+using fetchpool::testing::wait_exit;
+
 namespace {
 
 constexpr int kWorkersPerProcess = 2;
-
-pid_t spawn(std::vector<std::string> args, const std::string& stdout_path = {}) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (!stdout_path.empty()) posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  return pid;
-}
-
-// The child's exit code (128 + signal if killed), or -1 if it was still
-// running after `limit` (it is then killed).
-int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(10ms);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
 
 std::size_t complete_lines(const fs::path& file) {
   std::ifstream in(file);

@@ -18,34 +18,15 @@
 
 #include "fetchpool/local_server.hpp"
 #include "support/sanitized.hpp"
+#include "support/child_process.hpp"
 
-extern char** environ;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+using fetchpool::testing::spawn;
+using fetchpool::testing::wait_exit;
+
 namespace {
-
-pid_t spawn(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
-  return pid;
-}
-
-// Waits at most `limit` for the child; returns its exit status or -1 if it is still running.
-int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(10ms);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
 
 }  // namespace
 

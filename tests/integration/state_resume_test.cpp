@@ -22,45 +22,18 @@
 
 #include "fetchpool/local_server.hpp"
 #include "support/cli_runner.hpp"
+#include "support/child_process.hpp"
 
-extern char** environ;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+
+using fetchpool::testing::exit_code;
+using fetchpool::testing::spawn;
+using fetchpool::testing::wait_exit;
 
 namespace {
 
 constexpr std::uint32_t kWorkers = 8;
-
-// Starts the binary; with `stdout_path`, its standard output goes to that file.
-pid_t spawn(std::vector<std::string> args, const std::string& stdout_path = {}) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (!stdout_path.empty())
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  return pid;
-}
-
-int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
-// Waits at most `limit` for the child; returns its exit status or -1 if it is still running (then kills it).
-int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return exit_code(status);
-    std::this_thread::sleep_for(5ms);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
 
 // Runs `args` until the server has answered `requests` requests in all, then
 // sends `signal`. Returns the exit code, and whether the signal was sent

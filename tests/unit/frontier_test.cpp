@@ -15,6 +15,7 @@
 
 #include "detail/seen_set.hpp"
 #include "fetchpool/frontier.hpp"
+#include "support/frontier_support.hpp"
 
 using fetchpool::CrawlItem;
 using fetchpool::Frontier;
@@ -26,33 +27,14 @@ using fetchpool::PushResult;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
+using fetchpool::testing::page;
+using fetchpool::testing::pop_within;
+
 namespace {
 
 constexpr auto kHostA = "http://a.test:80";
 constexpr auto kHostB = "http://b.test:80";
 constexpr auto kHostC = "http://c.test:80";
-
-CrawlItem page(const std::string& host, const std::string& path, std::uint32_t depth = 0) {
-  CrawlItem item;
-  item.url = host + path;
-  item.host_key = host;
-  item.depth = depth;
-  return item;
-}
-
-// pop() that gives up after `limit` by requesting its stop token, so that a
-// bug shows as a failed check instead of a hung test.
-std::optional<Lease> pop_within(Frontier& frontier, milliseconds limit = milliseconds(5000)) {
-  std::stop_source give_up;
-  std::jthread timer([&give_up, limit](std::stop_token popped) {
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    cv.wait_for(lock, popped, limit, [] { return false; });
-    if (!popped.stop_requested()) give_up.request_stop();
-  });
-  return frontier.pop(give_up.get_token());
-}
 
 // True once `n` threads are blocked in pop(); false after 10 s. Observes the
 // frontier's own count, so no sleep stands in for synchronisation.

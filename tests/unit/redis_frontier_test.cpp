@@ -20,6 +20,7 @@
 
 #include "fetchpool/redis_frontier.hpp"
 #include "support/redis_server.hpp"
+#include "support/frontier_support.hpp"
 
 using fetchpool::CrawlItem;
 using fetchpool::Frontier;
@@ -30,6 +31,9 @@ using fetchpool::PushResult;
 using fetchpool::RedisFrontier;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+
+using fetchpool::testing::page;
+using fetchpool::testing::pop_within;
 
 namespace {
 
@@ -62,27 +66,6 @@ std::unique_ptr<RedisFrontier> open(const std::string& prefix, FrontierOptions o
   auto frontier = RedisFrontier::connect(*uri, options);
   if (!frontier) FAIL(frontier.error().message);
   return std::move(*frontier);
-}
-
-CrawlItem page(const std::string& host, const std::string& path, std::uint32_t depth = 0) {
-  CrawlItem item;
-  item.url = host + path;
-  item.host_key = host;
-  item.depth = depth;
-  return item;
-}
-
-// pop() that gives up after `limit` through its stop token.
-std::optional<Lease> pop_within(Frontier& frontier, milliseconds limit = milliseconds(5000)) {
-  std::stop_source give_up;
-  std::jthread timer([&give_up, limit](std::stop_token popped) {
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    cv.wait_for(lock, popped, limit, [] { return false; });
-    if (!popped.stop_requested()) give_up.request_stop();
-  });
-  return frontier.pop(give_up.get_token());
 }
 
 std::string url_of(const std::optional<Lease>& lease) { return lease ? lease->item.url : std::string("<none>"); }
