@@ -337,7 +337,7 @@ void CrawlEngine::start() {
   started_.store(true, std::memory_order_release);
   spawner_ = std::jthread([this] {
     workers_.reserve(options_.workers);
-    for (std::uint32_t i = 0; i < options_.workers && !stop_.stop_requested(); ++i) {
+    for (std::uint32_t i = 0; i < options_.workers && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed); ++i) {
       workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
                                                                [this] { worker_main(stop_.get_token()); }));
     }
@@ -410,6 +410,9 @@ void CrawlEngine::worker_main(std::stop_token stop) {
       frontier_->complete(*lease);
     }
   }
+  // pop() ends only when the frontier finished or stopped: no worker spawned
+  // from now on would find work, so the spawner stops adding them.
+  work_ended_.store(true, std::memory_order_relaxed);
 }
 
 bool CrawlEngine::retry_later(const Lease& lease, std::chrono::milliseconds at_least) {
