@@ -359,8 +359,13 @@ RunSummary CrawlEngine::wait() {
 }
 
 void CrawlEngine::request_stop() {
-  stop_.request_stop();
+  // stopping_ first, so a push the stopping frontier refuses is read as the
+  // stop, not as a frontier failure. Frontier before the token: a transfer
+  // the token aborts is given back with retry(), and no worker may lease it
+  // again (and record it twice) in between.
+  stopping_.store(true);
   frontier_->stop();
+  stop_.request_stop();
 }
 
 StatsSnapshot CrawlEngine::stats() const { return stats_.snapshot(); }
@@ -416,7 +421,7 @@ void CrawlEngine::worker_main(std::stop_token stop) {
 }
 
 bool CrawlEngine::retry_later(const Lease& lease, std::chrono::milliseconds at_least) {
-  if (lease.item.attempt >= options_.retry.max_retries || stop_.stop_requested()) return false;
+  if (lease.item.attempt >= options_.retry.max_retries || stopping_.load()) return false;
   const auto delay = std::max(at_least, backoff_delay(options_.retry, lease.item.attempt));
   stats_.record_retry();
   frontier_->retry(lease, delay);
@@ -525,6 +530,15 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   if (writer && writer->file() != nullptr && (!response || response->head.status < 200 || response->head.status >= 300))
     writer->file()->abandon();
 
+  if (!response && response.error().code == ErrorCode::kAborted) {
+    record.error = ErrorCode::kAborted;
+    record.error_message = response.error().message;
+    emit(record, elapsed);
+    // Cut short by a stop, so not done: given back rather than completed, a
+    // shared frontier lets another node fetch it (a local one is stopped anyway).
+    frontier_->retry(lease, std::chrono::milliseconds(0));
+    return;
+  }
   if (!response) {
     if (is_transient(response.error().code) && retry_later(lease, {})) return;
     record.error = response.error().code;
@@ -536,6 +550,7 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   }
 
   const FetchResponse& r = *response;
+  bool links_refused = false;  // the frontier refused a discovered link (kClosed)
   const long status = r.head.status;
   if (is_transient_status(status)) {
     std::chrono::milliseconds server_wait{0};
@@ -586,15 +601,22 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
           child.host_key = link.host_key();
           child.depth = item.depth + 1;
           child.referrer = item.url;
-          // After request_stop() the frontier refuses links. A journal must
-          // then not call the page done, or a resumed run would never queue
-          // them: as an aborted record it is dropped and fetched again.
-          if (push_item(std::move(child)) == PushResult::kClosed && options_.state != nullptr) {
-            record.error = ErrorCode::kAborted;
-            record.error_message = "stopped before its links were queued";
-          }
+          if (push_item(std::move(child)) == PushResult::kClosed) links_refused = true;
         }
       }
+    }
+  }
+  if (links_refused) {
+    // Refused without a stop, the frontier failed (a shared one lost Redis):
+    // completing would lose the links for good, so the page is tried again.
+    const bool stopping = stopping_.load();
+    if (!stopping && retry_later(lease, {})) return;
+    // After request_stop() the frontier refuses links. A journal must then
+    // not call the page done, or a resumed run would never queue them: as an
+    // aborted record it is dropped and fetched again.
+    if (options_.state != nullptr || !stopping) {
+      record.error = stopping ? ErrorCode::kAborted : ErrorCode::kInternal;
+      record.error_message = stopping ? "stopped before its links were queued" : "the frontier refused its links";
     }
   }
   emit(record, elapsed);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "detail/seen_set.hpp"
+#include "detail/termination_signals_blocked.hpp"
 
 namespace fetchpool {
 
@@ -557,6 +558,7 @@ Result<std::unique_ptr<RedisFrontier>> RedisFrontier::connect(const RedisUri& ur
   }
   state->give(std::move(*c));
   State* s = state.get();
+  const detail::TerminationSignalsBlocked no_signals;  // the renewer inherits the mask
   state->renewer = std::jthread([s](std::stop_token stop) { s->renew_loop(stop); });
   return std::unique_ptr<RedisFrontier>(new RedisFrontier(std::move(state)));
 }
@@ -710,19 +712,14 @@ void RedisFrontier::complete(const Lease& lease) {
     s.poke();
     return;
   }
-  bool stopped = false;
   {
     std::lock_guard lock(s.mutex);
     s.held.erase(lease.id);
-    stopped = s.stopped;
   }
   const std::string id = std::to_string(lease.id);
   const std::string cap = s.cap();
-  if (stopped) {
-    // The engine completes aborted transfers too: another process fetches it.
-    s.give_back(lease.id, lease.item.url);
-    return;
-  }
+  // Also after stop(): a page fetched in full is done for every node. The
+  // engine gives transfers a stop cut short back through retry().
   auto r = s.run(kCompleteId, {id, cap});
   if (!r) {
     spdlog::error("{}; {} will be fetched again when its lease expires", r.error().message, lease.item.url);

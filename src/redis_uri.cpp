@@ -23,7 +23,9 @@ bool parse_number(std::string_view digits, std::uint64_t low, std::uint64_t high
 }
 
 bool host_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_'; }
-bool prefix_char(char c) { return host_char(c) || c == ':'; }
+// ':' separates the prefix from the key names, so it may not appear in a
+// prefix: `--clear` of crawl "a" (keys a:*) would also delete crawl "a:b".
+bool prefix_char(char c) { return host_char(c); }
 
 }  // namespace
 
@@ -61,7 +63,7 @@ Result<RedisUri> parse_redis_uri(std::string_view text) {
 
   if (!path.empty()) {
     if (!std::all_of(path.begin(), path.end(), prefix_char)) {
-      return bad(text, "key prefix '" + std::string(path) + "' may only have letters, digits and -_.:");
+      return bad(text, "key prefix '" + std::string(path) + "' may only have letters, digits and -_.");
     }
     uri.prefix = std::string(path);
   }

@@ -102,9 +102,12 @@ Result<void> SqliteSink::exec(const char* sql) {
 
 Result<void> SqliteSink::commit() {
   if (!in_transaction_) return {};
-  in_transaction_ = false;
-  pending_rows_ = 0;
-  return exec("COMMIT");
+  auto committed = exec("COMMIT");
+  // A failed COMMIT (SQLITE_BUSY) leaves the transaction open: the next
+  // commit tries again rather than every later BEGIN failing.
+  in_transaction_ = sqlite3_get_autocommit(db_) == 0;
+  if (!in_transaction_) pending_rows_ = 0;
+  return committed;
 }
 
 void SqliteSink::write(const ResultRecord& record) {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include "detail/termination_signals_blocked.hpp"
 
 namespace fetchpool {
 
@@ -268,6 +269,7 @@ Result<std::unique_ptr<StateJournal>> StateJournal::open(const fs::path& dir, st
   }
   std::unique_ptr<StateJournal> journal(new StateJournal(std::move(path), fd, results, options));
   if (auto loaded = journal->load(command); !loaded) return std::move(loaded).error();
+  const detail::TerminationSignalsBlocked no_signals;  // the flusher inherits the mask
   journal->flusher_ = std::jthread([self = journal.get()](std::stop_token stop) { self->flusher_main(stop); });
   return journal;
 }
@@ -504,16 +506,13 @@ void StateJournal::sync_round() {
   // Even when the journal failed, the records still go to the results file:
   // losing durability must not lose results too.
   for (const auto& record : batch) results_.write(record);
+  // Pushed on at once: with results on stdout nothing replays them, so a
+  // record must not wait in stdio's buffer for a crash. An error is sticky
+  // in the sink and reported by the final flush().
+  if (!batch.empty()) (void)results_.flush();
 }
 
 void StateJournal::flusher_main(std::stop_token stop) {
-  // The journal opens before the CLI's SignalWatcher blocks SIGINT/SIGTERM
-  // (it blocks them only for threads created after it), and a process-directed
-  // signal goes to any thread that does not block it: this one must not take it.
-  sigset_t termination;
-  sigemptyset(&termination);
-  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&termination, signal);
-  pthread_sigmask(SIG_BLOCK, &termination, nullptr);
   while (!stop.stop_requested()) {
     {
       std::unique_lock lock(mutex_);

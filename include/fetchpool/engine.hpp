@@ -159,7 +159,8 @@ class CrawlEngine {
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> input_total_{0};
   std::atomic<bool> started_{false};
-  std::atomic<bool> work_ended_{false};  // a worker saw pop() end: short runs need no more workers
+  std::atomic<bool> work_ended_{false};
+  std::atomic<bool> stopping_{false};    // set first thing in request_stop()  // a worker saw pop() end: short runs need no more workers
   bool restored_ = false;  // options_.state was restored (prepare() runs before any thread)
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.

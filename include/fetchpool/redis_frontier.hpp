@@ -27,8 +27,10 @@
 //   process that died stop being renewed, and the next pop() by anyone
 //   after their expiry puts them back at the front of their host's queue.
 //   That is the one case in which a URL is fetched twice. A stopped process
-//   (SIGINT) gives its leases back at once instead: complete() after stop()
-//   re-queues the item, because the engine completes aborted transfers too.
+//   (SIGINT) gives its leases back at once instead: the engine retry()s a
+//   transfer the stop cut short (re-queued for any node), complete() still
+//   marks a page fetched in full as done, and leases never given back are
+//   returned by the destructor.
 // - Termination: the crawl is finished when input was closed (by any
 //   process; each closes after pushing its seeds) and nothing is queued,
 //   waiting to be retried or leased. The script that sees this sets a
@@ -107,8 +109,9 @@ class RedisFrontier final : public Frontier {
   void close_input() override;
   void mark_seen(std::string_view url) override;
   bool wait_for_room(std::uint64_t max_queued, std::stop_token stop) override;
-  // Stops this process only: its pops return nullopt and its leases go back
-  // to the shared queue as they are completed. Other processes go on.
+  // Stops this process only: its pops return nullopt, and its leases go back
+  // to the shared queue as they are retried (or at destruction). Other
+  // processes go on.
   void stop() override;
   FrontierCounts counts() const override;
 

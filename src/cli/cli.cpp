@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -87,6 +88,24 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                  "directory after a crash, kill or Ctrl-C resumes it: finished URLs are not fetched again and the\n"
                  "results file is rewritten with every record once (to stdout only new records are printed)");
 }
+
+// --state: the journal must be opened (and locked) before the results file,
+// since opening that truncates it: a second run on the same state directory,
+// or a journal that fails to load, must leave the first run's results alone.
+// The journal is given this slot, and the sink is bound to it once open,
+// before any record can flow (records start with the engine).
+class ResultsAfterJournal final : public ResultSink {
+ public:
+  void bind(ResultSink& target) { target_.store(&target, std::memory_order_release); }
+  void write(const ResultRecord& record) override { target_.load(std::memory_order_acquire)->write(record); }
+  Result<void> flush() override {
+    ResultSink* target = target_.load(std::memory_order_acquire);
+    return target != nullptr ? target->flush() : Result<void>{};
+  }
+
+ private:
+  std::atomic<ResultSink*> target_{nullptr};
+};
 
 // --state: the journal stands between the engine and the results sink.
 // Returns nullptr without --state.
@@ -182,10 +201,14 @@ Result<std::unique_ptr<Frontier>> open_shared_frontier(const std::string& text, 
 // writes a record before it completes the lease; flushing each record makes
 // it reach the kernel first, so a node killed with SIGKILL loses no record of
 // a URL it completed (one write(2) per record, small next to a fetch).
+//
+// An `aborted` record is not written: a transfer cut short by Ctrl-C is given
+// back to the shared crawl, and the node that fetches it records it.
 class FlushEachRecord final : public ResultSink {
  public:
   explicit FlushEachRecord(ResultSink& inner) : inner_(inner) {}
   void write(const ResultRecord& record) override {
+    if (record.error == ErrorCode::kAborted) return;
     inner_.write(record);
     (void)inner_.flush();  // an error is sticky: the final flush() reports it
   }
@@ -434,16 +457,18 @@ int run_cli(int argc, char** argv) {
         return kExitUsage;
       }
       const std::string results_path = crawl_flags.output.empty() ? "-" : crawl_flags.output;
+      ResultsAfterJournal results_slot;
+      auto journal = open_state(crawl_flags, "crawl", results_slot, results_path);
+      if (!journal) {
+        std::cerr << "fetchpool: " << journal.error().message << "\n";
+        return kExitUsage;
+      }
       auto sink = open_result_sink(s.output.format, results_path);
       if (!sink) {
         std::cerr << "fetchpool: " << sink.error().message << "\n";
         return kExitUsage;
       }
-      auto journal = open_state(crawl_flags, "crawl", **sink, results_path);
-      if (!journal) {
-        std::cerr << "fetchpool: " << journal.error().message << "\n";
-        return kExitUsage;
-      }
+      results_slot.bind(**sink);
       ResultSink& out = *journal ? static_cast<ResultSink&>(**journal) : **sink;
       auto options = engine_options(s, true);
       options.state = journal->get();
@@ -538,16 +563,18 @@ int run_cli(int argc, char** argv) {
           return kExitUsage;
         }
       }
+      ResultsAfterJournal results_slot;
+      auto journal = open_state(get_flags, "get", results_slot, results_path);
+      if (!journal) {
+        std::cerr << "fetchpool: " << journal.error().message << "\n";
+        return kExitUsage;
+      }
       auto sink = open_result_sink(s.output.format, results_path);
       if (!sink) {
         std::cerr << "fetchpool: " << sink.error().message << "\n";
         return kExitUsage;
       }
-      auto journal = open_state(get_flags, "get", **sink, results_path);
-      if (!journal) {
-        std::cerr << "fetchpool: " << journal.error().message << "\n";
-        return kExitUsage;
-      }
+      results_slot.bind(**sink);
       ResultSink& out = *journal ? static_cast<ResultSink&>(**journal) : **sink;
       options.state = journal->get();
       CrawlEngine engine(options, out);

@@ -161,6 +161,46 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   CHECK_THAT(slurp(status_out), Catch::Contains(": empty"));
 }
 
+TEST_CASE("a node stopped with SIGINT exits 3 and gives its URLs back: another node finishes, each URL once", "[redis_crawl]") {
+  fetchpool::testing::RedisServer redis;
+  fetchpool::ServerOptions options;
+  options.site.pages = 200;
+  options.latency = 25ms;
+  fetchpool::LocalServer server(options);
+  ScratchDir dir;
+  const std::string uri = redis.uri("sigint") + "?lease=60";  // long: only a clean give-back lets the crawl end soon
+  const auto first = dir.path / "first.jsonl";
+  const auto second = dir.path / "second.jsonl";
+  const pid_t node = spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o", first.string()});
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (complete_lines(first) < 10 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  REQUIRE(complete_lines(first) >= 10);
+  kill(node, SIGINT);
+  CHECK(wait_exit(node, 30s) == 3);  // a clean stop, not death by the signal (130)
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o", second.string()}), 120s) == 0);
+  CHECK(std::chrono::steady_clock::now() - started < 50s);  // did not wait out a 60 s lease
+
+  std::map<std::string, int> records;
+  for (const auto& file : {first, second}) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      REQUIRE_FALSE(record.is_discarded());
+      CHECK((record["error"].is_null() || record["error"]["class"] != "aborted"));
+      ++records[record["url"].get<std::string>()];
+    }
+  }
+  for (const auto& path : fetchpool::site_page_paths(options.site)) {
+    INFO(path);
+    CHECK(records[server.base_url() + path] == 1);
+  }
+  for (const auto& [url, n] : records) {
+    INFO(url);
+    CHECK(n == 1);
+  }
+}
+
 TEST_CASE("crawl --frontier: a bad address or --state is a usage error, an unreachable server an environment error", "[redis_crawl]") {
   const pid_t with_state = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x",
                                   "--state", (fs::temp_directory_path() / "fetchpool-redis-never-created").string()});

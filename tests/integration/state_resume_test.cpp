@@ -16,11 +16,14 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "fetchpool/local_server.hpp"
+#include "fetchpool/sinks.hpp"
+#include "fetchpool/state_journal.hpp"
 #include "support/cli_runner.hpp"
 #include "support/child_process.hpp"
 
@@ -229,6 +232,23 @@ TEST_CASE("state directory errors exit 2", "[state]") {
   std::ofstream(dir.path() / "file") << "x";
   CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out, "--state",
                          (dir.path() / "file" / "sub").string()}), 60s) == 2);
+}
+
+TEST_CASE("a run refused because its state directory is in use leaves the results file alone", "[state]") {
+  fetchpool::testing::ScratchDir dir("state-busy");
+  const auto state = dir.path() / "state";
+  const auto out = dir.path() / "out.jsonl";
+  const std::string earlier = "{\"url\":\"http://127.0.0.1:1/\",\"note\":\"written by the run that holds the lock\"}\n";
+  std::ofstream(out) << earlier;
+  // This process holds the journal, as a running crawl would.
+  fetchpool::MemorySink sink;
+  auto holder = fetchpool::StateJournal::open(state, "crawl", sink);
+  REQUIRE(holder);
+  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out.string(), "--state", state.string()}), 60s) == 2);
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str() == earlier);  // not truncated by the refused run
 }
 
 TEST_CASE("CSV results are rebuilt with one header and stdout gets only new records", "[state]") {

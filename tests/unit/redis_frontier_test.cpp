@@ -362,13 +362,16 @@ TEST_CASE("redis: wait_for_room blocks while the shared queue is full", "[redis_
   b->complete(*lease);
 }
 
-TEST_CASE("redis: stop wakes a waiting pop and gives this process's leases back", "[redis_frontier]") {
+TEST_CASE("redis: after stop, a cut-short lease given back goes to another process, a completed one is done", "[redis_frontier]") {
   const auto prefix = fresh_prefix();
   auto a = open(prefix);
   auto b = open(prefix);
   REQUIRE(a->push(page(kHostA, "/1")) == PushResult::kQueued);
+  REQUIRE(a->push(page(kHostA, "/3")) == PushResult::kQueued);
   auto lease = pop_within(*a);
   REQUIRE(lease);
+  auto finished = pop_within(*a);
+  REQUIRE(finished);
   std::optional<Lease> blocked;
   std::atomic<bool> returned{false};
   std::jthread waiter([&] {
@@ -381,9 +384,13 @@ TEST_CASE("redis: stop wakes a waiting pop and gives this process's leases back"
   CHECK(returned);
   CHECK_FALSE(blocked);
   CHECK(a->push(page(kHostA, "/2")) == PushResult::kClosed);
-  a->complete(*lease);  // after stop: back to the shared queue, not done
+  a->complete(*finished);                     // fetched in full before the stop: done for every node
+  a->retry(*lease, std::chrono::milliseconds(0));  // cut short by the stop: back to the shared queue
   auto again = pop_within(*b);
-  CHECK(url_of(again) == std::string(kHostA) + "/1");
+  REQUIRE(again);
+  CHECK(again->item.url == lease->item.url);
+  b->complete(*again);
+  CHECK_FALSE(pop_within(*b, std::chrono::milliseconds(300)));  // the completed one did not come back
 }
 
 TEST_CASE("redis: a frontier that cannot reach Redis fails with the address", "[redis_frontier]") {

@@ -42,6 +42,7 @@ TEST_CASE("redis URI: errors name the input and the bad part", "[redis_uri]") {
       {"redis://[::1]:6379/x", "IPv6"},
       {"redis://h o/x", "host 'h o'"},
       {"redis://h/a b", "key prefix 'a b'"},
+      {"redis://h/a:b", "key prefix 'a:b'"},  // would share keys with crawl "a" on --clear
       {"redis://h/x?lease=0", "lease '0'"},
       {"redis://h/x?lease=soon", "lease 'soon'"},
       {"redis://h/x?db=2", "unknown parameter 'db'"},
