@@ -31,7 +31,11 @@
 //   line, records lost in stdio buffers at a SIGKILL and anything beyond the
 //   last sync after a power loss, for JSONL and CSV alike, without parsing the
 //   results file (CSV fields may hold quoted newlines). Replay is off when
-//   results go to stdout: an earlier run already printed those records.
+//   results go to stdout: an earlier run already printed those records,
+//   except those of its last sync round (~50 ms) when it was SIGKILLed: they
+//   are journalled as done but were never handed out, and stdout cannot be
+//   rewritten. The sink is flushed after every round, so nothing older waits
+//   in a stdio buffer.
 // - A journal whose last line is torn (no newline, or unparsable, or NUL
 //   bytes as a power loss can leave) is truncated to its last whole line. A
 //   bad line with whole lines after it is corruption: open() fails.
