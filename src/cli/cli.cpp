@@ -122,6 +122,31 @@ Result<std::unique_ptr<StateJournal>> open_state(const CommonFlags& f, std::stri
   return journal;
 }
 
+// Where a run's records go: the results sink, behind the journal with --state.
+// Members are destroyed journal first (it hands its last records over), then
+// the slot it writes through, then the sink.
+struct RunOutputs {
+  std::unique_ptr<ResultSink> sink;
+  ResultsAfterJournal slot;
+  std::unique_ptr<StateJournal> journal;  // null without --state
+  ResultSink& records() { return journal ? static_cast<ResultSink&>(*journal) : *sink; }
+};
+
+// Opens the journal (and so takes its lock) before the results file, which
+// opening truncates. Heap-allocated: the journal keeps the slot's address.
+Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::string_view command, const std::string& format,
+                                                 const std::string& results_path) {
+  auto outputs = std::make_unique<RunOutputs>();
+  auto journal = open_state(f, command, outputs->slot, results_path);
+  if (!journal) return std::move(journal).error();
+  outputs->journal = std::move(*journal);
+  auto sink = open_result_sink(format, results_path);
+  if (!sink) return std::move(sink).error();
+  outputs->sink = std::move(*sink);
+  outputs->slot.bind(*outputs->sink);
+  return outputs;
+}
+
 // Applies the flags that were given over the loaded settings.
 void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
   if (f.workers_opt->count()) s.run.workers = f.workers;
@@ -457,21 +482,14 @@ int run_cli(int argc, char** argv) {
         return kExitUsage;
       }
       const std::string results_path = crawl_flags.output.empty() ? "-" : crawl_flags.output;
-      ResultsAfterJournal results_slot;
-      auto journal = open_state(crawl_flags, "crawl", results_slot, results_path);
-      if (!journal) {
-        std::cerr << "fetchpool: " << journal.error().message << "\n";
+      auto outputs = open_outputs(crawl_flags, "crawl", s.output.format, results_path);
+      if (!outputs) {
+        std::cerr << "fetchpool: " << outputs.error().message << "\n";
         return kExitUsage;
       }
-      auto sink = open_result_sink(s.output.format, results_path);
-      if (!sink) {
-        std::cerr << "fetchpool: " << sink.error().message << "\n";
-        return kExitUsage;
-      }
-      results_slot.bind(**sink);
-      ResultSink& out = *journal ? static_cast<ResultSink&>(**journal) : **sink;
+      ResultSink& out = (*outputs)->records();
       auto options = engine_options(s, true);
-      options.state = journal->get();
+      options.state = (*outputs)->journal.get();
       if (!crawl_download_dir.empty()) {
         if (download_extensions.empty()) {
           std::cerr << "fetchpool crawl: --download-dir needs at least one --download-ext (e.g. --download-ext .pdf)\n";
@@ -563,20 +581,13 @@ int run_cli(int argc, char** argv) {
           return kExitUsage;
         }
       }
-      ResultsAfterJournal results_slot;
-      auto journal = open_state(get_flags, "get", results_slot, results_path);
-      if (!journal) {
-        std::cerr << "fetchpool: " << journal.error().message << "\n";
+      auto outputs = open_outputs(get_flags, "get", s.output.format, results_path);
+      if (!outputs) {
+        std::cerr << "fetchpool: " << outputs.error().message << "\n";
         return kExitUsage;
       }
-      auto sink = open_result_sink(s.output.format, results_path);
-      if (!sink) {
-        std::cerr << "fetchpool: " << sink.error().message << "\n";
-        return kExitUsage;
-      }
-      results_slot.bind(**sink);
-      ResultSink& out = *journal ? static_cast<ResultSink&>(**journal) : **sink;
-      options.state = journal->get();
+      ResultSink& out = (*outputs)->records();
+      options.state = (*outputs)->journal.get();
       CrawlEngine engine(options, out);
       if (auto prepared = engine.prepare(); !prepared) {
         std::cerr << "fetchpool: " << prepared.error().message << "\n";
