@@ -38,7 +38,7 @@
 #include <thread>
 #include <vector>
 
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace {
 

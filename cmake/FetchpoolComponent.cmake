@@ -7,13 +7,21 @@ if(FETCHPOOL_WERROR)
   list(APPEND FETCHPOOL_WARNINGS -Werror)
 endif()
 
+#
+# TOOL marks a part of the fetchpool program (test site, benchmark) whose
+# header lives under src/ rather than include/: its users get src/ on their
+# include path, library components do not.
 function(fetchpool_component)
-  cmake_parse_arguments(C "" "NAME" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(C "TOOL" "NAME" "SRCS;DEPS" ${ARGN})
   add_library(fetchpool_${C_NAME} STATIC ${C_SRCS})
   add_library(fetchpool::${C_NAME} ALIAS fetchpool_${C_NAME})
-  target_include_directories(fetchpool_${C_NAME}
-    PUBLIC ${PROJECT_SOURCE_DIR}/include
-    PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  if(C_TOOL)
+    target_include_directories(fetchpool_${C_NAME} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  else()
+    target_include_directories(fetchpool_${C_NAME}
+      PUBLIC ${PROJECT_SOURCE_DIR}/include
+      PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  endif()
   target_compile_options(fetchpool_${C_NAME} PRIVATE ${FETCHPOOL_WARNINGS})
   target_link_libraries(fetchpool_${C_NAME} PUBLIC ${C_DEPS})
 endfunction()

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "fetchpool/fetcher.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace {
 

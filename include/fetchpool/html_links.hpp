@@ -9,7 +9,7 @@
 // and deep nesting are all handled without crashing, using bounded stack
 // (the tree is walked with an explicit stack, and gumbo's recursive tree
 // destructor is never called). Two deviations from a browser follow from
-// protecting gumbo (details in src/detail/html_guard.hpp):
+// protecting gumbo (details in src/parse/html_guard.hpp):
 //   - <svg> and <math> are parsed as ordinary elements, not foreign content:
 //     gumbo 0.10.1 hits assertions, aborting the process, on some foreign
 //     content. Links inside SVG (<a href>, <a xlink:href>) are still found.

@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "cli/cli.hpp"
-#include "fetchpool/benchmark.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/cli/cli.hpp"
+#include "tools/bench/benchmark.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "support/sanitized.hpp"
 
 namespace fs = std::filesystem;

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/cli.hpp"
+#include "tools/cli/cli.hpp"
 #include "support/cli_runner.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
 using fetchpool::testing::ScratchDir;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "fetchpool/engine.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "fetchpool/sinks.hpp"
 #include "support/sanitized.hpp"
 

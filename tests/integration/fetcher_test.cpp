@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "fetchpool/fetcher.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "support/scripted_server.hpp"
 
 using fetchpool::BodyWriter;

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 using fetchpool::LocalServer;
 using fetchpool::ServerOptions;

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "fetchpool/engine.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "fetchpool/sinks.hpp"
 #include "support/sanitized.hpp"
 

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "support/sanitized.hpp"
 #include "support/child_process.hpp"
 

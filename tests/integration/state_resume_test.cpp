@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/state_journal.hpp"
 #include "support/cli_runner.hpp"

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "cli/cli.hpp"
+#include "tools/cli/cli.hpp"
 
 namespace fetchpool::testing {
 

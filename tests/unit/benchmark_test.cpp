@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "fetchpool/benchmark.hpp"
+#include "tools/bench/benchmark.hpp"
 
 using fetchpool::BenchMode;
 using fetchpool::BenchPoint;

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "detail/seen_set.hpp"
+#include "crawl/seen_set.hpp"
 #include "fetchpool/frontier.hpp"
 #include "support/frontier_support.hpp"
 

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "detail/html_guard.hpp"
+#include "parse/html_guard.hpp"
 #include "fetchpool/html_links.hpp"
 #include "support/small_stack.hpp"
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "detail/robots_pattern.hpp"
+#include "parse/robots_pattern.hpp"
 #include "fetchpool/robots.hpp"
 
 using fetchpool::kRobotsMaxBytes;

@@ -10,7 +10,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
-#include "detail/sized_thread.hpp"
+#include "base/sized_thread.hpp"
 #include "fetchpool/robots.hpp"
 #include "fetchpool/state_journal.hpp"
 #include "fetchpool/url.hpp"

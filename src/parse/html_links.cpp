@@ -9,7 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "detail/html_guard.hpp"
+#include "parse/html_guard.hpp"
 
 namespace fetchpool {
 namespace {

@@ -1,7 +1,7 @@
-// See detail/html_guard.hpp. Section names in comments are those of the
+// See parse/html_guard.hpp. Section names in comments are those of the
 // WHATWG HTML Standard, 13.2 "Parsing HTML documents"; where gumbo 0.10.1
 // differs from today's standard, this follows gumbo.
-#include "detail/html_guard.hpp"
+#include "parse/html_guard.hpp"
 
 #include <gumbo.h>
 

@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace fetchpool::detail {
 

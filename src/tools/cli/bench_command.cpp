@@ -1,4 +1,4 @@
-#include "cli/bench_command.hpp"
+#include "tools/cli/bench_command.hpp"
 
 #include <sys/resource.h>
 
@@ -13,9 +13,9 @@
 #include <optional>
 #include <unordered_set>
 
-#include "cli/cli.hpp"
-#include "fetchpool/benchmark.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/cli/cli.hpp"
+#include "tools/bench/benchmark.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace fetchpool::cli {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "detail/robots_pattern.hpp"
+#include "parse/robots_pattern.hpp"
 
 namespace fetchpool {
 namespace {

@@ -33,7 +33,7 @@
 #include <string_view>
 #include <vector>
 
-#include "detail/local_server_internal.hpp"
+#include "tools/testsite/local_server_internal.hpp"
 
 namespace fetchpool::detail {
 namespace {

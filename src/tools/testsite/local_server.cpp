@@ -25,7 +25,7 @@
 // more than one thread; both are internally synchronised (atomics, mutexes).
 // stop() signals every loop through its eventfd and joins it; the loops close
 // their own connections before returning.
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 #include <arpa/inet.h>
 #include <linux/sockios.h>
@@ -54,7 +54,7 @@
 #include <utility>
 #include <vector>
 
-#include "detail/local_server_internal.hpp"
+#include "tools/testsite/local_server_internal.hpp"
 
 namespace fetchpool {
 namespace {

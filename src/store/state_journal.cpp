@@ -14,7 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
-#include "detail/termination_signals_blocked.hpp"
+#include "base/termination_signals_blocked.hpp"
 
 namespace fetchpool {
 

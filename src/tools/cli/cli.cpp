@@ -1,4 +1,4 @@
-#include "cli/cli.hpp"
+#include "tools/cli/cli.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -18,14 +18,14 @@
 #include <thread>
 #include <vector>
 
-#include "cli/bench_command.hpp"
-#include "cli/demo.hpp"
-#include "cli/report.hpp"
-#include "cli/signals.hpp"
+#include "tools/cli/bench_command.hpp"
+#include "tools/cli/demo.hpp"
+#include "tools/cli/report.hpp"
+#include "tools/cli/signals.hpp"
 #include "fetchpool/config.hpp"
 #include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "fetchpool/progress.hpp"
 #include "fetchpool/redis_uri.hpp"
 #include "fetchpool/scope.hpp"

@@ -1,4 +1,4 @@
-#include "cli/report.hpp"
+#include "tools/cli/report.hpp"
 
 #include <cstdio>
 #include <fstream>

@@ -1,6 +1,6 @@
 #include <curl/curl.h>
 
-#include "cli/cli.hpp"
+#include "tools/cli/cli.hpp"
 
 int main(int argc, char** argv) {
   // libcurl's global init is not thread-safe: it must run before any thread

@@ -1,4 +1,4 @@
-#include "cli/demo.hpp"
+#include "tools/cli/demo.hpp"
 
 #include <sys/resource.h>
 
@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "cli/cli.hpp"
-#include "cli/signals.hpp"
+#include "tools/cli/cli.hpp"
+#include "tools/cli/signals.hpp"
 #include "fetchpool/engine.hpp"
-#include "fetchpool/local_server.hpp"
+#include "tools/testsite/local_server.hpp"
 #include "fetchpool/sinks.hpp"
 
 namespace fetchpool::cli {

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#include "detail/curl_raii.hpp"
+#include "net/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "detail/seen_set.hpp"
-#include "detail/termination_signals_blocked.hpp"
+#include "crawl/seen_set.hpp"
+#include "base/termination_signals_blocked.hpp"
 
 namespace fetchpool {
 

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <utility>
 
-#include "detail/curl_raii.hpp"
+#include "net/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {

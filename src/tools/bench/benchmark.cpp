@@ -1,4 +1,4 @@
-#include "fetchpool/benchmark.hpp"
+#include "tools/bench/benchmark.hpp"
 
 #include <poll.h>
 #include <sched.h>

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "detail/seen_set.hpp"
+#include "crawl/seen_set.hpp"
 
 namespace fetchpool {
 

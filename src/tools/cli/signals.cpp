@@ -1,4 +1,4 @@
-#include "cli/signals.hpp"
+#include "tools/cli/signals.hpp"
 
 #include <spdlog/spdlog.h>
 
