@@ -74,8 +74,9 @@ Config parse_args(int argc, char** argv) {
     } else if (arg == "--only") {
       config.only = next();
     } else {
-      throw std::invalid_argument("unknown argument " + arg +
-                                  " (usage: fetch_cpu [--threads N] [--requests R] [--rounds K] [--body BYTES] [--url URL] [--only MODE])");
+      throw std::invalid_argument(
+          "unknown argument " + arg +
+          " (usage: fetch_cpu [--threads N] [--requests R] [--rounds K] [--body BYTES] [--url URL] [--only MODE])");
     }
   }
   if (config.threads < 1 || config.requests < 1 || config.rounds < 1) {
@@ -228,10 +229,9 @@ RoundResult run_round(const Config& config, const WorkerFactory& factory) {
   }
   start.arrive_and_wait();
   for (auto& thread : threads) thread.join();  // the main thread sleeps, not spins, meanwhile
-  const double seconds =
-      std::chrono::duration<double>(*std::max_element(ended.begin(), ended.end()) -
-                                    *std::min_element(began.begin(), began.end()))
-          .count();
+  const double seconds = std::chrono::duration<double>(*std::max_element(ended.begin(), ended.end()) -
+                                                       *std::min_element(began.begin(), began.end()))
+                             .count();
   double total = 0;
   for (const double c : cpu) total += c;
   const double requests = static_cast<double>(config.threads) * config.requests;

@@ -25,12 +25,12 @@
 
 #include <curl/curl.h>
 
+#include <dirent.h>
 #include <algorithm>
 #include <barrier>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -62,14 +62,22 @@ Settings parse_args(int argc, char** argv) {
     const std::size_t eq = arg.find('=');
     const std::string_view key = arg.substr(0, eq);
     const std::string value(eq == std::string_view::npos ? "" : arg.substr(eq + 1));
-    if (key == "--threads") s.threads = static_cast<unsigned>(std::stoul(value));
-    else if (key == "--clients") s.clients = std::stoi(value);
-    else if (key == "--connections") s.connections = std::stoi(value);
-    else if (key == "--latency-ms") s.latency_ms = std::stoi(value);
-    else if (key == "--seconds-a") s.seconds_a = std::stod(value);
-    else if (key == "--seconds-b") s.seconds_b = std::stod(value);
-    else if (key == "--per-multi") s.per_multi = std::max(1, std::stoi(value));
-    else if (key == "--client-threads") s.client_threads = std::max(1, std::stoi(value));
+    if (key == "--threads")
+      s.threads = static_cast<unsigned>(std::stoul(value));
+    else if (key == "--clients")
+      s.clients = std::stoi(value);
+    else if (key == "--connections")
+      s.connections = std::stoi(value);
+    else if (key == "--latency-ms")
+      s.latency_ms = std::stoi(value);
+    else if (key == "--seconds-a")
+      s.seconds_a = std::stod(value);
+    else if (key == "--seconds-b")
+      s.seconds_b = std::stod(value);
+    else if (key == "--per-multi")
+      s.per_multi = std::max(1, std::stoi(value));
+    else if (key == "--client-threads")
+      s.client_threads = std::max(1, std::stoi(value));
     else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       std::exit(2);
@@ -150,7 +158,8 @@ class LoadClient {
       CURL* h = curl_easy_init();
       curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
-      curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, +[](char*, std::size_t s, std::size_t n, void*) { return s * n; });
+      curl_easy_setopt(
+          h, CURLOPT_WRITEFUNCTION, +[](char*, std::size_t s, std::size_t n, void*) { return s * n; });
       Shard& shard = shards_[static_cast<std::size_t>(i % multis)];
       curl_easy_setopt(h, CURLOPT_PRIVATE, &shard);
       handles_.push_back(h);
@@ -179,7 +188,8 @@ class LoadClient {
   // Drives transfers for `duration` seconds; counts the completions.
   Window run(double duration) {
     Window window;
-    const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration));
+    const auto end =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration));
     std::vector<epoll_event> events(512);
     int running = 0;
     for (auto now = Clock::now(); now < end; now = Clock::now()) {
@@ -279,11 +289,11 @@ class LoadClient {
 };
 
 struct Phase {
-  double rate = 0;            // successful requests per second in the window
+  double rate = 0;  // successful requests per second in the window
   std::uint64_t failed = 0;
-  double mean_ms = 0;         // mean request time seen by the client
-  double process_cores = 0;   // process CPU seconds per wall second
-  double server_cores = 0;    // event-loop threads' CPU seconds per wall second
+  double mean_ms = 0;        // mean request time seen by the client
+  double process_cores = 0;  // process CPU seconds per wall second
+  double server_cores = 0;   // event-loop threads' CPU seconds per wall second
   std::uint64_t peak_open = 0;
 };
 
@@ -347,26 +357,31 @@ int main(int argc, char** argv) {
   raise_fd_limit(2 * s.connections + 64);
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  std::printf("server_capacity: LocalServer with %u event-loop thread(s); client: curl multi + epoll in %d "
-              "thread(s) of the same process; %ld CPUs online, load average %.2f\n", s.threads, s.client_threads,
-              sysconf(_SC_NPROCESSORS_ONLN), load_average());
+  std::printf(
+      "server_capacity: LocalServer with %u event-loop thread(s); client: curl multi + epoll in %d "
+      "thread(s) of the same process; %ld CPUs online, load average %.2f\n",
+      s.threads, s.client_threads, sysconf(_SC_NPROCESSORS_ONLN), load_average());
   const Phase a = measure(s, s.clients, std::chrono::milliseconds(0), 0.3, s.seconds_a);
-  std::printf("(a) latency 0, %d keep-alive clients, %.1f s: %.0f req/s (failed %llu, mean %.2f ms); CPU: process "
-              "%.2f cores, server loops %.2f cores\n", s.clients, s.seconds_a, a.rate,
-              static_cast<unsigned long long>(a.failed), a.mean_ms, a.process_cores, a.server_cores);
+  std::printf(
+      "(a) latency 0, %d keep-alive clients, %.1f s: %.0f req/s (failed %llu, mean %.2f ms); CPU: process "
+      "%.2f cores, server loops %.2f cores\n",
+      s.clients, s.seconds_a, a.rate, static_cast<unsigned long long>(a.failed), a.mean_ms, a.process_cores,
+      a.server_cores);
 
   const Phase b = measure(s, s.connections, std::chrono::milliseconds(s.latency_ms), 1.0, s.seconds_b);
-  std::printf("(b) latency %d ms, %d connections, %.1f s: %.0f req/s (failed %llu, mean %.1f ms, peak open %llu); "
-              "CPU: process %.2f cores, server loops %.2f cores\n", s.latency_ms, s.connections, s.seconds_b, b.rate,
-              static_cast<unsigned long long>(b.failed), b.mean_ms, static_cast<unsigned long long>(b.peak_open),
-              b.process_cores, b.server_cores);
+  std::printf(
+      "(b) latency %d ms, %d connections, %.1f s: %.0f req/s (failed %llu, mean %.1f ms, peak open %llu); "
+      "CPU: process %.2f cores, server loops %.2f cores\n",
+      s.latency_ms, s.connections, s.seconds_b, b.rate, static_cast<unsigned long long>(b.failed), b.mean_ms,
+      static_cast<unsigned long long>(b.peak_open), b.process_cores, b.server_cores);
 
   const double ideal = s.connections * 1000.0 / s.latency_ms;
   const double expected = std::min(ideal, a.rate);
   const double ratio = b.rate / expected;
-  std::printf("expected (b) = min(%d / %.3f s = %.0f, (a) %.0f) = %.0f req/s; measured / expected = %.3f "
-              "(target >= 0.90): %s\n", s.connections, s.latency_ms / 1000.0, ideal, a.rate, expected, ratio,
-              ratio >= 0.9 ? "met" : "NOT met");
+  std::printf(
+      "expected (b) = min(%d / %.3f s = %.0f, (a) %.0f) = %.0f req/s; measured / expected = %.3f "
+      "(target >= 0.90): %s\n",
+      s.connections, s.latency_ms / 1000.0, ideal, a.rate, expected, ratio, ratio >= 0.9 ? "met" : "NOT met");
   curl_global_cleanup();
   return 0;
 }

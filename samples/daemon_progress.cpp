@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "fetchpool/fetcher.hpp"
-#include "tools/testsite/local_server.hpp"
 #include "fetchpool/progress.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace {
 

@@ -120,8 +120,8 @@ int run() {
     std::printf("%s: peak %d requests in flight (cap %d)\n", base.c_str(), peak, kPerHostCap);
     if (peak > kPerHostCap || peak < 1) within_cap = false;
   }
-  std::printf("%zu pages with %d threads in %.3f s; with the cap the floor is %d rounds of 50 ms = %.2f s\n", jobs.size(),
-              kThreads, seconds, kPagesPerHost / kPerHostCap, kPagesPerHost / kPerHostCap * 0.05);
+  std::printf("%zu pages with %d threads in %.3f s; with the cap the floor is %d rounds of 50 ms = %.2f s\n",
+              jobs.size(), kThreads, seconds, kPagesPerHost / kPerHostCap, kPagesPerHost / kPerHostCap * 0.05);
   return within_cap && failures.load() == 0 ? 0 : 1;
 }
 

@@ -63,8 +63,8 @@ int run() {
   server_options.latency = std::chrono::milliseconds(20);
   fetchpool::LocalServer server(server_options);
 
-  Totals totals;                                // version 1
-  std::atomic<std::uint64_t> atomic_pages{0};   // version 2
+  Totals totals;                               // version 1
+  std::atomic<std::uint64_t> atomic_pages{0};  // version 2
   std::atomic<std::uint64_t> atomic_bytes{0};
   std::atomic<int> failures{0};
 
@@ -101,7 +101,8 @@ int run() {
               static_cast<unsigned long long>(atomic_bytes.load()));
   const std::uint64_t expected = kThreads * kPagesPerThread;
   const bool agree = pages == expected && atomic_pages.load() == expected && bytes == atomic_bytes.load() && bytes > 0;
-  std::printf("expected %llu pages: %s\n", static_cast<unsigned long long>(expected), agree ? "both counts exact" : "MISMATCH");
+  std::printf("expected %llu pages: %s\n", static_cast<unsigned long long>(expected),
+              agree ? "both counts exact" : "MISMATCH");
   return agree && failures.load() == 0 ? 0 : 1;
 }
 

@@ -112,8 +112,8 @@ int run() {
     if (status == 200) ++ok;
   for (const auto& [worker, count] : fetched_by_worker) std::printf("worker %d fetched %d URLs\n", worker, count);
   const auto counters = server.counters();
-  std::printf("%d of %d URLs ok in %.3f s with %d workers (one by one: about %.1f s); %llu connections opened\n", ok, kUrls,
-              seconds, kWorkers, kUrls * 0.025, static_cast<unsigned long long>(counters.connections_accepted));
+  std::printf("%d of %d URLs ok in %.3f s with %d workers (one by one: about %.1f s); %llu connections opened\n", ok,
+              kUrls, seconds, kWorkers, kUrls * 0.025, static_cast<unsigned long long>(counters.connections_accepted));
   // Every URL exactly once, all fine, and connections were reused.
   return ok == kUrls && static_cast<int>(status_by_url.size()) == kUrls && counters.requests == kUrls &&
                  counters.connections_accepted <= kWorkers

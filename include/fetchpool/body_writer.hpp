@@ -26,7 +26,7 @@ struct ResponseHead {
   std::string content_disposition;
   std::string etag;
   std::string last_modified;
-  std::string retry_after;                      // raw header value: seconds or HTTP-date
+  std::string retry_after;  // raw header value: seconds or HTTP-date
   std::string location;
 };
 

@@ -19,32 +19,32 @@
 namespace fetchpool {
 
 struct RunSettings {
-  std::uint32_t workers = 16;                // -j: worker threads
-  std::uint32_t progress_interval_ms = 1000; // progress reporter period
-  std::string log_level = "info";            // trace|debug|info|warn|error|off
+  std::uint32_t workers = 16;                 // -j: worker threads
+  std::uint32_t progress_interval_ms = 1000;  // progress reporter period
+  std::string log_level = "info";             // trace|debug|info|warn|error|off
 };
 
 struct CrawlSettings {
-  std::uint32_t max_depth = 5;               // links followed from the seeds
-  std::uint64_t max_pages = 0;               // 0 = unlimited
-  std::string scope = "host";                // host | domain | any
-  std::vector<std::string> include;          // regexes a URL must match (any)
-  std::vector<std::string> exclude;          // regexes a URL must not match
-  bool robots = true;                        // obey robots.txt
+  std::uint32_t max_depth = 5;       // links followed from the seeds
+  std::uint64_t max_pages = 0;       // 0 = unlimited
+  std::string scope = "host";        // host | domain | any
+  std::vector<std::string> include;  // regexes a URL must match (any)
+  std::vector<std::string> exclude;  // regexes a URL must not match
+  bool robots = true;                // obey robots.txt
   std::vector<std::string> link_tags{"a", "area", "link", "iframe", "frame"};
-  bool honour_rel_nofollow = false;          // skip <a rel="nofollow">
+  bool honour_rel_nofollow = false;  // skip <a rel="nofollow">
 };
 
 struct HttpSettings {
   std::string user_agent = "fetchpool/0.1";
   std::uint32_t connect_timeout_ms = 10000;
-  std::uint32_t timeout_ms = 120000;         // whole transfer; 0 = none
-  std::uint32_t low_speed_limit = 100;       // bytes/s ...
-  std::uint32_t low_speed_time_s = 30;       // ... for this long = stalled
-  std::uint64_t max_body_bytes = 32ull << 20;// in-memory bodies
+  std::uint32_t timeout_ms = 120000;           // whole transfer; 0 = none
+  std::uint32_t low_speed_limit = 100;         // bytes/s ...
+  std::uint32_t low_speed_time_s = 30;         // ... for this long = stalled
+  std::uint64_t max_body_bytes = 32ull << 20;  // in-memory bodies
   std::uint32_t max_redirects = 10;
-  bool compressed = true;                    // Accept-Encoding gzip/br/zstd
-  bool http2 = true;                         // HTTP/2 over TLS when offered
+  bool compressed = true;  // Accept-Encoding gzip/br/zstd
+  bool http2 = true;       // HTTP/2 over TLS when offered
   bool verify_tls = true;
 };
 
@@ -57,14 +57,14 @@ struct PolitenessSettings {
 };
 
 struct RetrySettings {
-  std::uint32_t max_retries = 2;             // extra tries for transient failures
-  std::uint32_t backoff_base_ms = 500;       // first retry waits ~base, then x2 ...
-  std::uint32_t backoff_max_ms = 30000;      // ... up to this, with jitter
+  std::uint32_t max_retries = 2;         // extra tries for transient failures
+  std::uint32_t backoff_base_ms = 500;   // first retry waits ~base, then x2 ...
+  std::uint32_t backoff_max_ms = 30000;  // ... up to this, with jitter
 };
 
 struct OutputSettings {
-  std::string format = "jsonl";              // jsonl | csv
-  std::string stats_json;                    // write aggregate stats here ("" = don't)
+  std::string format = "jsonl";  // jsonl | csv
+  std::string stats_json;        // write aggregate stats here ("" = don't)
 };
 
 struct ServeSettings {

@@ -60,8 +60,7 @@ struct NamingOptions {
 // with options.content_disposition (its name replaces the URL's last segment; with
 // use_directories the URL's directories are kept, as wget does).
 std::filesystem::path safe_relative_path(std::string_view host, std::string_view url_path,
-                                         std::string_view content_disposition,
-                                         const NamingOptions& options);
+                                         std::string_view content_disposition, const NamingOptions& options);
 
 // The file name a Content-Disposition header value suggests (RFC 6266), reduced to its
 // last path component ('/' and '\\' both count as separators). filename* with charset
@@ -237,8 +236,7 @@ Result<std::map<std::string, std::string>> load_checksum_list(const std::filesys
 // relative to root; a path outside root is written as given), in the given order.
 // Atomic: a temporary file in the same directory, fsync, rename, fsync of the
 // directory. kIo naming the file on failure.
-Result<void> write_sha256_manifest(const std::filesystem::path& file,
-                                   const std::vector<DownloadResult>& results,
+Result<void> write_sha256_manifest(const std::filesystem::path& file, const std::vector<DownloadResult>& results,
                                    const std::filesystem::path& root);
 
 // Lower-case hex SHA-256 of a file's contents, read in constant memory; "" if the file

@@ -21,9 +21,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -60,8 +60,8 @@ inline constexpr std::size_t kDefaultWorkerStackBytes = 512 * 1024;
 #endif
 
 struct RetryPolicy {
-  std::uint32_t max_retries = 2;               // extra attempts for transient failures
-  std::chrono::milliseconds base_delay{500};   // delay before retry k is ~base * 2^k, jittered
+  std::uint32_t max_retries = 2;              // extra attempts for transient failures
+  std::chrono::milliseconds base_delay{500};  // delay before retry k is ~base * 2^k, jittered
   std::chrono::milliseconds max_delay{30'000};
 };
 
@@ -70,9 +70,9 @@ struct DownloadOptions {
   std::filesystem::path directory;
   NamingOptions naming;
   ClobberPolicy clobber = ClobberPolicy::kNoClobber;
-  bool resume = false;                                  // --continue: resume .part files with Range
-  std::map<std::string, std::string> checksums;         // URL, relative path or file name -> sha256 hex
-  std::vector<std::string> extensions;                  // crawl only: save just these (".pdf"); empty = all non-HTML
+  bool resume = false;                           // --continue: resume .part files with Range
+  std::map<std::string, std::string> checksums;  // URL, relative path or file name -> sha256 hex
+  std::vector<std::string> extensions;           // crawl only: save just these (".pdf"); empty = all non-HTML
 };
 
 struct EngineOptions {
@@ -81,11 +81,11 @@ struct EngineOptions {
   FetchOptions fetch;
   FrontierOptions frontier;
   RetryPolicy retry;
-  bool follow_links = false;                   // crawl: true; list fetch: false
-  bool parse_html = true;                      // titles and link counts for HTML pages; implied by follow_links
+  bool follow_links = false;  // crawl: true; list fetch: false
+  bool parse_html = true;     // titles and link counts for HTML pages; implied by follow_links
   LinkExtractOptions links;
-  std::optional<ScopeOptions> scope;           // crawl: which discovered links to follow
-  bool robots = false;                         // obey robots.txt (needs frontier.robots_first)
+  std::optional<ScopeOptions> scope;  // crawl: which discovered links to follow
+  bool robots = false;                // obey robots.txt (needs frontier.robots_first)
   std::chrono::milliseconds max_crawl_delay{30'000};
   std::optional<DownloadOptions> download;
   // add() blocks while this many URLs wait in the frontier (0 = never), so a
@@ -103,9 +103,9 @@ struct EngineOptions {
 
 struct RunSummary {
   StatsSnapshot stats;
-  std::uint64_t records = 0;     // records written to the sink
+  std::uint64_t records = 0;              // records written to the sink
   std::vector<DownloadResult> downloads;  // files saved, for the SHA-256 manifest
-  bool interrupted = false;      // request_stop() was called before the work finished
+  bool interrupted = false;               // request_stop() was called before the work finished
 };
 
 class CrawlEngine {
@@ -128,10 +128,10 @@ class CrawlEngine {
   // options.state; call once, before add() and start().
   Result<void> prepare();
 
-  void start();          // spawns the workers
-  void finish_input();   // no more add() calls; the run ends when the frontier drains
-  RunSummary wait();     // blocks until finished or stopped; joins every worker
-  void request_stop();   // abort (see the header comment); safe from any thread, not from a signal handler
+  void start();         // spawns the workers
+  void finish_input();  // no more add() calls; the run ends when the frontier drains
+  RunSummary wait();    // blocks until finished or stopped; joins every worker
+  void request_stop();  // abort (see the header comment); safe from any thread, not from a signal handler
 
   StatsSnapshot stats() const;
   ProgressView progress_view() const;
@@ -160,7 +160,8 @@ class CrawlEngine {
   std::atomic<std::uint64_t> input_total_{0};
   std::atomic<bool> started_{false};
   std::atomic<bool> work_ended_{false};
-  std::atomic<bool> stopping_{false};    // set first thing in request_stop()  // a worker saw pop() end: short runs need no more workers
+  std::atomic<bool> stopping_{
+      false};  // set first thing in request_stop()  // a worker saw pop() end: short runs need no more workers
   bool restored_ = false;  // options_.state was restored (prepare() runs before any thread)
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.

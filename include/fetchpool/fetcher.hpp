@@ -45,13 +45,13 @@ namespace fetchpool {
 struct FetchOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds total_timeout{120'000};  // 0 = none (big downloads rely on the low-speed limit)
-  long low_speed_limit = 100;                         // bytes/s ...
-  std::chrono::seconds low_speed_time{30};            // ... below which for this long = kTimeout (stalls, trickles); 0 = off
-  std::uint64_t max_body_bytes = 32ull << 20;         // in-memory bodies only: decoded bytes; over it -> kTooLarge
-  long max_redirects = 10;                            // more -> kTooManyRedirects (this count also ends loops)
+  long low_speed_limit = 100;                        // bytes/s ...
+  std::chrono::seconds low_speed_time{30};     // ... below which for this long = kTimeout (stalls, trickles); 0 = off
+  std::uint64_t max_body_bytes = 32ull << 20;  // in-memory bodies only: decoded bytes; over it -> kTooLarge
+  long max_redirects = 10;                     // more -> kTooManyRedirects (this count also ends loops)
   std::string user_agent = "fetchpool/0.1 (+https://github.com/fetchpool)";
-  bool accept_compressed = true;                      // send Accept-Encoding for every decoder curl has (gzip, br, zstd)
-  bool http2 = true;                                  // negotiate h2 over TLS when offered; plain http stays 1.1
+  bool accept_compressed = true;  // send Accept-Encoding for every decoder curl has (gzip, br, zstd)
+  bool http2 = true;              // negotiate h2 over TLS when offered; plain http stays 1.1
   bool verify_tls = true;
 };
 
@@ -64,14 +64,14 @@ struct FetchRequest {
 };
 
 struct FetchResponse {
-  ResponseHead head;              // of the final response
-  std::string final_url;          // after redirects
-  std::string body;               // empty when a writer was given
-  std::uint64_t body_bytes = 0;   // decoded bytes delivered (to body or writer)
+  ResponseHead head;             // of the final response
+  std::string final_url;         // after redirects
+  std::string body;              // empty when a writer was given
+  std::uint64_t body_bytes = 0;  // decoded bytes delivered (to body or writer)
   int redirect_count = 0;
   double total_ms = 0, connect_ms = 0, first_byte_ms = 0;
-  bool reused_connection = false; // no new connection was opened for this fetch
-  std::string http_version;       // "1.0", "1.1", "2", "3"
+  bool reused_connection = false;  // no new connection was opened for this fetch
+  std::string http_version;        // "1.0", "1.1", "2", "3"
 };
 
 // DNS answers and TLS sessions shared between Fetchers (a curl share handle
@@ -97,7 +97,7 @@ class Fetcher {
   // std::runtime_error if libcurl cannot allocate its handles.
   explicit Fetcher(FetchOptions options, SharedCurlCache* shared = nullptr);
   ~Fetcher();
-  Fetcher(Fetcher&& other) noexcept;             // the moved-from Fetcher may only be destroyed or assigned to
+  Fetcher(Fetcher&& other) noexcept;  // the moved-from Fetcher may only be destroyed or assigned to
   Fetcher& operator=(Fetcher&& other) noexcept;
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;

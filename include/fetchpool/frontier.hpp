@@ -45,12 +45,12 @@
 namespace fetchpool {
 
 struct CrawlItem {
-  std::string url;             // normalised absolute URL (dedup key)
-  std::string host_key;        // "scheme://host:port"; host_key + "/robots.txt" is the robots URL
+  std::string url;       // normalised absolute URL (dedup key)
+  std::string host_key;  // "scheme://host:port"; host_key + "/robots.txt" is the robots URL
   std::uint32_t depth = 0;
-  std::uint64_t origin = 0;    // input line number for list fetches, 0 for discovered links
+  std::uint64_t origin = 0;  // input line number for list fetches, 0 for discovered links
   std::string referrer;
-  std::uint32_t attempt = 0;   // retries so far
+  std::uint32_t attempt = 0;  // retries so far
 };
 
 enum class LeaseKind { kPage, kRobots };
@@ -61,8 +61,8 @@ enum class LeaseKind { kPage, kRobots };
 // complete() and retry() find the host by item.host_key: leave it unchanged.
 struct Lease {
   LeaseKind kind = LeaseKind::kPage;
-  CrawlItem item;              // kRobots: item.url = item.host_key + "/robots.txt"
-  std::uint64_t id = 0;        // unique per frontier, increasing in lease order
+  CrawlItem item;        // kRobots: item.url = item.host_key + "/robots.txt"
+  std::uint64_t id = 0;  // unique per frontier, increasing in lease order
 };
 
 enum class PushResult {
@@ -74,7 +74,7 @@ enum class PushResult {
 };
 
 struct FrontierOptions {
-  std::uint64_t max_pages = 0;                     // 0 = unlimited; counts items accepted (queued) in total
+  std::uint64_t max_pages = 0;  // 0 = unlimited; counts items accepted (queued) in total
   std::uint32_t max_depth = UINT32_MAX;
   std::uint32_t max_in_flight_per_host = 0;        // 0 = unlimited; robots leases count too
   std::chrono::milliseconds min_host_interval{0};  // between request STARTS to one host (politeness)
@@ -90,7 +90,7 @@ struct FrontierCounts {
   std::uint64_t seen = 0;          // distinct URLs in the dedup set
   std::uint64_t leased_total = 0;  // leases handed out since construction
   bool finished = false;
-  std::uint64_t waiting = 0;       // threads blocked in pop() (idle workers)
+  std::uint64_t waiting = 0;  // threads blocked in pop() (idle workers)
 };
 
 // The interface the engine programs against, so that a shared (Redis-backed)

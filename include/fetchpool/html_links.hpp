@@ -44,14 +44,14 @@ struct LinkExtractOptions {
 };
 
 struct PageInfo {
-  std::string title;               // text of the first <title>, whitespace collapsed
-  std::vector<Url> links;          // resolved, http(s) only, de-duplicated, document order
-  std::optional<Url> canonical;    // first <link rel="canonical" href>, resolved
-  std::optional<Url> base;         // first <base href>, resolved against the page URL
-  bool meta_nofollow = false;      // <meta name="robots" content="nofollow"> (or "none")
-  bool meta_noindex = false;       // <meta name="robots" content="noindex"> (or "none")
-  std::size_t invalid_links = 0;   // link values that are not URLs (other schemes do not count)
-  bool truncated = false;          // nested deeper than kMaxHtmlNesting: only the part before was parsed
+  std::string title;              // text of the first <title>, whitespace collapsed
+  std::vector<Url> links;         // resolved, http(s) only, de-duplicated, document order
+  std::optional<Url> canonical;   // first <link rel="canonical" href>, resolved
+  std::optional<Url> base;        // first <base href>, resolved against the page URL
+  bool meta_nofollow = false;     // <meta name="robots" content="nofollow"> (or "none")
+  bool meta_noindex = false;      // <meta name="robots" content="noindex"> (or "none")
+  std::size_t invalid_links = 0;  // link values that are not URLs (other schemes do not count)
+  bool truncated = false;         // nested deeper than kMaxHtmlNesting: only the part before was parsed
 };
 
 PageInfo extract_page_info(std::string_view html, const Url& page_url, const LinkExtractOptions& options = {});

@@ -27,12 +27,12 @@
 namespace fetchpool {
 
 struct ProgressView {
-  std::uint64_t done = 0;        // URLs finished (ok or failed)
+  std::uint64_t done = 0;  // URLs finished (ok or failed)
   std::uint64_t failed = 0;
-  std::uint64_t queued = 0;      // waiting in the frontier
-  std::uint64_t in_flight = 0;   // being fetched now
-  std::uint64_t total = 0;       // known total (list fetch), 0 when unknown (crawl)
-  std::uint64_t bytes = 0;       // body bytes received
+  std::uint64_t queued = 0;     // waiting in the frontier
+  std::uint64_t in_flight = 0;  // being fetched now
+  std::uint64_t total = 0;      // known total (list fetch), 0 when unknown (crawl)
+  std::uint64_t bytes = 0;      // body bytes received
   std::uint64_t retries = 0;
   // Largest transfers now in flight (name, bytes so far), for downloads.
   std::vector<std::pair<std::string, std::uint64_t>> largest_transfers;
@@ -40,7 +40,7 @@ struct ProgressView {
 
 struct ProgressOptions {
   std::chrono::milliseconds interval{1000};
-  bool interactive = false;      // TTY: one line rewritten in place with '\r'
+  bool interactive = false;  // TTY: one line rewritten in place with '\r'
   std::FILE* out = stderr;
   std::string label = "fetchpool";
 };
@@ -76,13 +76,13 @@ class ProgressReporter {
   Source source_;
   ProgressOptions options_;
   std::chrono::steady_clock::time_point started_;
-  mutable std::mutex mutex_;               // guards the fields below
+  mutable std::mutex mutex_;  // guards the fields below
   std::condition_variable_any wake_;
   ProgressView last_view_;
   std::chrono::steady_clock::time_point last_time_;
   std::uint64_t reports_ = 0;
   bool stopped_ = false;
-  std::jthread thread_;                    // last: starts after the fields it uses exist
+  std::jthread thread_;  // last: starts after the fields it uses exist
 };
 
 }  // namespace fetchpool

@@ -123,11 +123,11 @@ class RedisFrontier final : public Frontier {
 
 // The whole crawl as Redis holds it, for `fetchpool status` on any node.
 struct RedisCrawlStatus {
-  FrontierCounts counts;         // waiting is always 0 here
-  std::uint64_t accepted = 0;    // URLs queued in total (what max_pages counts)
-  std::uint64_t completed = 0;   // page leases completed (fetched or given up on)
-  std::uint64_t retried = 0;     // retry() calls
-  std::uint64_t expired = 0;     // leases of dead or stalled processes put back
+  FrontierCounts counts;        // waiting is always 0 here
+  std::uint64_t accepted = 0;   // URLs queued in total (what max_pages counts)
+  std::uint64_t completed = 0;  // page leases completed (fetched or given up on)
+  std::uint64_t retried = 0;    // retry() calls
+  std::uint64_t expired = 0;    // leases of dead or stalled processes put back
   bool input_closed = false;
 };
 

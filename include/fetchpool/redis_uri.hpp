@@ -28,7 +28,7 @@ inline constexpr std::string_view kDefaultRedisPrefix = "fetchpool";
 inline constexpr std::chrono::seconds kDefaultRedisLease{60};
 
 struct RedisUri {
-  std::string host;                       // name or IPv4 literal
+  std::string host;  // name or IPv4 literal
   std::uint16_t port = kDefaultRedisPort;
   std::string prefix{kDefaultRedisPrefix};  // every key is prefix + ":..."
   // How long a leased URL stays with a process that stops renewing it (a

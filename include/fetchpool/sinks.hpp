@@ -23,31 +23,31 @@
 namespace fetchpool {
 
 struct ResultRecord {
-  std::string url;              // normalised URL, or the raw input text when it did not parse
-  std::uint64_t line = 0;       // input list line number; 0 for URLs found by crawling
-  std::uint32_t depth = 0;      // link distance from a seed
-  std::string referrer;         // page the URL was found on ("" for seeds)
-  std::string final_url;        // after redirects
-  long status = 0;              // HTTP status of the final response; 0 when none
+  std::string url;          // normalised URL, or the raw input text when it did not parse
+  std::uint64_t line = 0;   // input list line number; 0 for URLs found by crawling
+  std::uint32_t depth = 0;  // link distance from a seed
+  std::string referrer;     // page the URL was found on ("" for seeds)
+  std::string final_url;    // after redirects
+  long status = 0;          // HTTP status of the final response; 0 when none
   std::string content_type;
-  std::uint64_t bytes = 0;      // decoded body bytes received
-  double elapsed_ms = 0;        // last attempt's transfer time
-  std::string title;            // HTML <title>
-  std::uint32_t links = 0;      // links found on the page
-  std::uint32_t attempts = 0;   // tries made (1 + retries); 0 when never fetched
+  std::uint64_t bytes = 0;     // decoded body bytes received
+  double elapsed_ms = 0;       // last attempt's transfer time
+  std::string title;           // HTML <title>
+  std::uint32_t links = 0;     // links found on the page
+  std::uint32_t attempts = 0;  // tries made (1 + retries); 0 when never fetched
   ErrorCode error = ErrorCode::kOk;
   std::string error_message;
-  std::string path;             // downloaded file, relative to the output directory
-  std::string sha256;           // of the downloaded file
+  std::string path;    // downloaded file, relative to the output directory
+  std::string sha256;  // of the downloaded file
 
   // Success: fetched, and the final status is 2xx or 3xx.
   bool ok() const noexcept { return error == ErrorCode::kOk && status >= 200 && status < 400; }
 };
 
 // Serialisations, also used by tests and tools.
-std::string to_json_line(const ResultRecord& record);   // one JSON object, no trailing newline
-std::string csv_header();                                 // column names, no trailing newline
-std::string to_csv_row(const ResultRecord& record);      // RFC 4180 quoting, no trailing newline
+std::string to_json_line(const ResultRecord& record);  // one JSON object, no trailing newline
+std::string csv_header();                              // column names, no trailing newline
+std::string to_csv_row(const ResultRecord& record);    // RFC 4180 quoting, no trailing newline
 
 // Where records go. Implementations MUST be safe to call from many threads.
 class ResultSink {
@@ -70,12 +70,12 @@ class LockedFileSink : public ResultSink {
  protected:
   // Takes ownership of `file` unless it is stdout.
   LockedFileSink(std::FILE* file, std::string name);
-  void write_line(const std::string& line);  // under the lock
+  void write_line(const std::string& line);                             // under the lock
   virtual std::string serialise(const ResultRecord& record) const = 0;  // no lock held
 
  private:
   std::mutex mutex_;
-  std::FILE* file_;            // guarded by mutex_
+  std::FILE* file_;  // guarded by mutex_
   std::string name_;
   Error first_error_{ErrorCode::kOk, {}};  // guarded by mutex_
 };

@@ -54,10 +54,10 @@ class SqliteSink final : public ResultSink {
   Result<void> commit();               // under mutex_: ends the open transaction, if any
 
   std::mutex mutex_;
-  sqlite3* db_;             // guarded by mutex_
-  sqlite3_stmt* insert_;    // guarded by mutex_
+  sqlite3* db_;           // guarded by mutex_
+  sqlite3_stmt* insert_;  // guarded by mutex_
   std::string name_;
-  int pending_rows_ = 0;    // guarded by mutex_: rows in the open transaction
+  int pending_rows_ = 0;                   // guarded by mutex_: rows in the open transaction
   bool in_transaction_ = false;            // guarded by mutex_
   Error first_error_{ErrorCode::kOk, {}};  // guarded by mutex_
 };

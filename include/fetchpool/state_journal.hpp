@@ -87,10 +87,10 @@ struct StateOptions {
 
 // What open() found in the journal of earlier runs.
 struct ResumeInfo {
-  bool resumed = false;            // the journal held a header from an earlier run
-  std::uint64_t done = 0;          // distinct keys with an R line
-  std::uint64_t queued = 0;        // Q lines
-  std::uint64_t torn_bytes = 0;    // bytes cut from a torn tail
+  bool resumed = false;          // the journal held a header from an earlier run
+  std::uint64_t done = 0;        // distinct keys with an R line
+  std::uint64_t queued = 0;      // Q lines
+  std::uint64_t torn_bytes = 0;  // bytes cut from a torn tail
 };
 
 // Parses one `R` payload (a to_json_line object) back into a record.
@@ -122,7 +122,8 @@ class StateJournal final : public ResultSink {
   // `mark_seen` for the URL of every done record that had been queued (so a
   // rediscovered link is a duplicate). Pending items come before mark_seen so
   // a pending line is never shadowed by a done duplicate of its URL.
-  Result<void> restore(const std::function<void(CrawlItem)>& push, const std::function<void(std::string_view)>& mark_seen);
+  Result<void> restore(const std::function<void(CrawlItem)>& push,
+                       const std::function<void(std::string_view)>& mark_seen);
 
   // A URL the frontier accepted (kQueued). Buffered until the next write() or sync.
   void queued(const CrawlItem& item);
@@ -153,15 +154,15 @@ class StateJournal final : public ResultSink {
   std::vector<std::uint64_t> done_lines_;   // sorted: R keys that are line numbers
   std::vector<std::uint64_t> done_urls_;    // sorted: R keys that are URLs (hashes)
 
-  std::mutex sync_mutex_;                   // held for a whole sync round, taken before mutex_
+  std::mutex sync_mutex_;  // held for a whole sync round, taken before mutex_
   mutable std::mutex mutex_;
   std::condition_variable_any wake_;
-  std::string buffer_;                      // guarded by mutex_: lines not yet written
-  std::vector<ResultRecord> held_;          // guarded by mutex_: journalled, awaiting sync
-  bool dirty_ = false;                      // guarded by mutex_: written since the last sync
-  std::uint64_t syncs_ = 0;                 // guarded by mutex_
-  std::string first_error_;                 // guarded by mutex_
-  std::jthread flusher_;                    // last: started after everything above
+  std::string buffer_;              // guarded by mutex_: lines not yet written
+  std::vector<ResultRecord> held_;  // guarded by mutex_: journalled, awaiting sync
+  bool dirty_ = false;              // guarded by mutex_: written since the last sync
+  std::uint64_t syncs_ = 0;         // guarded by mutex_
+  std::string first_error_;         // guarded by mutex_
+  std::jthread flusher_;            // last: started after everything above
 };
 
 }  // namespace fetchpool

@@ -32,17 +32,17 @@ namespace fetchpool {
 
 // What one request ended with.
 struct Outcome {
-  long status = 0;                      // HTTP status of the final response, 0 if none
+  long status = 0;  // HTTP status of the final response, 0 if none
   ErrorCode error = ErrorCode::kOk;
-  std::uint64_t bytes = 0;              // body bytes received
+  std::uint64_t bytes = 0;  // body bytes received
   std::chrono::microseconds elapsed{0};
 };
 
 struct StatsSnapshot {
-  std::uint64_t done = 0;               // outcomes recorded
-  std::uint64_t ok = 0;                 // error == kOk and status in [200, 400)
-  std::uint64_t skipped = 0;            // not fetched by policy: robots_disallowed, duplicate, out_of_scope
-  std::uint64_t failed = 0;             // done - ok - skipped
+  std::uint64_t done = 0;     // outcomes recorded
+  std::uint64_t ok = 0;       // error == kOk and status in [200, 400)
+  std::uint64_t skipped = 0;  // not fetched by policy: robots_disallowed, duplicate, out_of_scope
+  std::uint64_t failed = 0;   // done - ok - skipped
   std::uint64_t bytes = 0;
   std::uint64_t retries = 0;
   std::map<long, std::uint64_t> by_status;        // status -> count; 0 = no response, -1 = outside 100..599
@@ -73,8 +73,8 @@ class CrawlStats {
  private:
   // Histogram geometry: kSubBits = 5 gives 32 buckets per power of two.
   static constexpr int kSubBits = 5;
-  static constexpr int kMaxBits = 30;                                  // values < 2^30 us
-  static constexpr std::size_t kExact = std::size_t{2} << kSubBits;    // 0..63 us: one bucket each
+  static constexpr int kMaxBits = 30;                                // values < 2^30 us
+  static constexpr std::size_t kExact = std::size_t{2} << kSubBits;  // 0..63 us: one bucket each
   static constexpr std::size_t kBuckets =
       kExact + static_cast<std::size_t>(kMaxBits - kSubBits - 1) * (std::size_t{1} << kSubBits);
 

@@ -69,9 +69,7 @@ class Url {
   // The normalised URL without fragment: "https://example.com/a?x=1".
   const std::string& str() const noexcept { return rep_->str; }
   // "http" or "https".
-  std::string_view scheme() const noexcept {
-    return std::string_view(rep_->str).substr(0, rep_->scheme_length);
-  }
+  std::string_view scheme() const noexcept { return std::string_view(rep_->str).substr(0, rep_->scheme_length); }
   // Lower case, punycode for IDN, "[::1]" for IPv6.
   std::string_view host() const noexcept {
     return std::string_view(rep_->host_key).substr(rep_->scheme_length + 3, rep_->host_length);
@@ -79,9 +77,7 @@ class Url {
   // The port connected to: 80 or 443 when the URL names none.
   std::uint16_t port() const noexcept { return rep_->port; }
   // "/a/b?x=1": what goes on the request line. Always starts with "/".
-  std::string_view path_and_query() const noexcept {
-    return std::string_view(rep_->str).substr(rep_->path_offset);
-  }
+  std::string_view path_and_query() const noexcept { return std::string_view(rep_->str).substr(rep_->path_offset); }
   // "https://example.com:443": scheme, host and always the port. The key for
   // per-host politeness and robots.txt caching; host_key() + "/robots.txt"
   // parses as a URL.
@@ -93,9 +89,7 @@ class Url {
   // have none (localhost, a public suffix itself), give the host.
   std::string registrable_domain() const;
 
-  friend bool operator==(const Url& a, const Url& b) noexcept {
-    return a.rep_ == b.rep_ || a.rep_->str == b.rep_->str;
-  }
+  friend bool operator==(const Url& a, const Url& b) noexcept { return a.rep_ == b.rep_ || a.rep_->str == b.rep_->str; }
 
   // A Url always holds a valid URL, so there is no default constructor, and a
   // move copies the shared pointer instead of leaving an empty husk behind.
@@ -112,9 +106,9 @@ class Url {
   friend struct UrlAccess;  // url.cpp builds Reps
 
   struct Rep {
-    std::string str;             // normalised URL
-    std::string host_key;        // scheme "://" host ":" port
-    std::uint32_t path_offset;   // where the path starts in str
+    std::string str;            // normalised URL
+    std::string host_key;       // scheme "://" host ":" port
+    std::uint32_t path_offset;  // where the path starts in str
     std::uint16_t port;
     std::uint16_t scheme_length;
     std::uint16_t host_length;

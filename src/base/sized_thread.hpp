@@ -20,7 +20,8 @@ namespace fetchpool::detail {
 
 class SizedThread {
  public:
-  SizedThread(std::size_t stack_bytes, std::function<void()> body) : body_(std::make_unique<std::function<void()>>(std::move(body))) {
+  SizedThread(std::size_t stack_bytes, std::function<void()> body)
+      : body_(std::make_unique<std::function<void()>>(std::move(body))) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, stack_bytes);

@@ -68,7 +68,8 @@ class CrawlEngine::Downloads {
   std::optional<std::string> expected_sha256(const std::string& url, const std::filesystem::path& path) const {
     const auto& sums = options_.checksums;
     if (sums.empty()) return std::nullopt;
-    for (const std::string& key : {url, std::filesystem::relative(path, directory_.root()).string(), path.filename().string()}) {
+    for (const std::string& key :
+         {url, std::filesystem::relative(path, directory_.root()).string(), path.filename().string()}) {
       if (const auto it = sums.find(key); it != sums.end()) return it->second;
     }
     return std::nullopt;
@@ -178,7 +179,9 @@ bool is_transient(ErrorCode code) {
          code == ErrorCode::kTruncated;
 }
 
-bool is_transient_status(long status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504; }
+bool is_transient_status(long status) {
+  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
 
 bool is_html(std::string_view content_type) {
   auto starts_with_nocase = [content_type](std::string_view prefix) {
@@ -291,12 +294,14 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
     record.url = std::string(text);
     record.line = line;
     record.error = url.error().code;
-    record.error_message = line != 0 ? "line " + std::to_string(line) + ": " + url.error().message : url.error().message;
+    record.error_message =
+        line != 0 ? "line " + std::to_string(line) + ": " + url.error().message : url.error().message;
     emit(record, {});
     return false;
   }
   // Before start() nothing drains the queue, so only a running engine waits.
-  if (options_.max_queued_input != 0 && started_.load(std::memory_order_acquire) && !frontier_->wait_for_room(options_.max_queued_input, stop_.get_token())) {
+  if (options_.max_queued_input != 0 && started_.load(std::memory_order_acquire) &&
+      !frontier_->wait_for_room(options_.max_queued_input, stop_.get_token())) {
     ResultRecord record;
     record.url = url->str();
     record.line = line;
@@ -337,7 +342,8 @@ void CrawlEngine::start() {
   started_.store(true, std::memory_order_release);
   spawner_ = std::jthread([this] {
     workers_.reserve(options_.workers);
-    for (std::uint32_t i = 0; i < options_.workers && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed); ++i) {
+    for (std::uint32_t i = 0;
+         i < options_.workers && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed); ++i) {
       workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
                                                                [this] { worker_main(stop_.get_token()); }));
     }
@@ -506,11 +512,13 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
       known_path = *path;
     }
     transfer = downloads_->begin_transfer(known_path ? known_path->filename().string() : parsed_url->str());
-    writer.emplace([this, &parsed_url](std::string_view disposition) { return downloads_->path_for(*parsed_url, disposition); },
-                   known_path, downloads_->options().resume && !by_disposition, transfer->bytes);
+    writer.emplace(
+        [this, &parsed_url](std::string_view disposition) { return downloads_->path_for(*parsed_url, disposition); },
+        known_path, downloads_->options().resume && !by_disposition, transfer->bytes);
     if (FileWriter* file = writer->file(); file != nullptr && file->existing_size() > 0) {
       request.resume_from = file->existing_size();
-      if (auto validator = file->if_range_validator(); !validator.empty()) request.extra_headers.push_back("If-Range: " + validator);
+      if (auto validator = file->if_range_validator(); !validator.empty())
+        request.extra_headers.push_back("If-Range: " + validator);
     }
     request.writer = &*writer;
   }
@@ -524,7 +532,8 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
 
   const auto started = std::chrono::steady_clock::now();
   auto response = fetcher.fetch(request, stop);
-  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  const auto elapsed =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
   record.elapsed_ms = static_cast<double>(elapsed.count()) / 1000.0;
   // A failed or non-2xx transfer keeps its .part for --continue.
   if (writer && writer->file() != nullptr && (!response || response->head.status < 200 || response->head.status >= 300))
@@ -543,7 +552,8 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
     if (is_transient(response.error().code) && retry_later(lease, {})) return;
     record.error = response.error().code;
     record.error_message = response.error().message;
-    if (record.attempts > 1) record.error_message += " (gave up after " + std::to_string(record.attempts) + " attempts)";
+    if (record.attempts > 1)
+      record.error_message += " (gave up after " + std::to_string(record.attempts) + " attempts)";
     emit(record, elapsed);
     frontier_->complete(lease);
     return;
@@ -557,7 +567,8 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
     if (auto wait = parse_retry_after(r.head.retry_after, std::chrono::system_clock::now())) {
       server_wait = *wait;
       // Retry-After speaks for the whole host, not just this URL.
-      if (status == 429 || status == 503) frontier_->backoff_host(item.host_key, std::chrono::steady_clock::now() + server_wait);
+      if (status == 429 || status == 503)
+        frontier_->backoff_host(item.host_key, std::chrono::steady_clock::now() + server_wait);
     }
     if (retry_later(lease, server_wait)) return;
   }
@@ -585,7 +596,8 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
       record.bytes = saved->bytes;
       downloads_->add_result(*saved);
     }
-  } else if ((options_.parse_html || options_.follow_links) && status >= 200 && status < 300 && is_html(r.head.content_type)) {
+  } else if ((options_.parse_html || options_.follow_links) && status >= 200 && status < 300 &&
+             is_html(r.head.content_type)) {
     // Parsing happens here, on the worker, with no lock held: gumbo costs far
     // more than everything else a worker does per page.
     auto base = Url::parse(r.final_url.empty() ? item.url : r.final_url);

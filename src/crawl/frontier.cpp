@@ -55,10 +55,20 @@ Hash128 hash128(std::string_view text, std::uint32_t seed) noexcept {
   for (std::size_t i = 0; i < nblocks; ++i) {
     std::uint64_t k1 = load64(data + i * 16);
     std::uint64_t k2 = load64(data + i * 16 + 8);
-    k1 *= c1; k1 = rotl64(k1, 31); k1 *= c2; h1 ^= k1;
-    h1 = rotl64(h1, 27); h1 += h2; h1 = h1 * 5 + 0x52dce729;
-    k2 *= c2; k2 = rotl64(k2, 33); k2 *= c1; h2 ^= k2;
-    h2 = rotl64(h2, 31); h2 += h1; h2 = h2 * 5 + 0x38495ab5;
+    k1 *= c1;
+    k1 = rotl64(k1, 31);
+    k1 *= c2;
+    h1 ^= k1;
+    h1 = rotl64(h1, 27);
+    h1 += h2;
+    h1 = h1 * 5 + 0x52dce729;
+    k2 *= c2;
+    k2 = rotl64(k2, 33);
+    k2 *= c1;
+    h2 ^= k2;
+    h2 = rotl64(h2, 31);
+    h2 += h1;
+    h2 = h2 * 5 + 0x38495ab5;
   }
 
   const unsigned char* tail = data + nblocks * 16;
@@ -66,28 +76,61 @@ Hash128 hash128(std::string_view text, std::uint32_t seed) noexcept {
   std::uint64_t k2 = 0;
   const auto byte = [tail](std::size_t i, int shift) { return std::uint64_t{tail[i]} << shift; };
   switch (len & 15) {
-    case 15: k2 ^= byte(14, 48); [[fallthrough]];
-    case 14: k2 ^= byte(13, 40); [[fallthrough]];
-    case 13: k2 ^= byte(12, 32); [[fallthrough]];
-    case 12: k2 ^= byte(11, 24); [[fallthrough]];
-    case 11: k2 ^= byte(10, 16); [[fallthrough]];
-    case 10: k2 ^= byte(9, 8); [[fallthrough]];
+    case 15:
+      k2 ^= byte(14, 48);
+      [[fallthrough]];
+    case 14:
+      k2 ^= byte(13, 40);
+      [[fallthrough]];
+    case 13:
+      k2 ^= byte(12, 32);
+      [[fallthrough]];
+    case 12:
+      k2 ^= byte(11, 24);
+      [[fallthrough]];
+    case 11:
+      k2 ^= byte(10, 16);
+      [[fallthrough]];
+    case 10:
+      k2 ^= byte(9, 8);
+      [[fallthrough]];
     case 9:
       k2 ^= byte(8, 0);
-      k2 *= c2; k2 = rotl64(k2, 33); k2 *= c1; h2 ^= k2;
+      k2 *= c2;
+      k2 = rotl64(k2, 33);
+      k2 *= c1;
+      h2 ^= k2;
       [[fallthrough]];
-    case 8: k1 ^= byte(7, 56); [[fallthrough]];
-    case 7: k1 ^= byte(6, 48); [[fallthrough]];
-    case 6: k1 ^= byte(5, 40); [[fallthrough]];
-    case 5: k1 ^= byte(4, 32); [[fallthrough]];
-    case 4: k1 ^= byte(3, 24); [[fallthrough]];
-    case 3: k1 ^= byte(2, 16); [[fallthrough]];
-    case 2: k1 ^= byte(1, 8); [[fallthrough]];
+    case 8:
+      k1 ^= byte(7, 56);
+      [[fallthrough]];
+    case 7:
+      k1 ^= byte(6, 48);
+      [[fallthrough]];
+    case 6:
+      k1 ^= byte(5, 40);
+      [[fallthrough]];
+    case 5:
+      k1 ^= byte(4, 32);
+      [[fallthrough]];
+    case 4:
+      k1 ^= byte(3, 24);
+      [[fallthrough]];
+    case 3:
+      k1 ^= byte(2, 16);
+      [[fallthrough]];
+    case 2:
+      k1 ^= byte(1, 8);
+      [[fallthrough]];
     case 1:
       k1 ^= byte(0, 0);
-      k1 *= c1; k1 = rotl64(k1, 31); k1 *= c2; h1 ^= k1;
+      k1 *= c1;
+      k1 = rotl64(k1, 31);
+      k1 *= c2;
+      h1 ^= k1;
       break;
-    default: break;
+    default:
+      break;
   }
 
   h1 ^= len;
@@ -128,9 +171,7 @@ bool SeenSet::Table::insert(Hash128 k) {
   return true;
 }
 
-bool SeenSet::Table::contains(Hash128 k) const noexcept {
-  return !slots_.empty() && slots_[find_slot(k)] == k;
-}
+bool SeenSet::Table::contains(Hash128 k) const noexcept { return !slots_.empty() && slots_[find_slot(k)] == k; }
 
 std::size_t SeenSet::Table::find_slot(Hash128 k) const noexcept {
   const std::size_t mask = slots_.size() - 1;
@@ -247,7 +288,7 @@ struct Host {
   bool started = false;                   // last_start is meaningful
   TimePoint last_start{};
   TimePoint backoff_until = TimePoint::min();
-  bool in_ready = false;       // has an entry in the ready deque
+  bool in_ready = false;        // has an entry in the ready deque
   std::uint64_t timer_seq = 0;  // seq of its live timer-heap entry, 0 if none
   TimePoint timer_at{};         // time of that entry
 };
@@ -310,14 +351,14 @@ struct MemoryFrontier::State {
   detail::SeenSet seen;
   std::uint64_t timer_seq = 0;
   std::uint64_t retry_seq = 0;
-  std::uint64_t accepted = 0;       // kQueued pushes, for max_pages
-  std::uint64_t queued = 0;         // items in host FIFOs plus queued robots leases
+  std::uint64_t accepted = 0;  // kQueued pushes, for max_pages
+  std::uint64_t queued = 0;    // items in host FIFOs plus queued robots leases
   std::uint64_t in_flight = 0;
   std::uint64_t leased_total = 0;
-  std::uint64_t epoch = 0;          // bumped with every notification; waiters wait for a change
-  std::uint64_t waiters = 0;        // threads inside cv.wait
-  std::uint64_t room_waiters = 0;   // feeders inside room_cv.wait
-  std::uint64_t room_limit = 0;     // the largest queue limit a feeder waits for: waking too often is harmless
+  std::uint64_t epoch = 0;             // bumped with every notification; waiters wait for a change
+  std::uint64_t waiters = 0;           // threads inside cv.wait
+  std::uint64_t room_waiters = 0;      // feeders inside room_cv.wait
+  std::uint64_t room_limit = 0;        // the largest queue limit a feeder waits for: waking too often is harmless
   TimePoint keeper_deadline = kNever;  // the deadline the timekeeping waiter sleeps until
   bool input_closed = false;
   bool finished = false;
@@ -342,11 +383,14 @@ struct MemoryFrontier::State {
   bool has_work(const Host& h) const noexcept {
     if (options.max_in_flight_per_host != 0 && h.in_flight >= options.max_in_flight_per_host) return false;
     switch (h.robots) {
-      case RobotsState::kQueued: return true;
+      case RobotsState::kQueued:
+        return true;
       case RobotsState::kLeased:
-      case RobotsState::kDelayed: return false;
+      case RobotsState::kDelayed:
+        return false;
       case RobotsState::kNone:
-      case RobotsState::kDone: return !h.pages.empty();
+      case RobotsState::kDone:
+        return !h.pages.empty();
     }
     return false;
   }
@@ -651,7 +695,8 @@ bool MemoryFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token sto
   std::unique_lock lock(s.mutex);
   ++s.room_waiters;
   s.room_limit = s.room_waiters == 1 ? max_queued : std::max(s.room_limit, max_queued);
-  const bool room = s.room_cv.wait(lock, stop, [&s, max_queued] { return s.stopped || s.finished || s.queued < max_queued; });
+  const bool room =
+      s.room_cv.wait(lock, stop, [&s, max_queued] { return s.stopped || s.finished || s.queued < max_queued; });
   --s.room_waiters;
   return room && !s.stopped && !s.finished;
 }

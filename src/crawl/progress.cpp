@@ -48,8 +48,8 @@ std::string format_progress(const ProgressView& v, const ProgressRates& rates, c
                 v.in_flight, v.failed);
   out += text;
   if (v.retries > 0) out += ", " + std::to_string(v.retries) + " retries";
-  std::snprintf(text, sizeof text, " | %.1f/s, %s, %s/s", rates.pages_per_s, human_bytes(static_cast<double>(v.bytes)).c_str(),
-                human_bytes(rates.bytes_per_s).c_str());
+  std::snprintf(text, sizeof text, " | %.1f/s, %s, %s/s", rates.pages_per_s,
+                human_bytes(static_cast<double>(v.bytes)).c_str(), human_bytes(rates.bytes_per_s).c_str());
   out += text;
   out += " | " + human_duration(rates.elapsed_s);
   if (v.total > v.done && rates.pages_per_s > 0.0) {
@@ -57,7 +57,8 @@ std::string format_progress(const ProgressView& v, const ProgressRates& rates, c
   }
   if (!v.largest_transfers.empty()) {
     out += " |";
-    for (const auto& [name, bytes] : v.largest_transfers) out += " " + name + " " + human_bytes(static_cast<double>(bytes));
+    for (const auto& [name, bytes] : v.largest_transfers)
+      out += " " + name + " " + human_bytes(static_cast<double>(bytes));
   }
   return out;
 }

@@ -123,7 +123,8 @@ StatsSnapshot CrawlStats::snapshot() const {
 }
 
 void CrawlStats::reset() noexcept {
-  for (Counter* c : {&done_, &ok_, &skipped_, &bytes_, &retries_, &latency_sum_us_, &latency_max_us_}) c->store(0, kRelaxed);
+  for (Counter* c : {&done_, &ok_, &skipped_, &bytes_, &retries_, &latency_sum_us_, &latency_max_us_})
+    c->store(0, kRelaxed);
   for (auto& c : by_status_) c.store(0, kRelaxed);
   for (auto& c : by_error_) c.store(0, kRelaxed);
   for (auto& c : latency_) c.store(0, kRelaxed);

@@ -28,8 +28,8 @@ namespace {
 // installation that is reported at construction, not per request.
 void set_or_throw(CURLcode code, const char* option) {
   if (code != CURLE_OK) {
-    throw std::runtime_error(std::string("fetcher: curl_easy_setopt(") + option + ") failed: " +
-                             curl_easy_strerror(code));
+    throw std::runtime_error(std::string("fetcher: curl_easy_setopt(") + option +
+                             ") failed: " + curl_easy_strerror(code));
   }
 }
 #define FETCHPOOL_SETOPT(handle, option, value) set_or_throw(curl_easy_setopt(handle, option, value), #option)
@@ -121,11 +121,16 @@ bool is_http_url(std::string_view url) noexcept {
 
 std::string_view http_version_name(long version) noexcept {
   switch (version) {
-    case CURL_HTTP_VERSION_1_0: return "1.0";
-    case CURL_HTTP_VERSION_1_1: return "1.1";
-    case CURL_HTTP_VERSION_2_0: return "2";
-    case CURL_HTTP_VERSION_3: return "3";
-    default: return "";
+    case CURL_HTTP_VERSION_1_0:
+      return "1.0";
+    case CURL_HTTP_VERSION_1_1:
+      return "1.1";
+    case CURL_HTTP_VERSION_2_0:
+      return "2";
+    case CURL_HTTP_VERSION_3:
+      return "3";
+    default:
+      return "";
   }
 }
 
@@ -227,9 +232,9 @@ struct Fetcher::State {
   const FetchRequest* request = nullptr;
   FetchResponse* response = nullptr;
   BodyWriter* writer = nullptr;
-  std::optional<Error> failure;   // set by a callback that stopped the transfer
-  bool head_complete = false;     // the blank line after the current response's header was seen
-  bool body_begun = false;        // begin() ran (or the in-memory equivalent)
+  std::optional<Error> failure;  // set by a callback that stopped the transfer
+  bool head_complete = false;    // the blank line after the current response's header was seen
+  bool body_begun = false;       // begin() ran (or the in-memory equivalent)
 
   ~State() {
     // In this order, while every member is alive: curl_multi_cleanup closes
@@ -291,8 +296,9 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
     }
   }
   set_or_throw(set_headers({}), "CURLOPT_HTTPHEADER");
-  FETCHPOOL_SETOPT(h, CURLOPT_HTTP_VERSION,
-                   options.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS) : static_cast<long>(CURL_HTTP_VERSION_1_1));
+  FETCHPOOL_SETOPT(
+      h, CURLOPT_HTTP_VERSION,
+      options.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS) : static_cast<long>(CURL_HTTP_VERSION_1_1));
   FETCHPOOL_SETOPT(h, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
   FETCHPOOL_SETOPT(h, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
   // A proxy's "200 Connection established" would otherwise reach on_header.
@@ -346,7 +352,8 @@ CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
   if (const CURLcode code = curl_easy_setopt(h, CURLOPT_URL, next.url.c_str()); code != CURLE_OK) return code;
   if (next.head_only != nobody) {
     // CURLOPT_NOBODY 0 would leave the method at HEAD; HTTPGET resets it.
-    const CURLcode code = next.head_only ? curl_easy_setopt(h, CURLOPT_NOBODY, 1L) : curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    const CURLcode code =
+        next.head_only ? curl_easy_setopt(h, CURLOPT_NOBODY, 1L) : curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     if (code != CURLE_OK) return code;
     nobody = next.head_only;
   }
@@ -354,10 +361,9 @@ CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
     // CURLOPT_RANGE, not CURLOPT_RESUME_FROM_LARGE: the latter fails a 200
     // answer with CURLE_RANGE_ERROR, and that decision belongs to the writer.
     // curl copies the string.
-    const CURLcode code =
-        next.resume_from == 0
-            ? curl_easy_setopt(h, CURLOPT_RANGE, static_cast<const char*>(nullptr))
-            : curl_easy_setopt(h, CURLOPT_RANGE, (std::to_string(next.resume_from) + "-").c_str());
+    const CURLcode code = next.resume_from == 0
+                              ? curl_easy_setopt(h, CURLOPT_RANGE, static_cast<const char*>(nullptr))
+                              : curl_easy_setopt(h, CURLOPT_RANGE, (std::to_string(next.resume_from) + "-").c_str());
     if (code != CURLE_OK) return code;
     range_from = next.resume_from;
   }
@@ -553,10 +559,10 @@ CURLcode Fetcher::State::run_transfer(const std::stop_token& stop, bool& aborted
     nfds_t count = 0;
     for (std::size_t i = 0; i < watch_count; ++i) {
       const int what = watches[i].what;
-      fds[count++] = pollfd{watches[i].fd,
-                            static_cast<short>(((what & CURL_POLL_IN) != 0 ? POLLIN : 0) |
-                                               ((what & CURL_POLL_OUT) != 0 ? POLLOUT : 0)),
-                            0};
+      fds[count++] = pollfd{
+          watches[i].fd,
+          static_cast<short>(((what & CURL_POLL_IN) != 0 ? POLLIN : 0) | ((what & CURL_POLL_OUT) != 0 ? POLLOUT : 0)),
+          0};
     }
     const nfds_t socket_count = count;
     if (wake) fds[count++] = pollfd{wake_fd, POLLIN, 0};
@@ -642,13 +648,27 @@ Error Fetcher::State::transfer_error(CURLcode code) const {
   }
   if (what.empty()) {
     switch (kind) {
-      case ErrorCode::kTimeout: what = "timed out"; break;
-      case ErrorCode::kConnect: what = "connection failed"; break;
-      case ErrorCode::kDns: what = "host name did not resolve"; break;
-      case ErrorCode::kTls: what = "TLS failure"; break;
-      case ErrorCode::kInvalidUrl: what = "invalid URL"; break;
-      case ErrorCode::kTruncated: what = "body truncated"; break;
-      default: what = "transfer failed"; break;
+      case ErrorCode::kTimeout:
+        what = "timed out";
+        break;
+      case ErrorCode::kConnect:
+        what = "connection failed";
+        break;
+      case ErrorCode::kDns:
+        what = "host name did not resolve";
+        break;
+      case ErrorCode::kTls:
+        what = "TLS failure";
+        break;
+      case ErrorCode::kInvalidUrl:
+        what = "invalid URL";
+        break;
+      case ErrorCode::kTruncated:
+        what = "body truncated";
+        break;
+      default:
+        what = "transfer failed";
+        break;
     }
   }
   if (kind == ErrorCode::kTruncated) {

@@ -15,8 +15,7 @@ namespace {
 // One entry per key: where its value lives in Settings. Walking the parsed
 // document against this table (rather than looking keys up one by one) is what
 // lets unknown keys be reported instead of ignored.
-using FieldPtr = std::variant<std::uint32_t*, std::uint64_t*, double*, bool*, std::string*,
-                              std::vector<std::string>*>;
+using FieldPtr = std::variant<std::uint32_t*, std::uint64_t*, double*, bool*, std::string*, std::vector<std::string>*>;
 struct Field {
   std::string_view section;
   std::string_view key;
@@ -69,13 +68,20 @@ std::vector<Field> fields_of(Settings& s) {
 
 std::string_view type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::array: return "array";
-    case toml::node_type::table: return "table";
-    default: return "date/time";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::table:
+      return "table";
+    default:
+      return "date/time";
   }
 }
 
@@ -96,15 +102,24 @@ std::string assign(const toml::node& node, FieldPtr target) {
     std::string operator()(std::uint32_t* out) const { return assign_integer(node, out); }
     std::string operator()(std::uint64_t* out) const { return assign_integer(node, out); }
     std::string operator()(double* out) const {
-      if (auto v = node.value<double>()) { *out = *v; return {}; }
+      if (auto v = node.value<double>()) {
+        *out = *v;
+        return {};
+      }
       return "expected a number, got " + std::string(type_name(node));
     }
     std::string operator()(bool* out) const {
-      if (auto v = node.value_exact<bool>()) { *out = *v; return {}; }
+      if (auto v = node.value_exact<bool>()) {
+        *out = *v;
+        return {};
+      }
       return "expected true or false, got " + std::string(type_name(node));
     }
     std::string operator()(std::string* out) const {
-      if (auto v = node.value_exact<std::string>()) { *out = *v; return {}; }
+      if (auto v = node.value_exact<std::string>()) {
+        *out = *v;
+        return {};
+      }
       return "expected a string, got " + std::string(type_name(node));
     }
     std::string operator()(std::vector<std::string>* out) const {
@@ -125,7 +140,10 @@ std::string assign(const toml::node& node, FieldPtr target) {
 
 // Checks that cannot be expressed as a type: enumerations and ranges.
 std::string validate(const Settings& s, std::string* key) {
-  auto fail = [key](std::string_view k, std::string message) { *key = k; return message; };
+  auto fail = [key](std::string_view k, std::string message) {
+    *key = k;
+    return message;
+  };
   if (s.run.workers == 0 || s.run.workers > 10000) return fail("run.workers", "must be between 1 and 10000");
   static const std::vector<std::string> kLevels{"trace", "debug", "info", "warn", "error", "off"};
   if (std::find(kLevels.begin(), kLevels.end(), s.run.log_level) == kLevels.end())
@@ -150,8 +168,7 @@ Result<Settings> parse_settings(std::string_view toml_text, std::string_view sou
     document = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
     std::ostringstream message;
-    message << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
-            << e.description();
+    message << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
     return Error{ErrorCode::kConfig, message.str()};
   }
 
@@ -163,16 +180,16 @@ Result<Settings> parse_settings(std::string_view toml_text, std::string_view sou
     bool known_section = false;
     for (const auto& f : fields) known_section = known_section || f.section == section;
     if (!known_section || !table) {
-      return Error{ErrorCode::kConfig, source + ": " + section + ": " +
-                                           (known_section ? "expected a [" + section + "] table"
-                                                          : "unknown section (known: run, crawl, http, politeness, retry, output, serve)")};
+      return Error{ErrorCode::kConfig,
+                   source + ": " + section + ": " +
+                       (known_section ? "expected a [" + section + "] table"
+                                      : "unknown section (known: run, crawl, http, politeness, retry, output, serve)")};
     }
     for (const auto& [key, node] : *table) {
       const std::string name(key.str());
       const auto it = std::find_if(fields.begin(), fields.end(),
                                    [&](const Field& f) { return f.section == section && f.key == name; });
-      if (it == fields.end())
-        return Error{ErrorCode::kConfig, source + ": " + section + "." + name + ": unknown key"};
+      if (it == fields.end()) return Error{ErrorCode::kConfig, source + ": " + section + "." + name + ": unknown key"};
       if (auto problem = assign(node, it->target); !problem.empty())
         return Error{ErrorCode::kConfig, source + ": " + section + "." + name + ": " + problem};
     }

@@ -18,14 +18,14 @@ namespace {
 
 // Properties of HTML-namespace tags, indexed by GumboTag.
 enum : std::uint32_t {
-  kSpecial = 1U << 0,      // "special" category: stops "any other end tag"
-  kScope = 1U << 1,        // boundary of "has an element in scope"
-  kFormatting = 1U << 2,   // goes into the list of active formatting elements
-  kClosesP = 1U << 3,      // start tag closes an open <p> in button scope
-  kVoid = 1U << 4,         // never stays open
-  kRawText = 1U << 5,      // content is text up to the matching end tag
-  kMarker = 1U << 6,       // pushes a marker onto the formatting list
-  kBlockEnd = 1U << 7,     // end tag closes through the element when in scope
+  kSpecial = 1U << 0,     // "special" category: stops "any other end tag"
+  kScope = 1U << 1,       // boundary of "has an element in scope"
+  kFormatting = 1U << 2,  // goes into the list of active formatting elements
+  kClosesP = 1U << 3,     // start tag closes an open <p> in button scope
+  kVoid = 1U << 4,        // never stays open
+  kRawText = 1U << 5,     // content is text up to the matching end tag
+  kMarker = 1U << 6,      // pushes a marker onto the formatting list
+  kBlockEnd = 1U << 7,    // end tag closes through the element when in scope
   kHeading = 1U << 8,
   kImpliedEnd = 1U << 9,  // closed by "generate implied end tags"
   kTableSection = 1U << 10,
@@ -40,21 +40,23 @@ constexpr void mark(TagTable& table, std::initializer_list<GumboTag> tags, std::
 
 constexpr TagTable make_tag_table() {
   TagTable t{};
-  mark(t,
-       {GUMBO_TAG_ADDRESS, GUMBO_TAG_APPLET, GUMBO_TAG_AREA, GUMBO_TAG_ARTICLE, GUMBO_TAG_ASIDE, GUMBO_TAG_BASE,
-        GUMBO_TAG_BASEFONT, GUMBO_TAG_BGSOUND, GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_BODY, GUMBO_TAG_BR, GUMBO_TAG_BUTTON,
-        GUMBO_TAG_CAPTION, GUMBO_TAG_CENTER, GUMBO_TAG_COL, GUMBO_TAG_COLGROUP, GUMBO_TAG_MENUITEM, GUMBO_TAG_DD,
-        GUMBO_TAG_DETAILS, GUMBO_TAG_DIR, GUMBO_TAG_DIV, GUMBO_TAG_DL, GUMBO_TAG_DT, GUMBO_TAG_EMBED,
-        GUMBO_TAG_FIELDSET, GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE, GUMBO_TAG_FOOTER, GUMBO_TAG_FORM, GUMBO_TAG_FRAME,
-        GUMBO_TAG_FRAMESET, GUMBO_TAG_H1, GUMBO_TAG_H2, GUMBO_TAG_H3, GUMBO_TAG_H4, GUMBO_TAG_H5, GUMBO_TAG_H6,
-        GUMBO_TAG_HEAD, GUMBO_TAG_HEADER, GUMBO_TAG_HGROUP, GUMBO_TAG_HR, GUMBO_TAG_HTML, GUMBO_TAG_IFRAME,
-        GUMBO_TAG_IMG, GUMBO_TAG_INPUT, GUMBO_TAG_ISINDEX, GUMBO_TAG_LI, GUMBO_TAG_LINK, GUMBO_TAG_LISTING,
-        GUMBO_TAG_MAIN, GUMBO_TAG_MARQUEE, GUMBO_TAG_MENU, GUMBO_TAG_META, GUMBO_TAG_NAV, GUMBO_TAG_NOEMBED,
-        GUMBO_TAG_NOFRAMES, GUMBO_TAG_NOSCRIPT, GUMBO_TAG_OBJECT, GUMBO_TAG_OL, GUMBO_TAG_P, GUMBO_TAG_PARAM,
-        GUMBO_TAG_PLAINTEXT, GUMBO_TAG_PRE, GUMBO_TAG_SCRIPT, GUMBO_TAG_SECTION, GUMBO_TAG_SELECT, GUMBO_TAG_SOURCE,
-        GUMBO_TAG_STYLE, GUMBO_TAG_SUMMARY, GUMBO_TAG_TABLE, GUMBO_TAG_TBODY, GUMBO_TAG_TD, GUMBO_TAG_TEMPLATE,
-        GUMBO_TAG_TEXTAREA, GUMBO_TAG_TFOOT, GUMBO_TAG_TH, GUMBO_TAG_THEAD, GUMBO_TAG_TITLE, GUMBO_TAG_TR,
-        GUMBO_TAG_TRACK, GUMBO_TAG_UL, GUMBO_TAG_WBR, GUMBO_TAG_XMP},
+  mark(t, {GUMBO_TAG_ADDRESS,    GUMBO_TAG_APPLET,    GUMBO_TAG_AREA,     GUMBO_TAG_ARTICLE,    GUMBO_TAG_ASIDE,
+           GUMBO_TAG_BASE,       GUMBO_TAG_BASEFONT,  GUMBO_TAG_BGSOUND,  GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_BODY,
+           GUMBO_TAG_BR,         GUMBO_TAG_BUTTON,    GUMBO_TAG_CAPTION,  GUMBO_TAG_CENTER,     GUMBO_TAG_COL,
+           GUMBO_TAG_COLGROUP,   GUMBO_TAG_MENUITEM,  GUMBO_TAG_DD,       GUMBO_TAG_DETAILS,    GUMBO_TAG_DIR,
+           GUMBO_TAG_DIV,        GUMBO_TAG_DL,        GUMBO_TAG_DT,       GUMBO_TAG_EMBED,      GUMBO_TAG_FIELDSET,
+           GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE,    GUMBO_TAG_FOOTER,   GUMBO_TAG_FORM,       GUMBO_TAG_FRAME,
+           GUMBO_TAG_FRAMESET,   GUMBO_TAG_H1,        GUMBO_TAG_H2,       GUMBO_TAG_H3,         GUMBO_TAG_H4,
+           GUMBO_TAG_H5,         GUMBO_TAG_H6,        GUMBO_TAG_HEAD,     GUMBO_TAG_HEADER,     GUMBO_TAG_HGROUP,
+           GUMBO_TAG_HR,         GUMBO_TAG_HTML,      GUMBO_TAG_IFRAME,   GUMBO_TAG_IMG,        GUMBO_TAG_INPUT,
+           GUMBO_TAG_ISINDEX,    GUMBO_TAG_LI,        GUMBO_TAG_LINK,     GUMBO_TAG_LISTING,    GUMBO_TAG_MAIN,
+           GUMBO_TAG_MARQUEE,    GUMBO_TAG_MENU,      GUMBO_TAG_META,     GUMBO_TAG_NAV,        GUMBO_TAG_NOEMBED,
+           GUMBO_TAG_NOFRAMES,   GUMBO_TAG_NOSCRIPT,  GUMBO_TAG_OBJECT,   GUMBO_TAG_OL,         GUMBO_TAG_P,
+           GUMBO_TAG_PARAM,      GUMBO_TAG_PLAINTEXT, GUMBO_TAG_PRE,      GUMBO_TAG_SCRIPT,     GUMBO_TAG_SECTION,
+           GUMBO_TAG_SELECT,     GUMBO_TAG_SOURCE,    GUMBO_TAG_STYLE,    GUMBO_TAG_SUMMARY,    GUMBO_TAG_TABLE,
+           GUMBO_TAG_TBODY,      GUMBO_TAG_TD,        GUMBO_TAG_TEMPLATE, GUMBO_TAG_TEXTAREA,   GUMBO_TAG_TFOOT,
+           GUMBO_TAG_TH,         GUMBO_TAG_THEAD,     GUMBO_TAG_TITLE,    GUMBO_TAG_TR,         GUMBO_TAG_TRACK,
+           GUMBO_TAG_UL,         GUMBO_TAG_WBR,       GUMBO_TAG_XMP},
        kSpecial);
   mark(t,
        {GUMBO_TAG_APPLET, GUMBO_TAG_CAPTION, GUMBO_TAG_HTML, GUMBO_TAG_TABLE, GUMBO_TAG_TD, GUMBO_TAG_TH,
@@ -66,19 +68,19 @@ constexpr TagTable make_tag_table() {
        kFormatting);
   // <table> closes a <p> only outside quirks mode; leaving it out keeps the
   // <p> open, the deeper of the two answers.
-  mark(t,
-       {GUMBO_TAG_ADDRESS, GUMBO_TAG_ARTICLE, GUMBO_TAG_ASIDE, GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_CENTER,
-        GUMBO_TAG_DETAILS, GUMBO_TAG_DIR, GUMBO_TAG_DIV, GUMBO_TAG_DL, GUMBO_TAG_FIELDSET, GUMBO_TAG_FIGCAPTION,
-        GUMBO_TAG_FIGURE, GUMBO_TAG_FOOTER, GUMBO_TAG_HEADER, GUMBO_TAG_HGROUP, GUMBO_TAG_MENU, GUMBO_TAG_NAV,
-        GUMBO_TAG_OL, GUMBO_TAG_P, GUMBO_TAG_SECTION, GUMBO_TAG_SUMMARY, GUMBO_TAG_UL, GUMBO_TAG_H1, GUMBO_TAG_H2,
-        GUMBO_TAG_H3, GUMBO_TAG_H4, GUMBO_TAG_H5, GUMBO_TAG_H6, GUMBO_TAG_PRE, GUMBO_TAG_LISTING, GUMBO_TAG_FORM,
-        GUMBO_TAG_LI, GUMBO_TAG_DD, GUMBO_TAG_DT, GUMBO_TAG_PLAINTEXT, GUMBO_TAG_HR, GUMBO_TAG_XMP, GUMBO_TAG_MAIN},
+  mark(t, {GUMBO_TAG_ADDRESS,    GUMBO_TAG_ARTICLE, GUMBO_TAG_ASIDE,  GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_CENTER,
+           GUMBO_TAG_DETAILS,    GUMBO_TAG_DIR,     GUMBO_TAG_DIV,    GUMBO_TAG_DL,         GUMBO_TAG_FIELDSET,
+           GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE,  GUMBO_TAG_FOOTER, GUMBO_TAG_HEADER,     GUMBO_TAG_HGROUP,
+           GUMBO_TAG_MENU,       GUMBO_TAG_NAV,     GUMBO_TAG_OL,     GUMBO_TAG_P,          GUMBO_TAG_SECTION,
+           GUMBO_TAG_SUMMARY,    GUMBO_TAG_UL,      GUMBO_TAG_H1,     GUMBO_TAG_H2,         GUMBO_TAG_H3,
+           GUMBO_TAG_H4,         GUMBO_TAG_H5,      GUMBO_TAG_H6,     GUMBO_TAG_PRE,        GUMBO_TAG_LISTING,
+           GUMBO_TAG_FORM,       GUMBO_TAG_LI,      GUMBO_TAG_DD,     GUMBO_TAG_DT,         GUMBO_TAG_PLAINTEXT,
+           GUMBO_TAG_HR,         GUMBO_TAG_XMP,     GUMBO_TAG_MAIN},
        kClosesP);
-  mark(t,
-       {GUMBO_TAG_AREA, GUMBO_TAG_BR, GUMBO_TAG_EMBED, GUMBO_TAG_IMG, GUMBO_TAG_IMAGE, GUMBO_TAG_KEYGEN,
-        GUMBO_TAG_WBR, GUMBO_TAG_INPUT, GUMBO_TAG_PARAM, GUMBO_TAG_SOURCE, GUMBO_TAG_TRACK, GUMBO_TAG_HR,
-        GUMBO_TAG_BASE, GUMBO_TAG_BASEFONT, GUMBO_TAG_BGSOUND, GUMBO_TAG_MENUITEM, GUMBO_TAG_LINK, GUMBO_TAG_META,
-        GUMBO_TAG_COL, GUMBO_TAG_FRAME, GUMBO_TAG_ISINDEX},
+  mark(t, {GUMBO_TAG_AREA, GUMBO_TAG_BR,       GUMBO_TAG_EMBED,   GUMBO_TAG_IMG,      GUMBO_TAG_IMAGE, GUMBO_TAG_KEYGEN,
+           GUMBO_TAG_WBR,  GUMBO_TAG_INPUT,    GUMBO_TAG_PARAM,   GUMBO_TAG_SOURCE,   GUMBO_TAG_TRACK, GUMBO_TAG_HR,
+           GUMBO_TAG_BASE, GUMBO_TAG_BASEFONT, GUMBO_TAG_BGSOUND, GUMBO_TAG_MENUITEM, GUMBO_TAG_LINK,  GUMBO_TAG_META,
+           GUMBO_TAG_COL,  GUMBO_TAG_FRAME,    GUMBO_TAG_ISINDEX},
        kVoid);
   mark(t,
        {GUMBO_TAG_TITLE, GUMBO_TAG_TEXTAREA, GUMBO_TAG_STYLE, GUMBO_TAG_XMP, GUMBO_TAG_IFRAME, GUMBO_TAG_NOEMBED,
@@ -88,12 +90,12 @@ constexpr TagTable make_tag_table() {
        {GUMBO_TAG_APPLET, GUMBO_TAG_MARQUEE, GUMBO_TAG_OBJECT, GUMBO_TAG_TD, GUMBO_TAG_TH, GUMBO_TAG_CAPTION,
         GUMBO_TAG_TEMPLATE},
        kMarker);
-  mark(t,
-       {GUMBO_TAG_ADDRESS, GUMBO_TAG_ARTICLE, GUMBO_TAG_ASIDE, GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_BUTTON,
-        GUMBO_TAG_CENTER, GUMBO_TAG_DETAILS, GUMBO_TAG_DIR, GUMBO_TAG_DIV, GUMBO_TAG_DL, GUMBO_TAG_FIELDSET,
-        GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE, GUMBO_TAG_FOOTER, GUMBO_TAG_HEADER, GUMBO_TAG_HGROUP,
-        GUMBO_TAG_LISTING, GUMBO_TAG_MENU, GUMBO_TAG_NAV, GUMBO_TAG_OL, GUMBO_TAG_PRE, GUMBO_TAG_SECTION,
-        GUMBO_TAG_SUMMARY, GUMBO_TAG_UL, GUMBO_TAG_DD, GUMBO_TAG_DT, GUMBO_TAG_MAIN},
+  mark(t, {GUMBO_TAG_ADDRESS,  GUMBO_TAG_ARTICLE,    GUMBO_TAG_ASIDE,   GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_BUTTON,
+           GUMBO_TAG_CENTER,   GUMBO_TAG_DETAILS,    GUMBO_TAG_DIR,     GUMBO_TAG_DIV,        GUMBO_TAG_DL,
+           GUMBO_TAG_FIELDSET, GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE,  GUMBO_TAG_FOOTER,     GUMBO_TAG_HEADER,
+           GUMBO_TAG_HGROUP,   GUMBO_TAG_LISTING,    GUMBO_TAG_MENU,    GUMBO_TAG_NAV,        GUMBO_TAG_OL,
+           GUMBO_TAG_PRE,      GUMBO_TAG_SECTION,    GUMBO_TAG_SUMMARY, GUMBO_TAG_UL,         GUMBO_TAG_DD,
+           GUMBO_TAG_DT,       GUMBO_TAG_MAIN},
        kBlockEnd);
   mark(t, {GUMBO_TAG_H1, GUMBO_TAG_H2, GUMBO_TAG_H3, GUMBO_TAG_H4, GUMBO_TAG_H5, GUMBO_TAG_H6}, kHeading);
   mark(t,
@@ -115,9 +117,9 @@ struct Tag {
 
 struct Entry {
   GumboTag tag;
-  std::uint64_t item = 0;      // its entry in the list of active formatting elements, or 0
-  bool fresh = true;           // a <template> that has not had a start tag yet
-  bool column_group = false;   // a <template> whose first start tag was <col>
+  std::uint64_t item = 0;     // its entry in the list of active formatting elements, or 0
+  bool fresh = true;          // a <template> that has not had a start tag yet
+  bool column_group = false;  // a <template> whose first start tag was <col>
 };
 
 // An entry of the list of active formatting elements: a marker, or a
@@ -224,8 +226,7 @@ class Model {
       // Closing a cell, a caption or a template clears the list to its
       // marker; <applet>, <marquee> and <object> do so only on their own end
       // tag (end_tag), not when a table end tag pops them.
-      if (e.tag == GUMBO_TAG_TD || e.tag == GUMBO_TAG_TH || e.tag == GUMBO_TAG_CAPTION ||
-          e.tag == GUMBO_TAG_TEMPLATE) {
+      if (e.tag == GUMBO_TAG_TD || e.tag == GUMBO_TAG_TH || e.tag == GUMBO_TAG_CAPTION || e.tag == GUMBO_TAG_TEMPLATE) {
         clear_to_last_marker();
       }
     }
@@ -485,8 +486,7 @@ After Model::start_tag(const Tag& tag) {
     case GUMBO_TAG_COL:
       // In a table, <col> closes any cell, row and row group and opens an
       // implied <colgroup>; elsewhere it is ignored (or void in a template).
-      if (const std::size_t context = table_context();
-          context != kNone && stack_[context].tag == GUMBO_TAG_TABLE) {
+      if (const std::size_t context = table_context(); context != kNone && stack_[context].tag == GUMBO_TAG_TABLE) {
         pop_through(context + 1);
         push_implied(GUMBO_TAG_COLGROUP);
       }
@@ -609,8 +609,7 @@ void Model::end_tag(GumboTag name) {
     case GUMBO_TAG_CAPTION:
     case GUMBO_TAG_COLGROUP:
       // Template contents may be in a mode that ignores these (table_part).
-      if (const std::size_t context = table_context();
-          context != kNone && stack_[context].tag == GUMBO_TAG_TEMPLATE) {
+      if (const std::size_t context = table_context(); context != kNone && stack_[context].tag == GUMBO_TAG_TEMPLATE) {
         return;
       }
       at = in_table_scope(name);
@@ -673,8 +672,8 @@ std::size_t scan_tag(std::string_view html, std::size_t at, Tag& tag) {
     if (name_length < sizeof name) name[name_length] = html[at];
   }
   // Longer names are no tag gumbo knows; gumbo_tagn_enum ignores case.
-  tag.tag = name_length <= sizeof name ? gumbo_tagn_enum(name, static_cast<unsigned int>(name_length))
-                                       : GUMBO_TAG_UNKNOWN;
+  tag.tag =
+      name_length <= sizeof name ? gumbo_tagn_enum(name, static_cast<unsigned int>(name_length)) : GUMBO_TAG_UNKNOWN;
   const std::size_t attributes = at;
   while (true) {
     while (at < n && is_space(html[at])) ++at;
@@ -707,7 +706,8 @@ std::size_t scan_tag(std::string_view html, std::size_t at, Tag& tag) {
 
 // Whether "</name" and a tag-name terminator start at `at`.
 bool is_end_tag_of(std::string_view html, std::size_t at, std::string_view name) noexcept {
-  return starts_with_ci(html, at, "</") && starts_with_ci(html, at + 2, name) && ends_tag_name(html, at + 2 + name.size());
+  return starts_with_ci(html, at, "</") && starts_with_ci(html, at + 2, name) &&
+         ends_tag_name(html, at + 2 + name.size());
 }
 
 std::size_t skip_end_tag(std::string_view html, std::size_t at) {

@@ -83,12 +83,24 @@ void parse_line(int line_number, std::string_view line, RobotsParseHandler& hand
   if (key.empty()) return;
 
   switch (classify_key(key)) {
-    case Key::kUserAgent: handler.on_user_agent(line_number, value); break;
-    case Key::kAllow: handler.on_allow(line_number, value); break;
-    case Key::kDisallow: handler.on_disallow(line_number, value); break;
-    case Key::kSitemap: handler.on_sitemap(line_number, value); break;
-    case Key::kCrawlDelay: handler.on_crawl_delay(line_number, value); break;
-    case Key::kUnknown: handler.on_unknown(line_number, key, value); break;
+    case Key::kUserAgent:
+      handler.on_user_agent(line_number, value);
+      break;
+    case Key::kAllow:
+      handler.on_allow(line_number, value);
+      break;
+    case Key::kDisallow:
+      handler.on_disallow(line_number, value);
+      break;
+    case Key::kSitemap:
+      handler.on_sitemap(line_number, value);
+      break;
+    case Key::kCrawlDelay:
+      handler.on_crawl_delay(line_number, value);
+      break;
+    case Key::kUnknown:
+      handler.on_unknown(line_number, key, value);
+      break;
   }
 }
 
@@ -133,7 +145,10 @@ class DateCursor {
 
   bool done() const { return pos_ == text_.size(); }
   bool literal(char c) {
-    if (pos_ < text_.size() && text_[pos_] == c) { ++pos_; return true; }
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
     return false;
   }
   bool literal(std::string_view s) {
@@ -199,16 +214,16 @@ std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view text, i
   {
     DateCursor c(text);
     if (c.name(kDayNames, weekday) && c.literal(", ") && c.number(2, day) && c.literal(' ') &&
-        c.name(kMonthNames, month) && c.literal(' ') && c.number(4, year) && c.literal(' ') &&
-        c.time_of_day(h, m, s) && c.literal(" GMT") && c.done()) {
+        c.name(kMonthNames, month) && c.literal(' ') && c.number(4, year) && c.literal(' ') && c.time_of_day(h, m, s) &&
+        c.literal(" GMT") && c.done()) {
       return make_time(year, month + 1, day, h, m, s);
     }
   }
   {
     DateCursor c(text);
     if (c.name(kLongDayNames, weekday) && c.literal(", ") && c.number(2, day) && c.literal('-') &&
-        c.name(kMonthNames, month) && c.literal('-') && c.number(2, year) && c.literal(' ') &&
-        c.time_of_day(h, m, s) && c.literal(" GMT") && c.done()) {
+        c.name(kMonthNames, month) && c.literal('-') && c.number(2, year) && c.literal(' ') && c.time_of_day(h, m, s) &&
+        c.literal(" GMT") && c.done()) {
       // RFC 9110 5.6.7: a two-digit year more than 50 years ahead is in the
       // past century; we also keep it within 50 years behind.
       year += current_year - current_year % 100;
@@ -253,7 +268,8 @@ bool is_unreserved(unsigned char c) {
 
 // Unreserved plus reserved (RFC 3986 2.2): what may appear unencoded in a URI.
 bool is_uri_char(unsigned char c) {
-  return is_unreserved(c) || std::string_view(":/?#[]@!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
+  return is_unreserved(c) ||
+         std::string_view(":/?#[]@!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 void append_escape(std::string& out, unsigned char c) {
@@ -320,8 +336,7 @@ RobotsPattern::RobotsPattern(std::string_view normalized) : length_(normalized.s
 
 // Leftmost occurrence of `segment` in `path` at or after `from`, or npos.
 // Knuth-Morris-Pratt: at most 2 x (path.size() - from) comparisons.
-std::size_t RobotsPattern::find(std::string_view path, std::size_t from, const Segment& segment,
-                                std::size_t& steps) {
+std::size_t RobotsPattern::find(std::string_view path, std::size_t from, const Segment& segment, std::size_t& steps) {
   const std::string_view needle = segment.text;
   if (needle.empty()) return from;
   std::size_t k = 0;
@@ -549,7 +564,8 @@ std::optional<milliseconds> parse_retry_after(std::string_view value, std::chron
     return milliseconds{std::min(secs * 1000, kMaxDelayMs)};
   }
   const auto now_seconds = std::chrono::floor<seconds>(now);
-  const int current_year = static_cast<int>(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)}.year());
+  const int current_year =
+      static_cast<int>(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)}.year());
   const auto date = parse_http_date(value, current_year);
   if (!date) return std::nullopt;
   // Compare in seconds first: a far-future date minus `now` in the clock's

@@ -46,8 +46,7 @@ class RobotsPattern {
     std::string text;
     std::vector<std::size_t> failure;  // KMP: longest proper border of text[0..i]
   };
-  static std::size_t find(std::string_view path, std::size_t from, const Segment& segment,
-                          std::size_t& steps);
+  static std::size_t find(std::string_view path, std::size_t from, const Segment& segment, std::size_t& steps);
 
   std::vector<Segment> segments_;  // text between stars; at least one, maybe empty
   std::size_t length_ = 0;

@@ -69,7 +69,8 @@ Scope::Scope(ScopeMode mode, KeySet keys, std::vector<std::regex> includes, std:
 
 Result<Scope> Scope::create(ScopeOptions options, const std::vector<Url>& seeds) {
   if (options.mode != ScopeMode::kAny && seeds.empty()) {
-    return Error{ErrorCode::kConfig, std::string("scope \"") + (options.mode == ScopeMode::kSameHost ? "host" : "domain") +
+    return Error{ErrorCode::kConfig, std::string("scope \"") +
+                                         (options.mode == ScopeMode::kSameHost ? "host" : "domain") +
                                          "\" needs at least one seed URL to compare against"};
   }
   auto includes = compile(options.include_patterns, "include");

@@ -427,8 +427,8 @@ Result<Url> Url::resolve(std::string_view reference) const {
   prepare(*trimmed, buffer);
   // Setting a relative URL on a handle that holds one resolves it (curl_url_set.md).
   const CURLUcode code = curl_url_set(handle.get(), CURLUPART_URL, buffer.c_str(), 0);
-  Result<Url> resolved = code == CURLUE_OK ? UrlAccess::build(handle.get(), reference, false)
-                                           : Result<Url>(from_curlu(code, reference));
+  Result<Url> resolved =
+      code == CURLUE_OK ? UrlAccess::build(handle.get(), reference, false) : Result<Url>(from_curlu(code, reference));
   if (!resolved && resolved.error().code == ErrorCode::kInvalidUrl) {
     Error error = std::move(resolved).error();
     error.message += " (resolved against " + quote(str()) + ")";

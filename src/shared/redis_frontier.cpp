@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "crawl/seen_set.hpp"
 #include "base/termination_signals_blocked.hpp"
+#include "crawl/seen_set.hpp"
 
 namespace fetchpool {
 
@@ -254,8 +254,20 @@ out[12] = redis.call('HGET', META, 'finished') and '1' or '0'
 return out
 )lua";
 
-enum ScriptId { kPushId, kPopId, kCompleteId, kRetryId, kGiveBackId, kRenewId, kSetDelayId, kBackoffId, kCloseId,
-                kMarkSeenId, kCountsId, kScriptCount };
+enum ScriptId {
+  kPushId,
+  kPopId,
+  kCompleteId,
+  kRetryId,
+  kGiveBackId,
+  kRenewId,
+  kSetDelayId,
+  kBackoffId,
+  kCloseId,
+  kMarkSeenId,
+  kCountsId,
+  kScriptCount
+};
 
 struct ScriptText {
   const char* name;
@@ -263,9 +275,17 @@ struct ScriptText {
 };
 
 constexpr std::array<ScriptText, kScriptCount> kScripts{{
-    {"push", kPush}, {"pop", kPop}, {"complete", kComplete}, {"retry", kRetry}, {"give-back", kGiveBack},
-    {"renew", kRenew}, {"set-delay", kSetDelay}, {"backoff", kBackoff}, {"close", kClose},
-    {"mark-seen", kMarkSeen}, {"counts", kCounts},
+    {"push", kPush},
+    {"pop", kPop},
+    {"complete", kComplete},
+    {"retry", kRetry},
+    {"give-back", kGiveBack},
+    {"renew", kRenew},
+    {"set-delay", kSetDelay},
+    {"backoff", kBackoff},
+    {"close", kClose},
+    {"mark-seen", kMarkSeen},
+    {"counts", kCounts},
 }};
 
 struct ContextFree {
@@ -363,7 +383,7 @@ std::string url_hash(std::string_view url) {
 struct RobotsGate {
   enum class State { kLeased, kDelayed, kDone };
   State state = State::kLeased;
-  TimePoint due{};            // kDelayed: when the robots lease may be retried
+  TimePoint due{};  // kDelayed: when the robots lease may be retried
   std::uint32_t attempt = 0;
   std::uint64_t lease_id = 0;  // the robots lease reuses the id of the first parked page
   std::vector<Lease> parked;   // page leases held while the gate is closed
@@ -395,7 +415,8 @@ FrontierCounts parse_counts(const redisReply& r, RedisCrawlStatus* status) {
 }  // namespace
 
 struct RedisFrontier::State {
-  State(RedisUri u, FrontierOptions o) : uri(std::move(u)), options(o), lease_ms(std::to_string(milliseconds(uri.lease).count())) {}
+  State(RedisUri u, FrontierOptions o)
+      : uri(std::move(u)), options(o), lease_ms(std::to_string(milliseconds(uri.lease).count())) {}
 
   const RedisUri uri;
   const FrontierOptions options;
@@ -462,7 +483,8 @@ struct RedisFrontier::State {
       }
       give(std::move(*c));
       if (r->type == REDIS_REPLY_ERROR) {
-        return Error{ErrorCode::kInternal, "redis " + endpoint(uri) + ": " + kScripts[id].name + " script: " + reply_text(*r)};
+        return Error{ErrorCode::kInternal,
+                     "redis " + endpoint(uri) + ": " + kScripts[id].name + " script: " + reply_text(*r)};
       }
       return r;
     }
@@ -532,7 +554,8 @@ struct RedisFrontier::State {
       for (std::size_t begin = 0; begin < ids.size(); begin += kRenewBatch) {
         std::vector<std::string_view> args{lease_ms};
         const std::size_t end = std::min(ids.size(), begin + kRenewBatch);
-        args.insert(args.end(), ids.begin() + static_cast<std::ptrdiff_t>(begin), ids.begin() + static_cast<std::ptrdiff_t>(end));
+        args.insert(args.end(), ids.begin() + static_cast<std::ptrdiff_t>(begin),
+                    ids.begin() + static_cast<std::ptrdiff_t>(end));
         if (auto r = run(kRenewId, args); !r) {
           spdlog::error("{}; leases may expire and their URLs be fetched again", r.error().message);
           break;
@@ -552,7 +575,8 @@ Result<std::unique_ptr<RedisFrontier>> RedisFrontier::connect(const RedisUri& ur
     Reply r = command(c->get(), {"SCRIPT", "LOAD", body});
     if (!r) return Error{ErrorCode::kConnect, "redis " + endpoint(uri) + ": " + (*c)->errstr};
     if (r->type != REDIS_REPLY_STRING) {
-      return Error{ErrorCode::kConfig, "redis " + endpoint(uri) + ": cannot load the " + kScripts[i].name + " script: " + reply_text(*r)};
+      return Error{ErrorCode::kConfig,
+                   "redis " + endpoint(uri) + ": cannot load the " + kScripts[i].name + " script: " + reply_text(*r)};
     }
     state->shas[i] = reply_text(*r);
   }
@@ -642,14 +666,16 @@ std::optional<Lease> RedisFrontier::pop(std::stop_token stop) {
     milliseconds wait = poll;
     if (!r) {
       if (s.note_failure(r.error())) {
-        spdlog::error("redis {}: unreachable for {} s; stopping this process's crawl", endpoint(s.uri), kGiveUpAfter.count());
+        spdlog::error("redis {}: unreachable for {} s; stopping this process's crawl", endpoint(s.uri),
+                      kGiveUpAfter.count());
         this->stop();
         return std::nullopt;
       }
     } else {
       s.note_success();
       const redisReply& reply = **r;
-      const std::string kind = reply.type == REDIS_REPLY_ARRAY && reply.elements > 0 ? reply_text(*reply.element[0]) : "";
+      const std::string kind =
+          reply.type == REDIS_REPLY_ARRAY && reply.elements > 0 ? reply_text(*reply.element[0]) : "";
       if (kind == "finished") {
         s.mark_finished();
         return std::nullopt;
@@ -689,7 +715,8 @@ std::optional<Lease> RedisFrontier::pop(std::stop_token stop) {
     TimePoint deadline = Clock::now() + wait;
     if (gate_due) deadline = std::min(deadline, *gate_due);
     ++s.waiters;
-    s.cv.wait_until(lock, stop, deadline, [&s, seen_epoch] { return s.stopped || s.finished || s.epoch != seen_epoch; });
+    s.cv.wait_until(lock, stop, deadline,
+                    [&s, seen_epoch] { return s.stopped || s.finished || s.epoch != seen_epoch; });
     --s.waiters;
   }
 }
@@ -727,7 +754,8 @@ void RedisFrontier::complete(const Lease& lease) {
   }
   const std::string answer = reply_text(**r);
   if (answer == "stale") {
-    spdlog::warn("redis frontier: the lease of {} had expired and was given to another worker; it may be fetched twice", lease.item.url);
+    spdlog::warn("redis frontier: the lease of {} had expired and was given to another worker; it may be fetched twice",
+                 lease.item.url);
   }
   if (answer == "finished") {
     s.mark_finished();
@@ -765,7 +793,8 @@ void RedisFrontier::retry(Lease lease, std::chrono::milliseconds delay) {
     return;
   }
   if (reply_text(**r) == "stale") {
-    spdlog::warn("redis frontier: the lease of {} had expired and was given to another worker before its retry", lease.item.url);
+    spdlog::warn("redis frontier: the lease of {} had expired and was given to another worker before its retry",
+                 lease.item.url);
   }
   s.poke();
 }
@@ -775,7 +804,8 @@ void RedisFrontier::set_host_delay(std::string_view host_key, std::chrono::milli
   const std::string host(host_key);
   const std::string interval = ms_text(std::max(delay, s.options.min_host_interval));
   const std::string cap = s.cap();
-  if (auto r = s.run(kSetDelayId, {host, interval, cap}); !r) spdlog::error("{}; Crawl-delay of {} not shared", r.error().message, host);
+  if (auto r = s.run(kSetDelayId, {host, interval, cap}); !r)
+    spdlog::error("{}; Crawl-delay of {} not shared", r.error().message, host);
 }
 
 void RedisFrontier::backoff_host(std::string_view host_key, std::chrono::steady_clock::time_point until) {
@@ -783,7 +813,8 @@ void RedisFrontier::backoff_host(std::string_view host_key, std::chrono::steady_
   const std::string host(host_key);
   const std::string ms = ms_text(std::chrono::ceil<milliseconds>(until - Clock::now()));
   const std::string cap = s.cap();
-  if (auto r = s.run(kBackoffId, {host, ms, cap}); !r) spdlog::error("{}; Retry-After of {} not shared", r.error().message, host);
+  if (auto r = s.run(kBackoffId, {host, ms, cap}); !r)
+    spdlog::error("{}; Retry-After of {} not shared", r.error().message, host);
 }
 
 void RedisFrontier::close_input() {
@@ -869,7 +900,8 @@ Result<RedisCrawlStatus> read_redis_crawl_status(const RedisUri& uri) {
   body += kCounts;
   Reply r = command(c->get(), {"EVAL", body, "1", uri.prefix});
   if (!r) return Error{ErrorCode::kNetwork, "redis " + endpoint(uri) + ": " + (*c)->errstr};
-  if (r->type == REDIS_REPLY_ERROR) return Error{ErrorCode::kInternal, "redis " + endpoint(uri) + ": " + reply_text(*r)};
+  if (r->type == REDIS_REPLY_ERROR)
+    return Error{ErrorCode::kInternal, "redis " + endpoint(uri) + ": " + reply_text(*r)};
   RedisCrawlStatus status;
   parse_counts(*r, &status);
   return status;
@@ -890,7 +922,8 @@ Result<std::uint64_t> clear_redis_crawl(const RedisUri& uri) {
   do {
     Reply r = command(c->get(), {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
     if (!r) return Error{ErrorCode::kNetwork, "redis " + endpoint(uri) + ": " + (*c)->errstr};
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) return Error{ErrorCode::kInternal, "redis " + endpoint(uri) + ": SCAN: " + reply_text(*r)};
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+      return Error{ErrorCode::kInternal, "redis " + endpoint(uri) + ": SCAN: " + reply_text(*r)};
     cursor = reply_text(*r->element[0]);
     const redisReply& keys = *r->element[1];
     if (keys.elements == 0) continue;

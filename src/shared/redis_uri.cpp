@@ -17,7 +17,8 @@ Error bad(std::string_view text, std::string_view what) {
 }
 
 bool parse_number(std::string_view digits, std::uint64_t low, std::uint64_t high, std::uint64_t& out) {
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
   return ec == std::errc() && end == digits.data() + digits.size() && out >= low && out <= high;
 }
@@ -45,7 +46,8 @@ Result<RedisUri> parse_redis_uri(std::string_view text) {
     rest = rest.substr(0, slash);
   }
   if (rest.find('@') != std::string_view::npos) return bad(text, "user names and passwords are not supported");
-  if (!rest.empty() && rest.front() == '[') return bad(text, "IPv6 literals are not supported; use a host name or IPv4 address");
+  if (!rest.empty() && rest.front() == '[')
+    return bad(text, "IPv6 literals are not supported; use a host name or IPv4 address");
 
   RedisUri uri;
   std::string_view host = rest;
@@ -58,7 +60,8 @@ Result<RedisUri> parse_redis_uri(std::string_view text) {
     uri.port = static_cast<std::uint16_t>(port);
   }
   if (host.empty()) return bad(text, "no host");
-  if (!std::all_of(host.begin(), host.end(), host_char)) return bad(text, "host '" + std::string(host) + "' has characters a host name cannot have");
+  if (!std::all_of(host.begin(), host.end(), host_char))
+    return bad(text, "host '" + std::string(host) + "' has characters a host name cannot have");
   uri.host = std::string(host);
 
   if (!path.empty()) {
@@ -77,7 +80,8 @@ Result<RedisUri> parse_redis_uri(std::string_view text) {
     const std::string_view value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
     if (name != "lease") return bad(text, "unknown parameter '" + std::string(name) + "' (only lease=SECONDS)");
     std::uint64_t seconds = 0;
-    if (!parse_number(value, 1, 86400, seconds)) return bad(text, "lease '" + std::string(value) + "' is not a number of seconds from 1 to 86400");
+    if (!parse_number(value, 1, 86400, seconds))
+      return bad(text, "lease '" + std::string(value) + "' is not a number of seconds from 1 to 86400");
     uri.lease = std::chrono::seconds(seconds);
   }
   return uri;

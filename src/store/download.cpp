@@ -295,8 +295,8 @@ std::optional<std::string> filename_from_content_disposition(std::string_view he
   return std::nullopt;
 }
 
-fs::path safe_relative_path(std::string_view host, std::string_view url_path,
-                            std::string_view content_disposition, const NamingOptions& options) {
+fs::path safe_relative_path(std::string_view host, std::string_view url_path, std::string_view content_disposition,
+                            const NamingOptions& options) {
   std::size_t max_bytes = std::max<std::size_t>(options.max_name_bytes, 1);
   std::string_view path = url_path.substr(0, url_path.find_first_of("?#"));
 
@@ -428,8 +428,8 @@ Result<fs::path> OutputDirectory::reserve(const fs::path& relative, ClobberPolic
     taken.insert(meta);
     return fs::path(candidate);
   }
-  return Error{ErrorCode::kIo, "no free name for " + base + " (tried up to ." +
-                                   std::to_string(kMaxCollisionSuffix) + ")"};
+  return Error{ErrorCode::kIo,
+               "no free name for " + base + " (tried up to ." + std::to_string(kMaxCollisionSuffix) + ")"};
 }
 
 // ---- FileWriter -----------------------------------------------------------------
@@ -608,16 +608,15 @@ Result<void> FileWriter::begin(const ResponseHead& head) {
     start = *head.range_start;
     if (start != existing_size_) {
       return fail(Error{ErrorCode::kHttpStatus, "206 for " + final_path_.string() + " starts at byte " +
-                                                    std::to_string(start) + " but " + part_path_.string() +
-                                                    " holds " + std::to_string(existing_size_)});
+                                                    std::to_string(start) + " but " + part_path_.string() + " holds " +
+                                                    std::to_string(existing_size_)});
     }
     if (auto opened = start > 0 ? open_for_append(head) : open_fresh(); !opened) return opened;
   } else if (head.status >= 200 && head.status < 300) {
     if (auto opened = open_fresh(); !opened) return opened;
   } else {
-    return fail(Error{ErrorCode::kHttpStatus, "HTTP " + std::to_string(head.status) + " for " +
-                                                  final_path_.string() + "; " + part_path_.string() +
-                                                  " left as it was"});
+    return fail(Error{ErrorCode::kHttpStatus, "HTTP " + std::to_string(head.status) + " for " + final_path_.string() +
+                                                  "; " + part_path_.string() + " left as it was"});
   }
   save_meta(head);
   bool identity = head.content_encoding.empty() || ascii_lower(head.content_encoding) == "identity";
@@ -743,10 +742,17 @@ std::optional<std::string> unescape_sha256sum_name(std::string_view name) {
     }
     if (++i == name.size()) return std::nullopt;
     switch (name[i]) {
-      case '\\': out.push_back('\\'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      default: return std::nullopt;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      default:
+        return std::nullopt;
     }
   }
   return out;
@@ -799,8 +805,10 @@ Result<std::map<std::string, std::string>> load_checksum_list(const fs::path& fi
     auto entry = parse_checksum_line(line);
     std::string where = file.string() + ":" + std::to_string(number) + ": ";
     if (!entry) {
-      return Error{ErrorCode::kConfig, where + "expected '<64 hex digits>  <name>' or 'SHA256 (<name>) = <64 hex "
-                                               "digits>', got '" + line.substr(0, 80) + "'"};
+      return Error{ErrorCode::kConfig, where +
+                                           "expected '<64 hex digits>  <name>' or 'SHA256 (<name>) = <64 hex "
+                                           "digits>', got '" +
+                                           line.substr(0, 80) + "'"};
     }
     auto [it, inserted] = digests.emplace(entry->second, entry->first);
     if (!inserted && it->second != entry->first) {
@@ -836,8 +844,8 @@ Result<void> write_sha256_manifest(const fs::path& file, const std::vector<Downl
 
   // A unique temporary per call, so two manifests written at once cannot share one;
   // created 0666 so the umask decides the final mode, as for any new file.
-  fs::path temporary = with_suffix(file, ".tmp" + std::to_string(::getpid()) + "." +
-                                             std::to_string(temporary_counter.fetch_add(1)));
+  fs::path temporary =
+      with_suffix(file, ".tmp" + std::to_string(::getpid()) + "." + std::to_string(temporary_counter.fetch_add(1)));
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) return io_error("cannot create", temporary, errno);
   int error = write_all(fd, text);

@@ -27,11 +27,21 @@ void append_json_string(std::string& out, std::string_view text) {
     const unsigned char c = *p;
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             out += "\\u00";
@@ -47,13 +57,25 @@ void append_json_string(std::string& out, std::string_view text) {
     // Length and smallest code point of a well-formed sequence (RFC 3629).
     std::size_t length = 0;
     std::uint32_t code = 0, minimum = 0;
-    if ((c & 0xe0) == 0xc0) { length = 2; code = c & 0x1f; minimum = 0x80; }
-    else if ((c & 0xf0) == 0xe0) { length = 3; code = c & 0x0f; minimum = 0x800; }
-    else if ((c & 0xf8) == 0xf0) { length = 4; code = c & 0x07; minimum = 0x10000; }
+    if ((c & 0xe0) == 0xc0) {
+      length = 2;
+      code = c & 0x1f;
+      minimum = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      length = 3;
+      code = c & 0x0f;
+      minimum = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      length = 4;
+      code = c & 0x07;
+      minimum = 0x10000;
+    }
     bool valid = length != 0 && static_cast<std::size_t>(end - p) >= length;
     for (std::size_t i = 1; valid && i < length; ++i) {
-      if ((p[i] & 0xc0) != 0x80) valid = false;
-      else code = (code << 6) | (p[i] & 0x3f);
+      if ((p[i] & 0xc0) != 0x80)
+        valid = false;
+      else
+        code = (code << 6) | (p[i] & 0x3f);
     }
     if (valid && (code < minimum || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))) valid = false;
     if (valid) {
@@ -156,7 +178,10 @@ std::string csv_header() {
 std::string to_csv_row(const ResultRecord& r) {
   std::string out;
   out.reserve(256);
-  auto field = [&out](std::string_view value) { append_csv_field(out, value); out.push_back(','); };
+  auto field = [&out](std::string_view value) {
+    append_csv_field(out, value);
+    out.push_back(',');
+  };
   char elapsed[32];
   std::snprintf(elapsed, sizeof elapsed, "%.3f", r.elapsed_ms);
   field(r.url);

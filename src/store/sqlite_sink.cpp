@@ -10,9 +10,9 @@ namespace {
 constexpr const char* kSchema =
     "DROP TABLE IF EXISTS results;"
     "CREATE TABLE results ("
-    " id INTEGER PRIMARY KEY,"          // write order
+    " id INTEGER PRIMARY KEY,"  // write order
     " url TEXT NOT NULL,"
-    " line INTEGER NOT NULL,"           // input line; 0 for discovered URLs
+    " line INTEGER NOT NULL,"  // input line; 0 for discovered URLs
     " depth INTEGER NOT NULL,"
     " referrer TEXT,"
     " final_url TEXT,"
@@ -23,8 +23,8 @@ constexpr const char* kSchema =
     " title TEXT,"
     " links INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL,"
-    " ok INTEGER NOT NULL,"             // 1 when fetched with a 2xx/3xx final status
-    " error TEXT,"                      // error class (as in JSONL), NULL when none
+    " ok INTEGER NOT NULL,"  // 1 when fetched with a 2xx/3xx final status
+    " error TEXT,"           // error class (as in JSONL), NULL when none
     " error_message TEXT,"
     " path TEXT,"
     " sha256 TEXT);"
@@ -53,10 +53,12 @@ void bind_text(sqlite3_stmt* statement, int index, const std::string& text) {
 
 Result<std::unique_ptr<SqliteSink>> SqliteSink::open(const std::filesystem::path& path) {
   const std::string name = path.string();
-  if (name == "-") return Error{ErrorCode::kConfig, "--format sqlite needs a results file (e.g. -o results.db), not stdout"};
+  if (name == "-")
+    return Error{ErrorCode::kConfig, "--format sqlite needs a results file (e.g. -o results.db), not stdout"};
   sqlite3* db = nullptr;
   // FULLMUTEX is not needed (our mutex serialises every call), NOMUTEX saves SQLite's own locking.
-  const int opened = sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int opened =
+      sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (opened != SQLITE_OK) {
     Error error{ErrorCode::kIo, message_of(db, name, "cannot open database")};
     sqlite3_close(db);
@@ -64,10 +66,12 @@ Result<std::unique_ptr<SqliteSink>> SqliteSink::open(const std::filesystem::path
   }
   sqlite3_busy_timeout(db, 5000);
   char* failure = nullptr;
-  const int schema = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, &failure);
+  const int schema =
+      sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, &failure);
   const int created = schema == SQLITE_OK ? sqlite3_exec(db, kSchema, nullptr, nullptr, &failure) : schema;
   if (created != SQLITE_OK) {
-    Error error{ErrorCode::kIo, name + ": cannot create the results table: " + (failure != nullptr ? failure : "unknown error")};
+    Error error{ErrorCode::kIo,
+                name + ": cannot create the results table: " + (failure != nullptr ? failure : "unknown error")};
     sqlite3_free(failure);
     sqlite3_close(db);
     return error;
@@ -81,7 +85,8 @@ Result<std::unique_ptr<SqliteSink>> SqliteSink::open(const std::filesystem::path
   return std::unique_ptr<SqliteSink>(new SqliteSink(db, insert, name));
 }
 
-SqliteSink::SqliteSink(sqlite3* db, sqlite3_stmt* insert, std::string name) : db_(db), insert_(insert), name_(std::move(name)) {}
+SqliteSink::SqliteSink(sqlite3* db, sqlite3_stmt* insert, std::string name)
+    : db_(db), insert_(insert), name_(std::move(name)) {}
 
 SqliteSink::~SqliteSink() {
   {

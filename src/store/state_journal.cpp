@@ -82,14 +82,30 @@ std::optional<std::size_t> read_quoted(std::string_view text, std::size_t pos, s
     }
     if (++i >= text.size()) return std::nullopt;
     switch (text[i]) {
-      case '"': out.push_back('"'); break;
-      case '\\': out.push_back('\\'); break;
-      case '/': out.push_back('/'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '/':
+        out.push_back('/');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
       case 'u': {
         unsigned value = 0;
         if (i + 4 >= text.size()) return std::nullopt;
@@ -99,7 +115,8 @@ std::optional<std::size_t> read_quoted(std::string_view text, std::size_t pos, s
         i += 4;
         break;
       }
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
   return std::nullopt;
@@ -301,9 +318,11 @@ Result<void> StateJournal::load(std::string_view command) {
       }
       const std::string expected = std::string(kMagic) + " " + std::to_string(kFormatVersion) + " ";
       if (text.rfind(std::string(kMagic) + " ", 0) != 0)
-        return Error{ErrorCode::kConfig, where + "not a fetchpool state journal (first line is not a '" + std::string(kMagic) + "' header)"};
+        return Error{ErrorCode::kConfig, where + "not a fetchpool state journal (first line is not a '" +
+                                             std::string(kMagic) + "' header)"};
       if (text.rfind(expected, 0) != 0)
-        return Error{ErrorCode::kConfig, where + "journal format '" + text + "' is not version " + std::to_string(kFormatVersion)};
+        return Error{ErrorCode::kConfig,
+                     where + "journal format '" + text + "' is not version " + std::to_string(kFormatVersion)};
       const std::string kind = text.substr(expected.size());
       if (kind != command)
         return Error{ErrorCode::kConfig, where + "state of a '" + kind + "' run, not '" + std::string(command) +
@@ -365,11 +384,13 @@ Result<void> StateJournal::load(std::string_view command) {
   }
   if (!header) {
     info_.resumed = false;
-    const std::string line = std::string(kMagic) + " " + std::to_string(kFormatVersion) + " " + std::string(command) + "\n";
+    const std::string line =
+        std::string(kMagic) + " " + std::to_string(kFormatVersion) + " " + std::string(command) + "\n";
     if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()) || ::fdatasync(fd_) != 0)
       return Error{ErrorCode::kIo, where + "cannot write state journal: " + std::strerror(errno)};
     // The new file's directory entry must be durable too.
-    const int dir = ::open(path_.parent_path().empty() ? "." : path_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int dir =
+        ::open(path_.parent_path().empty() ? "." : path_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0) {
       ::fsync(dir);
       ::close(dir);
@@ -392,8 +413,10 @@ Result<void> StateJournal::restore(const std::function<void(CrawlItem)>& push,
       const std::string& text = reader.line();
       if (text.rfind("Q ", 0) != 0) continue;
       auto item = parse_item(std::string_view(text).substr(2));
-      if (!item) return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + " changed while resuming"};
-      const bool done = item->origin != 0 ? contains(done_lines_, item->origin) : contains(done_urls_, url_key(item->url));
+      if (!item)
+        return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + " changed while resuming"};
+      const bool done =
+          item->origin != 0 ? contains(done_lines_, item->origin) : contains(done_urls_, url_key(item->url));
       if (!done) push(std::move(*item));
     }
   }
@@ -411,12 +434,15 @@ Result<void> StateJournal::restore(const std::function<void(CrawlItem)>& push,
     std::optional<RecordKey> key;
     if (options_.replay) {
       auto parsed = record_from_json_line(payload);
-      if (!parsed) return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + ": " + parsed.error().message};
+      if (!parsed)
+        return Error{ErrorCode::kConfig,
+                     where + "line " + std::to_string(reader.number()) + ": " + parsed.error().message};
       key = RecordKey{parsed->url, parsed->line, parsed->error};
       record = std::move(*parsed);
     } else {
       key = parse_record_key(payload);
-      if (!key) return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + " changed while resuming"};
+      if (!key)
+        return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + " changed while resuming"};
     }
     if (record) {
       auto& keys = key->line != 0 ? done_lines_ : done_urls_;

@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "tools/cli/cli.hpp"
-#include "tools/bench/benchmark.hpp"
-#include "tools/testsite/local_server.hpp"
 #include "support/sanitized.hpp"
+#include "tools/bench/benchmark.hpp"
+#include "tools/cli/cli.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
 using fetchpool::BenchMode;
@@ -134,15 +134,16 @@ TEST_CASE("a processes run past its deadline is killed and reported, and the lau
   fetch.total_timeout = std::chrono::seconds(30);
 
   const auto started = std::chrono::steady_clock::now();
-  const auto slow = launcher->run({server.base_url() + "/delay/20000", server.base_url() + "/"}, 2, fetch,
-                                  std::chrono::seconds(1));
+  const auto slow =
+      launcher->run({server.base_url() + "/delay/20000", server.base_url() + "/"}, 2, fetch, std::chrono::seconds(1));
   const auto took = std::chrono::steady_clock::now() - started;
   REQUIRE_FALSE(slow);
   CHECK(slow.error().code == fetchpool::ErrorCode::kTimeout);
   CHECK(took < std::chrono::seconds(15));
 
-  const auto fine = launcher->run({server.base_url() + "/", server.base_url() + "/status/404", server.base_url() + "/s/0/1.html"},
-                                  2, fetch, std::chrono::seconds(30));
+  const auto fine =
+      launcher->run({server.base_url() + "/", server.base_url() + "/status/404", server.base_url() + "/s/0/1.html"}, 2,
+                    fetch, std::chrono::seconds(30));
   INFO((fine ? std::string() : fine.error().message));
   REQUIRE(fine);
   REQUIRE(fine->children.size() == 2);
@@ -175,7 +176,8 @@ TEST_CASE("fetchpool bench writes the table, CSV, JSON and SVG", "[benchmark]") 
                    csv.string(), "--json", json.string(), "--svg", svg.string()}) == 0);
 
   const auto csv_text = slurp(csv);
-  CHECK(std::count(csv_text.begin(), csv_text.end(), '\n') == 1 + 1 + 2 + 2);  // header, sequential, 2 threads, 2 processes
+  CHECK(std::count(csv_text.begin(), csv_text.end(), '\n') ==
+        1 + 1 + 2 + 2);  // header, sequential, 2 threads, 2 processes
   const auto report = nlohmann::json::parse(slurp(json));
   CHECK(report["requests"] == 16);
   REQUIRE(report["points"].size() == 5);

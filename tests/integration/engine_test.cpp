@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "fetchpool/engine.hpp"
-#include "tools/testsite/local_server.hpp"
 #include "fetchpool/sinks.hpp"
 #include "support/sanitized.hpp"
+#include "tools/testsite/local_server.hpp"
 
 using namespace fetchpool;
 using namespace std::chrono_literals;
@@ -117,13 +117,13 @@ TEST_CASE("a list fetch with many workers takes about the ideal time", "[engine]
     CHECK(ok == paths.size());
     return seconds;
   };
-  const double wide = timed_run(200);  // ideal 4 x 100 ms
-  const double narrow = timed_run(40); // ideal 20 x 100 ms: the negative control
+  const double wide = timed_run(200);   // ideal 4 x 100 ms
+  const double narrow = timed_run(40);  // ideal 20 x 100 ms: the negative control
   INFO("200 workers: " << wide << " s, 40 workers: " << narrow << " s");
   CHECK(wide >= 0.4);
   if (!fetchpool::testing::kSanitized) {
-    CHECK(wide < 0.4 * 3.0);      // generous: shared, noisy machines
-    CHECK(narrow / wide > 2.5);   // ideal ratio 5: threads really overlap the waiting
+    CHECK(wide < 0.4 * 3.0);     // generous: shared, noisy machines
+    CHECK(narrow / wide > 2.5);  // ideal ratio 5: threads really overlap the waiting
   }
 }
 
@@ -229,7 +229,8 @@ TEST_CASE("a missing robots.txt (404) allows everything (RFC 9309 2.3.1.3)", "[e
   CHECK(server.requests_for("/robots.txt") == 1);
 }
 
-TEST_CASE("a robots.txt that keeps failing with 5xx is retried, then the host is disallowed (RFC 9309 2.3.1.4)", "[engine]") {
+TEST_CASE("a robots.txt that keeps failing with 5xx is retried, then the host is disallowed (RFC 9309 2.3.1.4)",
+          "[engine]") {
   ServerOptions server_options;
   server_options.site.pages = 20;
   server_options.robots_status = 503;

@@ -4,12 +4,12 @@
 // interim 1xx, unterminated chunked bodies, resets of close-delimited
 // bodies, non-HTTP answers) or the raw request, or an event when a reply
 // has been sent.
-#include <catch2/catch.hpp>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <catch2/catch.hpp>
 
 #include <array>
 #include <atomic>
@@ -23,20 +23,20 @@
 #include <vector>
 
 #include "fetchpool/fetcher.hpp"
-#include "tools/testsite/local_server.hpp"
 #include "support/scripted_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 using fetchpool::BodyWriter;
 using fetchpool::Error;
 using fetchpool::ErrorCode;
+using fetchpool::Fetcher;
 using fetchpool::FetchOptions;
 using fetchpool::FetchRequest;
-using fetchpool::Fetcher;
+using fetchpool::LocalServer;
 using fetchpool::ResponseHead;
 using fetchpool::Result;
-using fetchpool::SharedCurlCache;
-using fetchpool::LocalServer;
 using fetchpool::ServerOptions;
+using fetchpool::SharedCurlCache;
 using fetchpool::test::Event;
 using fetchpool::test::ScriptedConnection;
 using fetchpool::test::ScriptedServer;
@@ -46,9 +46,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // Options for tests: short limits so fault cases end quickly.
 FetchOptions test_options() {
@@ -533,9 +531,8 @@ TEST_CASE("a reset mid-body is kTruncated and a reset before any answer is kNetw
     CHECK(result.error().code == ErrorCode::kNetwork);
   }
   SECTION("an answer that is not HTTP") {
-    ScriptedServer server([](ScriptedConnection& connection, const std::string&) {
-      connection.send("SSH-2.0-OpenSSH_9.2\r\n\r\n");
-    });
+    ScriptedServer server(
+        [](ScriptedConnection& connection, const std::string&) { connection.send("SSH-2.0-OpenSSH_9.2\r\n\r\n"); });
     auto result = fetcher.fetch(get(server.url("/ssh")));
     REQUIRE_FALSE(result.ok());
     CHECK(result.error().code == ErrorCode::kNetwork);
@@ -650,7 +647,8 @@ TEST_CASE("a stop request aborts a stalled transfer promptly", "[fetcher]") {
   });
   Fetcher fetcher(test_options());  // low-speed timeout 5 s: only the stop can end it sooner
   std::stop_source stop;
-  auto pending = std::async(std::launch::async, [&] { return fetcher.fetch(get(server.url("/stall")), stop.get_token()); });
+  auto pending =
+      std::async(std::launch::async, [&] { return fetcher.fetch(get(server.url("/stall")), stop.get_token()); });
   REQUIRE(stalled.wait_for(10s));
   const auto start = Clock::now();
   stop.request_stop();

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "tools/cli/cli.hpp"
-#include "support/cli_runner.hpp"
 #include "fetchpool/download.hpp"
+#include "support/cli_runner.hpp"
+#include "tools/cli/cli.hpp"
 #include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
@@ -58,8 +58,9 @@ TEST_CASE("files stream to disk under their final name only when complete", "[do
   const auto& dir = scratch.path();
   const auto base = server.base_url();
   const auto manifest = dir / "MANIFEST";
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/3000000", base + "/bytes/10", base + "/s/0/1.html", "-o", dir.string(), "-j", "3",
-             "--manifest", manifest.string()}) == 0);
+  CHECK(
+      fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/3000000", base + "/bytes/10", base + "/s/0/1.html",
+                                         "-o", dir.string(), "-j", "3", "--manifest", manifest.string()}) == 0);
   CHECK(read_file(dir / "3000000") == expected_bytes(3000000));
   CHECK(read_file(dir / "10") == expected_bytes(10));
   CHECK(fs::exists(dir / "1.html"));
@@ -80,7 +81,8 @@ TEST_CASE("a truncated body is an error and never gets the final name", "[downlo
   const ScratchDir scratch("get-truncated");
   const auto& dir = scratch.path();
   const auto url = server.base_url() + "/fault/truncate?send=1000&claim=5000";
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-t", "0"}) == fetchpool::cli::kExitSomeFailed);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-t", "0"}) ==
+        fetchpool::cli::kExitSomeFailed);
   auto records = records_by_url(dir / "fetchpool-results.jsonl");
   CHECK(records.at(url)["error"]["class"] == "truncated");
   CHECK_FALSE(fs::exists(dir / "truncate"));
@@ -122,8 +124,9 @@ TEST_CASE("a checksum mismatch is reported and the file is not kept", "[download
                          }())
                       << "  200\n";
   const auto out = dir / "out";
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/bytes/100", server.base_url() + "/bytes/200", "-o", out.string(), "--checksums",
-             sums.string()}) == fetchpool::cli::kExitSomeFailed);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/bytes/100",
+                                           server.base_url() + "/bytes/200", "-o", out.string(), "--checksums",
+                                           sums.string()}) == fetchpool::cli::kExitSomeFailed);
   auto records = records_by_url(out / "fetchpool-results.jsonl");
   CHECK(records.at(server.base_url() + "/bytes/100")["error"]["class"] == "checksum");
   CHECK_FALSE(fs::exists(out / "100"));
@@ -136,7 +139,8 @@ TEST_CASE("hostile names from URLs and Content-Disposition stay inside the direc
   const ScratchDir scratch("get-hostile");
   const auto& dir = scratch.path();
   const auto base = server.base_url();
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/filename?name=..%2F..%2Fescape.txt", base + "/filename?name=%2Fetc%2Fpasswd",
+  CHECK(fetchpool::testing::run_fetchpool(
+            {"-q", "get", base + "/filename?name=..%2F..%2Fescape.txt", base + "/filename?name=%2Fetc%2Fpasswd",
              base + "/filename?name=a%01b%7Fc.txt", "-o", dir.string(), "--content-disposition"}) == 0);
   const auto root = fs::canonical(dir);
   std::size_t files = 0;
@@ -155,8 +159,8 @@ TEST_CASE("two URLs with the same file name never overwrite each other", "[downl
   const ScratchDir scratch("get-clobber");
   const auto& dir = scratch.path();
   const auto base = server.base_url();
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/300", base + "/bytes/300?x=1", base + "/bytes/300?x=2", "-o", dir.string(), "-j", "3"}) ==
-        0);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/300", base + "/bytes/300?x=1",
+                                           base + "/bytes/300?x=2", "-o", dir.string(), "-j", "3"}) == 0);
   std::size_t copies = 0;
   for (const auto& entry : fs::directory_iterator(dir))
     if (entry.path().filename().string().rfind("300", 0) == 0) {

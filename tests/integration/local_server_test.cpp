@@ -6,8 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <curl/curl.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -41,9 +41,7 @@ ServerOptions small_site(std::uint32_t pages = 300) {
   return options;
 }
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 struct Reply {
   CURLcode code = CURLE_OK;
@@ -520,15 +518,15 @@ TEST_CASE("/bytes streams a large body in constant memory", "[local_server]") {
   Easy handle(curl_easy_init());
   curl_easy_setopt(handle.get(), CURLOPT_URL, (server.base_url() + "/bytes/" + std::to_string(kSize)).c_str());
   curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &sink);
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION,
-                   +[](char* data, std::size_t, std::size_t n, void* out) -> std::size_t {
-                     auto& s = *static_cast<Sink*>(out);
-                     // Spot checks keep the client cheap; the server is what is measured.
-                     if (data[0] != static_cast<char>('a' + s.received % 26)) s.pattern_ok = false;
-                     if ((s.received >> 24) != ((s.received + n) >> 24)) s.peak = std::max(s.peak, resident_bytes());
-                     s.received += n;
-                     return n;
-                   });
+  curl_easy_setopt(
+      handle.get(), CURLOPT_WRITEFUNCTION, +[](char* data, std::size_t, std::size_t n, void* out) -> std::size_t {
+        auto& s = *static_cast<Sink*>(out);
+        // Spot checks keep the client cheap; the server is what is measured.
+        if (data[0] != static_cast<char>('a' + s.received % 26)) s.pattern_ok = false;
+        if ((s.received >> 24) != ((s.received + n) >> 24)) s.peak = std::max(s.peak, resident_bytes());
+        s.received += n;
+        return n;
+      });
   REQUIRE(curl_easy_perform(handle.get()) == CURLE_OK);
   REQUIRE(sink.received == kSize);
   REQUIRE(sink.pattern_ok);
@@ -565,8 +563,7 @@ TEST_CASE("latency delays site pages and robots.txt, and only them", "[local_ser
 TEST_CASE("/delay waits on a timer without holding a thread", "[local_server]") {
   LocalServer server(small_site());  // one event-loop thread
   const auto start = Clock::now();
-  const auto statuses =
-      get_concurrently(20, [&](int) { return server.base_url() + "/delay/300"; });
+  const auto statuses = get_concurrently(20, [&](int) { return server.base_url() + "/delay/300"; });
   const double elapsed = seconds_since(start);
   REQUIRE(std::count(statuses.begin(), statuses.end(), 200) == 20);
   REQUIRE(elapsed >= 0.3);
@@ -735,8 +732,7 @@ TEST_CASE("status, retry-after, flaky, headers, filename and gzip routes", "[loc
   REQUIRE(get(base + "/gzip-bomb?mib=5000").status == 400);
 }
 
-TEST_CASE("bad, oversized and body-carrying requests are refused, pipelined ones answered in order",
-          "[local_server]") {
+TEST_CASE("bad, oversized and body-carrying requests are refused, pipelined ones answered in order", "[local_server]") {
   LocalServer server(small_site());
 
   RawClient bad(server.port());
@@ -760,7 +756,8 @@ TEST_CASE("bad, oversized and body-carrying requests are refused, pipelined ones
   REQUIRE(not_allowed.find("Allow: GET, HEAD\r\n") != std::string::npos);
 
   RawClient pipelined(server.port());
-  pipelined.send("GET /status/201 HTTP/1.1\r\n\r\nGET /bytes/3 HTTP/1.1\n\nGET /status/202 HTTP/1.1\r\nConnection: close\r\n\r\n");
+  pipelined.send(
+      "GET /status/201 HTTP/1.1\r\n\r\nGET /bytes/3 HTTP/1.1\n\nGET /status/202 HTTP/1.1\r\nConnection: close\r\n\r\n");
   const std::string answers = pipelined.read_to_close();
   const std::size_t first = answers.find("201 Created");
   const std::size_t second = answers.find("\r\n\r\nabc");

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "fetchpool/engine.hpp"
-#include "tools/testsite/local_server.hpp"
 #include "fetchpool/sinks.hpp"
 #include "support/sanitized.hpp"
+#include "tools/testsite/local_server.hpp"
 
 using namespace fetchpool;
 using namespace std::chrono_literals;
@@ -47,7 +47,7 @@ TEST_CASE("a per-host cap holds across all workers", "[politeness]") {
   const double capped = list_fetch_seconds(server, 20, o, capped_sink);  // 10 rounds of 100 ms
   o.frontier.max_in_flight_per_host = 0;
   MemorySink free_sink;
-  const double free = list_fetch_seconds(server, 20, o, free_sink);      // 2 rounds
+  const double free = list_fetch_seconds(server, 20, o, free_sink);  // 2 rounds
   INFO("cap 2: " << capped << " s, no cap: " << free << " s");
   CHECK(capped >= 0.95);
   if (!fetchpool::testing::kSanitized) CHECK(free < capped / 2.5);
@@ -79,7 +79,8 @@ TEST_CASE("robots.txt Crawl-delay spaces the requests of all workers to a host",
     CHECK(ok == 6);
     return seconds_since(started);
   };
-  const double delayed = crawl_seconds("User-agent: *\nDisallow: /private/\nCrawl-delay: 0.25\n");  // 6 page starts 0.25 s apart
+  const double delayed =
+      crawl_seconds("User-agent: *\nDisallow: /private/\nCrawl-delay: 0.25\n");  // 6 page starts 0.25 s apart
   const double control = crawl_seconds("User-agent: *\nDisallow: /private/\n");
   INFO("crawl-delay: " << delayed << " s, none: " << control << " s");
   CHECK(delayed >= 5 * 0.25 - 0.05);

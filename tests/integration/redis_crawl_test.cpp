@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "tools/testsite/local_server.hpp"
-#include "support/redis_server.hpp"
 #include "support/child_process.hpp"
+#include "support/redis_server.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -76,14 +76,16 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   std::vector<pid_t> pids;
   for (int i = 0; i < 3; ++i) {
     results.push_back(dir.path / ("res" + std::to_string(i) + ".jsonl"));
-    pids.push_back(spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "--depth", "100000",
-                          "-j", std::to_string(kWorkersPerProcess), "--per-host", "6", "-o", results.back().string()}));
+    pids.push_back(
+        spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "--depth", "100000", "-j",
+               std::to_string(kWorkersPerProcess), "--per-host", "6", "-o", results.back().string()}));
   }
 
   // Kill the third once it has written some records (bounded: slow to start under sanitizers).
   const pid_t victim = pids[2];
   const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (complete_lines(results[2]) < 10 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  while (complete_lines(results[2]) < 10 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   REQUIRE(complete_lines(results[2]) >= 10);
   kill(victim, SIGKILL);
   CHECK(wait_exit(victim, 10s) == 128 + SIGKILL);
@@ -151,7 +153,8 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   CHECK_THAT(text, Catch::Contains("in flight:       0"));
 
   // A finished crawl is not joined by mistake; --clear frees its prefix.
-  const pid_t late = spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-o", (dir.path / "late.jsonl").string()});
+  const pid_t late = spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-o",
+                            (dir.path / "late.jsonl").string()});
   CHECK(wait_exit(late, 30s) == 2);
   const pid_t clear = spawn({FETCHPOOL_BINARY, "status", "--frontier", uri, "--clear"}, status_out.string());
   CHECK(wait_exit(clear, 30s) == 0);
@@ -161,7 +164,8 @@ TEST_CASE("three processes share one crawl and only a killed process's leases ar
   CHECK_THAT(slurp(status_out), Catch::Contains(": empty"));
 }
 
-TEST_CASE("a node stopped with SIGINT exits 3 and gives its URLs back: another node finishes, each URL once", "[redis_crawl]") {
+TEST_CASE("a node stopped with SIGINT exits 3 and gives its URLs back: another node finishes, each URL once",
+          "[redis_crawl]") {
   fetchpool::testing::RedisServer redis;
   fetchpool::ServerOptions options;
   options.site.pages = 200;
@@ -171,14 +175,17 @@ TEST_CASE("a node stopped with SIGINT exits 3 and gives its URLs back: another n
   const std::string uri = redis.uri("sigint") + "?lease=60";  // long: only a clean give-back lets the crawl end soon
   const auto first = dir.path / "first.jsonl";
   const auto second = dir.path / "second.jsonl";
-  const pid_t node = spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o", first.string()});
+  const pid_t node = spawn(
+      {FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o", first.string()});
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (complete_lines(first) < 10 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
   REQUIRE(complete_lines(first) >= 10);
   kill(node, SIGINT);
   CHECK(wait_exit(node, 30s) == 3);  // a clean stop, not death by the signal (130)
   const auto started = std::chrono::steady_clock::now();
-  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o", second.string()}), 120s) == 0);
+  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o",
+                         second.string()}),
+                  120s) == 0);
   CHECK(std::chrono::steady_clock::now() - started < 50s);  // did not wait out a 60 s lease
 
   std::map<std::string, int> records;
@@ -201,13 +208,17 @@ TEST_CASE("a node stopped with SIGINT exits 3 and gives its URLs back: another n
   }
 }
 
-TEST_CASE("crawl --frontier: a bad address or --state is a usage error, an unreachable server an environment error", "[redis_crawl]") {
-  const pid_t with_state = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x",
-                                  "--state", (fs::temp_directory_path() / "fetchpool-redis-never-created").string()});
+TEST_CASE("crawl --frontier: a bad address or --state is a usage error, an unreachable server an environment error",
+          "[redis_crawl]") {
+  const pid_t with_state =
+      spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x", "--state",
+             (fs::temp_directory_path() / "fetchpool-redis-never-created").string()});
   CHECK(wait_exit(with_state, 30s) == 2);
   CHECK_FALSE(fs::exists(fs::temp_directory_path() / "fetchpool-redis-never-created"));
-  const pid_t bad = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:99999/x"});
+  const pid_t bad =
+      spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:99999/x"});
   CHECK(wait_exit(bad, 30s) == 2);
-  const pid_t down = spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x"});
+  const pid_t down =
+      spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x"});
   CHECK(wait_exit(down, 30s) == 4);
 }

@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "tools/testsite/local_server.hpp"
-#include "support/sanitized.hpp"
 #include "support/child_process.hpp"
+#include "support/sanitized.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -26,9 +26,7 @@ using namespace std::chrono_literals;
 using fetchpool::testing::spawn;
 using fetchpool::testing::wait_exit;
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("SIGINT stops a crawl, keeps every record gathered, exits 3", "[signals]") {
   fetchpool::ServerOptions options;
@@ -42,7 +40,8 @@ TEST_CASE("SIGINT stops a crawl, keeps every record gathered, exits 3", "[signal
                            "--depth", "1000", "-o", results.string()});
   // Wait until the crawl is under way (slow to start under sanitizers), bounded.
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (server.counters().requests < 100 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  while (server.counters().requests < 100 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
   REQUIRE(server.counters().requests >= 100);
   kill(pid, SIGINT);
   const int code = wait_exit(pid, 30s);
@@ -67,7 +66,8 @@ TEST_CASE("a second SIGINT exits at once", "[signals]") {
   const pid_t pid = spawn({FETCHPOOL_BINARY, "-q", "get", server.base_url() + "/s/0/1.html", "--results", "/dev/null"});
   // Signal only once the request is in flight, so the handler is in place.
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (server.requests_for("/s/0/1.html") == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  while (server.requests_for("/s/0/1.html") == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
   REQUIRE(server.requests_for("/s/0/1.html") == 1);
   kill(pid, SIGINT);
   std::this_thread::sleep_for(50ms);

@@ -21,11 +21,11 @@
 #include <thread>
 #include <vector>
 
-#include "tools/testsite/local_server.hpp"
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/state_journal.hpp"
-#include "support/cli_runner.hpp"
 #include "support/child_process.hpp"
+#include "support/cli_runner.hpp"
+#include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -55,9 +55,9 @@ std::pair<int, bool> run_until(const std::vector<std::string>& args, const fetch
 }
 
 struct Results {
-  std::map<std::string, int> by_url;            // url -> records
-  std::map<std::uint64_t, int> by_line;         // input line -> records
-  std::map<std::string, std::string> errors;    // url -> error class ("" when ok)
+  std::map<std::string, int> by_url;          // url -> records
+  std::map<std::uint64_t, int> by_line;       // input line -> records
+  std::map<std::string, std::string> errors;  // url -> error class ("" when ok)
   std::size_t lines = 0;
 };
 
@@ -107,9 +107,10 @@ std::uint64_t refetches(const fetchpool::LocalServer& server, const fetchpool::S
   return extra;
 }
 
-std::vector<std::string> crawl_args(const fetchpool::LocalServer& server, const fs::path& results, const fs::path& state) {
-  return {FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "-j", std::to_string(kWorkers), "--depth", "1000",
-          "-o", results.string(), "--state", state.string()};
+std::vector<std::string> crawl_args(const fetchpool::LocalServer& server, const fs::path& results,
+                                    const fs::path& state) {
+  return {FETCHPOOL_BINARY, "-q",   "crawl", server.base_url() + "/", "-j",      std::to_string(kWorkers),
+          "--depth",        "1000", "-o",    results.string(),        "--state", state.string()};
 }
 
 }  // namespace
@@ -198,8 +199,17 @@ TEST_CASE("a list fetch SIGKILLed twice gives every input line exactly one recor
     }
   }
   const auto results = dir.path() / "results.jsonl";
-  const std::vector<std::string> args = {FETCHPOOL_BINARY, "-q", "get", "-i", list.string(), "-j", std::to_string(kWorkers),
-                                         "--results", results.string(), "--state", (dir.path() / "state").string()};
+  const std::vector<std::string> args = {FETCHPOOL_BINARY,
+                                         "-q",
+                                         "get",
+                                         "-i",
+                                         list.string(),
+                                         "-j",
+                                         std::to_string(kWorkers),
+                                         "--results",
+                                         results.string(),
+                                         "--state",
+                                         (dir.path() / "state").string()};
   int kills = 0;
   for (const std::uint64_t at : {100u, 250u}) {
     const auto [code, killed] = run_until(args, server, at, SIGKILL);
@@ -227,11 +237,14 @@ TEST_CASE("state directory errors exit 2", "[state]") {
   const auto out = (dir.path() / "out.jsonl").string();
   // A `get` state cannot resume a `crawl`. No server needed: nothing is fetched
   // because the error comes first.
-  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "get", "http://127.0.0.1:1/", "--results", out, "--state", state}), 60s) != 2);
-  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out, "--state", state}), 60s) == 2);
+  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "get", "http://127.0.0.1:1/", "--results", out, "--state", state}),
+                  60s) != 2);
+  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out, "--state", state}), 60s) ==
+        2);
   std::ofstream(dir.path() / "file") << "x";
   CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out, "--state",
-                         (dir.path() / "file" / "sub").string()}), 60s) == 2);
+                         (dir.path() / "file" / "sub").string()}),
+                  60s) == 2);
 }
 
 TEST_CASE("a run refused because its state directory is in use leaves the results file alone", "[state]") {
@@ -244,7 +257,9 @@ TEST_CASE("a run refused because its state directory is in use leaves the result
   fetchpool::MemorySink sink;
   auto holder = fetchpool::StateJournal::open(state, "crawl", sink);
   REQUIRE(holder);
-  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out.string(), "--state", state.string()}), 60s) == 2);
+  CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "-o", out.string(), "--state",
+                         state.string()}),
+                  60s) == 2);
   std::ifstream in(out);
   std::stringstream text;
   text << in.rdbuf();
@@ -276,8 +291,8 @@ TEST_CASE("CSV results are rebuilt with one header and stdout gets only new reco
   for (const auto& path : pages) CHECK(urls[server.base_url() + path] == 1);
 
   const auto state = (dir.path() / "stdout-state").string();
-  const std::vector<std::string> to_stdout = {FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--depth", "1000",
-                                              "-o", "-", "--state", state};
+  const std::vector<std::string> to_stdout = {
+      FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--depth", "1000", "-o", "-", "--state", state};
   CHECK(wait_exit(spawn(to_stdout, (dir.path() / "first.jsonl").string()), 120s) == 0);
   CHECK(read_results(dir.path() / "first.jsonl").lines == pages.size() + privates.size());
   CHECK(wait_exit(spawn(to_stdout, (dir.path() / "second.jsonl").string()), 60s) == 0);

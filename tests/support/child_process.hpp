@@ -2,12 +2,12 @@
 // crash-resume, multi-process crawls): start it, wait for it with a bound.
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <string>

@@ -25,7 +25,8 @@ inline CrawlItem page(const std::string& host, const std::string& path, std::uin
 
 // pop() that gives up after `limit` by requesting its stop token, so that a
 // bug shows as a failed check instead of a hung test.
-inline std::optional<Lease> pop_within(Frontier& frontier, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+inline std::optional<Lease> pop_within(Frontier& frontier,
+                                       std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
   std::stop_source give_up;
   std::jthread timer([&give_up, limit](std::stop_token popped) {
     std::mutex m;

@@ -27,8 +27,8 @@ class RedisServer {
  public:
   RedisServer() {
     port_ = free_port();
-    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "no", "--loglevel", "warning", "--dir", "/tmp"};
+    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",  "127.0.0.1", "--save", "",
+                                  "--appendonly", "no",     "--loglevel",          "warning", "--dir",     "/tmp"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -54,7 +54,9 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   std::uint16_t port() const { return port_; }
-  std::string uri(const std::string& prefix) const { return "redis://127.0.0.1:" + std::to_string(port_) + "/" + prefix; }
+  std::string uri(const std::string& prefix) const {
+    return "redis://127.0.0.1:" + std::to_string(port_) + "/" + prefix;
+  }
 
  private:
   static std::uint16_t free_port() {

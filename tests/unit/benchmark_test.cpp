@@ -43,9 +43,9 @@ BenchReport sample_report() {
   r.repeats = 1;
   r.latency_ms = 100;
   r.context = LimitContext{2, 0, 100};
-  r.points = {point(BenchMode::kSequential, 1, 1.0),  point(BenchMode::kThreads, 1, 0.99),
-              point(BenchMode::kThreads, 8, 7.8),     point(BenchMode::kThreads, 64, 30.0),
-              point(BenchMode::kProcesses, 1, 0.98),  point(BenchMode::kProcesses, 8, 7.1),
+  r.points = {point(BenchMode::kSequential, 1, 1.0), point(BenchMode::kThreads, 1, 0.99),
+              point(BenchMode::kThreads, 8, 7.8),    point(BenchMode::kThreads, 64, 30.0),
+              point(BenchMode::kProcesses, 1, 0.98), point(BenchMode::kProcesses, 8, 7.1),
               point(BenchMode::kProcesses, 64, 20.0)};
   for (const auto mode : {BenchMode::kThreads, BenchMode::kProcesses})
     if (auto knee = fetchpool::find_knee(r.points, mode, r.context)) r.knees.push_back(*knee);
@@ -115,10 +115,10 @@ TEST_CASE("ideal time is ceil(U/N) rounds of L and ideal speedup U / ceil(U/N)",
   CHECK(fetchpool::ideal_wall_seconds(400, 1, 0.05) == Approx(20.0));
   CHECK(fetchpool::ideal_wall_seconds(400, 64, 0.05) == Approx(0.35));  // ceil(6.25) = 7 rounds
   CHECK(fetchpool::ideal_wall_seconds(64, 8, 0.1) == Approx(0.8));
-  CHECK(fetchpool::ideal_wall_seconds(3, 8, 0.1) == Approx(0.1));      // more workers than work: one round
+  CHECK(fetchpool::ideal_wall_seconds(3, 8, 0.1) == Approx(0.1));  // more workers than work: one round
   CHECK(fetchpool::ideal_speedup(64, 8) == Approx(8.0));
   CHECK(fetchpool::ideal_speedup(400, 64) == Approx(400.0 / 7.0));
-  CHECK(fetchpool::ideal_speedup(3, 8) == Approx(3.0));                // capped by the work
+  CHECK(fetchpool::ideal_speedup(3, 8) == Approx(3.0));  // capped by the work
   CHECK(fetchpool::ideal_speedup(0, 8) == Approx(1.0));
   CHECK(fetchpool::ideal_wall_seconds(10, 0, 0.1) == 0.0);
 }
@@ -204,7 +204,8 @@ TEST_CASE("the SVG is one well-formed svg element with three series, axes and a 
   CHECK(svg.find("workers N (log2 scale)") != std::string::npos);
   CHECK(svg.find("speedup vs sequential") != std::string::npos);
   // Tick labels at the powers of two of the sweep: 1 .. 64.
-  for (const char* tick : {">1<", ">2<", ">4<", ">8<", ">16<", ">32<", ">64<"}) CHECK(svg.find(tick) != std::string::npos);
+  for (const char* tick : {">1<", ">2<", ">4<", ">8<", ">16<", ">32<", ">64<"})
+    CHECK(svg.find(tick) != std::string::npos);
   CHECK(svg.find("nan") == std::string::npos);
   CHECK(svg.find("inf") == std::string::npos);
 }

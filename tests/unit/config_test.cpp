@@ -70,7 +70,8 @@ user_agent = "mybot/2.0"
 compressed = false
 [serve]
 error_rate = 0.25
-)", "inline");
+)",
+                               "inline");
   REQUIRE(loaded.ok());
   CHECK(loaded->run.workers == 200);
   CHECK(loaded->crawl.scope == "domain");
@@ -83,12 +84,14 @@ error_rate = 0.25
 
 TEST_CASE("bad config gives one line naming the file and the key", "[config]") {
   using Catch::Matchers::Contains;
-  CHECK_THAT(error_of("[run]\nworkers = \"many\"\n"), Contains("test.toml: run.workers: expected a non-negative integer, got string"));
+  CHECK_THAT(error_of("[run]\nworkers = \"many\"\n"),
+             Contains("test.toml: run.workers: expected a non-negative integer, got string"));
   CHECK_THAT(error_of("[run]\nworkers = -3\n"), Contains("run.workers: value -3 is out of range"));
   CHECK_THAT(error_of("[run]\nworkers = 0\n"), Contains("run.workers: must be between 1 and 10000"));
   CHECK_THAT(error_of("[run]\nworkerz = 4\n"), Contains("test.toml: run.workerz: unknown key"));
   CHECK_THAT(error_of("[runn]\nworkers = 4\n"), Contains("test.toml: runn: unknown section"));
-  CHECK_THAT(error_of("[crawl]\nscope = \"planet\"\n"), Contains("crawl.scope: 'planet' is not one of host, domain, any"));
+  CHECK_THAT(error_of("[crawl]\nscope = \"planet\"\n"),
+             Contains("crawl.scope: 'planet' is not one of host, domain, any"));
   CHECK_THAT(error_of("[crawl]\nexclude = [1, 2]\n"), Contains("crawl.exclude: expected an array of strings"));
   CHECK_THAT(error_of("[http]\ncompressed = \"yes\"\n"), Contains("http.compressed: expected true or false"));
   CHECK_THAT(error_of("[output]\nformat = \"xml\"\n"), Contains("output.format"));

@@ -1,10 +1,10 @@
 // Tests for the download component against real files in a private temporary
 // directory. sha256sum (GNU coreutils) is the reference for digests and manifests.
-#include <catch2/catch.hpp>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -93,9 +93,7 @@ Command run(const std::string& command) {
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
 // The digest coreutils computes for a file: the independent reference.
-std::string sha256sum_of(const fs::path& path) {
-  return run("sha256sum " + quoted(path)).output.substr(0, 64);
-}
+std::string sha256sum_of(const fs::path& path) { return run("sha256sum " + quoted(path)).output.substr(0, 64); }
 
 ResponseHead head(long status, std::optional<std::uint64_t> content_length, std::string etag = {},
                   std::optional<std::uint64_t> range_start = std::nullopt, std::string last_modified = {}) {
@@ -224,8 +222,8 @@ TEST_CASE("URL paths map to safe names inside the output directory", "[download]
 }
 
 TEST_CASE("no combination of hostile segments escapes or yields an unsafe name", "[download]") {
-  const std::vector<std::string> segments = {"..", ".", "", "%2e%2e", "%2E.", "a", "%00", "%2F", "\\..",
-                                             "%C0%AE%C0%AE", "%5C%2E%2E", "~", "%0A"};
+  const std::vector<std::string> segments = {
+      "..", ".", "", "%2e%2e", "%2E.", "a", "%00", "%2F", "\\..", "%C0%AE%C0%AE", "%5C%2E%2E", "~", "%0A"};
   int checked = 0;
   for (bool use_directories : {false, true}) {
     NamingOptions options{.use_directories = use_directories, .max_name_bytes = 8};
@@ -454,7 +452,7 @@ TEST_CASE("reserve creates subdirectories and refuses paths that leave the root"
   CHECK_FALSE(fs::exists(*nested));  // nothing is created under the final name
 
   for (const fs::path& bad : {fs::path("../evil"), fs::path("a/../../evil"), fs::path("/etc/passwd"), fs::path(""),
-                             fs::path("dir/"), fs::path("..")}) {
+                              fs::path("dir/"), fs::path("..")}) {
     INFO("relative: " << bad);
     auto reserved = dir->reserve(bad);
     REQUIRE_FALSE(reserved.ok());
@@ -553,7 +551,7 @@ TEST_CASE("commit with too few bytes is kTruncated, keeps the part, and creates 
   CHECK_FALSE(fs::exists(final_path));
   CHECK(read_file(part_of(final_path)) == "12345");
   CHECK(FileWriter(final_path, true).existing_size() == 5);  // a later run can resume it
-  CHECK_FALSE(writer.write("more").ok());                     // the writer stays failed
+  CHECK_FALSE(writer.write("more").ok());                    // the writer stays failed
 }
 
 TEST_CASE("commit with more bytes than Content-Length is kTruncated and deletes the part", "[download]") {
@@ -772,7 +770,7 @@ TEST_CASE("abandon and the destructor keep what was received for --continue", "[
     FileWriter writer(final_path, false);
     REQUIRE(writer.begin(head(200, 100, "\"v1\"")));
     REQUIRE(writer.write(std::string(50, 'z')));  // still in the user-space buffer
-  }  // destroyed without commit, as when a worker unwinds
+  }                                               // destroyed without commit, as when a worker unwinds
   CHECK(read_file(part_of(final_path)) == std::string(50, 'z'));
   CHECK_FALSE(fs::exists(final_path));
   FileWriter again(final_path, true);
@@ -842,8 +840,8 @@ TEST_CASE("checksum lists in sha256sum formats load keyed by name or URL", "[dow
   TempDir tmp;
   const fs::path list = tmp.path() / "SHA256SUMS";
   const std::string upper_abc = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
-  write_file(list, std::string("# comment\n") + kSha256Abc + "  abc.txt\n" + kSha256Empty + " *empty.bin\r\n" +
-                       "\n" + "SHA256 (tagged name.iso) = " + kSha256HelloWorld + "\n" + "\\" + kSha256Abc +
+  write_file(list, std::string("# comment\n") + kSha256Abc + "  abc.txt\n" + kSha256Empty + " *empty.bin\r\n" + "\n" +
+                       "SHA256 (tagged name.iso) = " + kSha256HelloWorld + "\n" + "\\" + kSha256Abc +
                        "  back\\\\slash\\nnewline\n" + upper_abc + "  https://example.com/dl/abc.txt\n" + kSha256Abc +
                        "  abc.txt\n" + kSha256Abc + "  dir/name with  spaces \n");
   auto loaded = fetchpool::load_checksum_list(list);

@@ -60,7 +60,10 @@ std::string url_of(const std::optional<Lease>& lease) { return lease ? lease->it
 class Event {
  public:
   void set() {
-    { std::lock_guard lock(m_); set_ = true; }
+    {
+      std::lock_guard lock(m_);
+      set_ = true;
+    }
     cv_.notify_all();
   }
   bool wait_for(milliseconds limit) {

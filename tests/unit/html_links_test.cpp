@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <gumbo.h>
+#include <catch2/catch.hpp>
 
 #include <cstdint>
 #include <string>
@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "parse/html_guard.hpp"
 #include "fetchpool/html_links.hpp"
+#include "parse/html_guard.hpp"
 #include "support/small_stack.hpp"
 
 using fetchpool::extract_page_info;
@@ -86,48 +86,81 @@ TEST_CASE("links are resolved against the document base URL, de-duplicated, in d
   };
   const Case kCases[] = {
       {"<a href=a.html>1</a><a href='/b'>2</a><a href=\"../c?x=1\">3</a>",
-       {"http://example.com/dir/a.html", "http://example.com/b", "http://example.com/c?x=1"}, 0,
+       {"http://example.com/dir/a.html", "http://example.com/b", "http://example.com/c?x=1"},
+       0,
        "relative references, RFC 3986 5.2"},
       {"<a href=b></a><a href=a></a><a href=b#x></a><a href=./b></a><a href=B></a>",
-       {"http://example.com/dir/b", "http://example.com/dir/a", "http://example.com/dir/B"}, 0,
+       {"http://example.com/dir/b", "http://example.com/dir/a", "http://example.com/dir/B"},
+       0,
        "each link once, first occurrence wins; fragments do not make a new link"},
-      {"<base href=/other/><a href=x></a>", {"http://example.com/other/x"}, 0,
+      {"<base href=/other/><a href=x></a>",
+       {"http://example.com/other/x"},
+       0,
        "HTML: <base href> sets the document base URL"},
-      {"<a href=x></a><base href=/other/>", {"http://example.com/other/x"}, 0,
+      {"<a href=x></a><base href=/other/>",
+       {"http://example.com/other/x"},
+       0,
        "HTML: the base applies to links before it too"},
-      {"<base target=_top><base href=/first/><base href=/second/><a href=x></a>", {"http://example.com/first/x"}, 0,
+      {"<base target=_top><base href=/first/><base href=/second/><a href=x></a>",
+       {"http://example.com/first/x"},
+       0,
        "HTML: the first <base> with an href counts"},
-      {"<base href='http://[bad'><a href=x></a>", {"http://example.com/dir/x"}, 0,
+      {"<base href='http://[bad'><a href=x></a>",
+       {"http://example.com/dir/x"},
+       0,
        "a base that does not resolve is ignored"},
       {"<a href='mailto:a@b.c'></a><a href='javascript:void(0)'></a><a href='tel:1'></a><a href='data:,x'></a>"
        "<a href='ftp://f.example/'></a><a href=ok></a>",
-       {"http://example.com/dir/ok"}, 0, "other schemes are skipped, not counted as invalid"},
+       {"http://example.com/dir/ok"},
+       0,
+       "other schemes are skipped, not counted as invalid"},
       {"<a href='http://[bad'></a><a href='//'></a><a href='http://a:99999/'></a><a href=ok></a>",
-       {"http://example.com/dir/ok"}, 3, "hrefs that do not resolve are counted"},
+       {"http://example.com/dir/ok"},
+       3,
+       "hrefs that do not resolve are counted"},
       {"<a>no href</a><a name=x></a>", {}, 0, "elements without a link"},
-      {"<a href=''></a><a href='#top'></a>", {"http://example.com/dir/page.html"}, 0,
+      {"<a href=''></a><a href='#top'></a>",
+       {"http://example.com/dir/page.html"},
+       0,
        "RFC 3986 5.2.2: an empty or fragment-only reference is the page itself"},
       {"<a href=' \n x.html\t '></a><a href='y\n.html'></a>",
-       {"http://example.com/dir/x.html", "http://example.com/dir/y.html"}, 0, "whitespace trimmed, newlines removed"},
+       {"http://example.com/dir/x.html", "http://example.com/dir/y.html"},
+       0,
+       "whitespace trimmed, newlines removed"},
       {"<a href='q?a=1&amp;b=2'></a><a href='&#x2F;abs'></a>",
-       {"http://example.com/dir/q?a=1&b=2", "http://example.com/abs"}, 0, "character references decoded"},
+       {"http://example.com/dir/q?a=1&b=2", "http://example.com/abs"},
+       0,
+       "character references decoded"},
       {"<map><area href=area.html></map><link rel=stylesheet href=s.css><iframe src=if.html></iframe>"
        "<frameset><frame src=fr.html></frameset>",
-       {"http://example.com/dir/area.html", "http://example.com/dir/s.css", "http://example.com/dir/if.html"}, 0,
+       {"http://example.com/dir/area.html", "http://example.com/dir/s.css", "http://example.com/dir/if.html"},
+       0,
        "area, link and iframe (src) by default; <frame> only outside a <body>"},
       {"<frameset><frame src=fr.html><frame src=//cdn.example.net/f2></frameset>",
-       {"http://example.com/dir/fr.html", "http://cdn.example.net/f2"}, 0, "frames take src"},
-      {"<img src=i.png><script src=s.js></script><video src=v.mp4></video><form action=f></form>", {}, 0,
+       {"http://example.com/dir/fr.html", "http://cdn.example.net/f2"},
+       0,
+       "frames take src"},
+      {"<img src=i.png><script src=s.js></script><video src=v.mp4></video><form action=f></form>",
+       {},
+       0,
        "embedded resources are not links by default"},
       {"<!-- <a href=comment></a> --><script>'<a href=script></a>'</script><style>a{}</style>"
        "<textarea><a href=textarea></a></textarea><a href=real></a>",
-       {"http://example.com/dir/real"}, 0, "markup in comments, scripts and textareas is text"},
+       {"http://example.com/dir/real"},
+       0,
+       "markup in comments, scripts and textareas is text"},
       {"<svg><a xlink:href='/svg-x'><text>t</text></a><a href='/svg-h'></a></svg>",
-       {"http://example.com/svg-x", "http://example.com/svg-h"}, 0, "links inside SVG (href or xlink:href)"},
-      {"<template><a href=in-template></a></template>", {"http://example.com/dir/in-template"}, 0,
+       {"http://example.com/svg-x", "http://example.com/svg-h"},
+       0,
+       "links inside SVG (href or xlink:href)"},
+      {"<template><a href=in-template></a></template>",
+       {"http://example.com/dir/in-template"},
+       0,
        "template contents are walked"},
-      {"<a href=one><a href=two></a></a><p><a href=three>", {"http://example.com/dir/one", "http://example.com/dir/two",
-       "http://example.com/dir/three"}, 0, "misnested and unclosed anchors"},
+      {"<a href=one><a href=two></a></a><p><a href=three>",
+       {"http://example.com/dir/one", "http://example.com/dir/two", "http://example.com/dir/three"},
+       0,
+       "misnested and unclosed anchors"},
   };
   for (const Case& c : kCases) {
     INFO(c.rule << ": " << c.html);
@@ -222,8 +255,7 @@ TEST_CASE("meta robots: nofollow, noindex, none", "[html_links]") {
   }
 }
 
-TEST_CASE("100,000 nested <div>s on a 512 KiB stack: cut at the nesting limit, links before it kept",
-          "[html_links]") {
+TEST_CASE("100,000 nested <div>s on a 512 KiB stack: cut at the nesting limit, links before it kept", "[html_links]") {
   const std::string html = "<a href=first></a>" + repeat("<div>", 100000) + "<a href=deep></a>";
   PageInfo info;
   fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes,
@@ -298,9 +330,9 @@ TEST_CASE("binary garbage, NUL bytes and huge attributes are handled", "[html_li
   CHECK(link_strings(nuls) == std::vector<std::string>{"http://example.com/dir/a%EF%BF%BDb"});
 
   const std::string huge_value(4 * 1024 * 1024, 'x');
-  const PageInfo huge = extract_page_info("<a href='" + huge_value + "'></a><a title='" + huge_value +
-                                              "' href=ok></a><title>" + huge_value + "</title>",
-                                          page_url());
+  const PageInfo huge = extract_page_info(
+      "<a href='" + huge_value + "'></a><a title='" + huge_value + "' href=ok></a><title>" + huge_value + "</title>",
+      page_url());
   CHECK(huge.invalid_links == 1);  // longer than Url::kMaxLength
   CHECK(link_strings(huge) == std::vector<std::string>{"http://example.com/dir/ok"});
   CHECK(huge.title.size() == huge_value.size());
@@ -353,16 +385,72 @@ TEST_CASE("the nesting estimate is never far below gumbo's real nesting", "[html
   // Random tag soup from the constructs the estimate models. The estimate may
   // be deeper than gumbo (it keeps elements open when unsure); it must not be
   // much shallower, or the nesting limit would not bound gumbo's work.
-  static const std::string_view kPieces[] = {
-      "<div>", "<span>", "<p>", "<li>", "<ul>", "<b>", "<i>", "<a href=x>", "<font color=red>", "<nobr>",
-      "<b id=1>", "<b id=2>", "<table>", "<tr>", "<td>", "<th>", "<tbody>", "<caption>", "<colgroup>",
-      "<col>", "<select>", "<option>", "<optgroup>", "<svg>", "<g>", "<math>", "<mi>", "<form>", "<button>",
-      "<h1>", "<h2>", "<template>", "<object>", "<marquee>", "<dd>", "<dt>", "<dl>", "<rt>", "<ruby>",
-      "<x-custom>", "<center>", "<pre>", "<hr>", "<br>", "<img>", "<input>", "<noscript>", "<main>",
-      "<script>a<div></script>", "<script><!--<script></script>--></script>", "<title>t<div></title>",
-      "<textarea><p></textarea>", "<style>p{}</style>", "<xmp><div></xmp>", "<div title='</div>'>",
-      "<div a=\"x>y\">", "<div/>", "<!-- <div> -->", "<!-->", "<![CDATA[<div>]]>", "<?pi <div>?>", "text",
-      "<", "</", "<p><b></p>", "<plaintext>"};
+  static const std::string_view kPieces[] = {"<div>",
+                                             "<span>",
+                                             "<p>",
+                                             "<li>",
+                                             "<ul>",
+                                             "<b>",
+                                             "<i>",
+                                             "<a href=x>",
+                                             "<font color=red>",
+                                             "<nobr>",
+                                             "<b id=1>",
+                                             "<b id=2>",
+                                             "<table>",
+                                             "<tr>",
+                                             "<td>",
+                                             "<th>",
+                                             "<tbody>",
+                                             "<caption>",
+                                             "<colgroup>",
+                                             "<col>",
+                                             "<select>",
+                                             "<option>",
+                                             "<optgroup>",
+                                             "<svg>",
+                                             "<g>",
+                                             "<math>",
+                                             "<mi>",
+                                             "<form>",
+                                             "<button>",
+                                             "<h1>",
+                                             "<h2>",
+                                             "<template>",
+                                             "<object>",
+                                             "<marquee>",
+                                             "<dd>",
+                                             "<dt>",
+                                             "<dl>",
+                                             "<rt>",
+                                             "<ruby>",
+                                             "<x-custom>",
+                                             "<center>",
+                                             "<pre>",
+                                             "<hr>",
+                                             "<br>",
+                                             "<img>",
+                                             "<input>",
+                                             "<noscript>",
+                                             "<main>",
+                                             "<script>a<div></script>",
+                                             "<script><!--<script></script>--></script>",
+                                             "<title>t<div></title>",
+                                             "<textarea><p></textarea>",
+                                             "<style>p{}</style>",
+                                             "<xmp><div></xmp>",
+                                             "<div title='</div>'>",
+                                             "<div a=\"x>y\">",
+                                             "<div/>",
+                                             "<!-- <div> -->",
+                                             "<!-->",
+                                             "<![CDATA[<div>]]>",
+                                             "<?pi <div>?>",
+                                             "text",
+                                             "<",
+                                             "</",
+                                             "<p><b></p>",
+                                             "<plaintext>"};
   std::uint64_t state = 2024;
   auto next = [&state](std::size_t bound) {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;

@@ -69,7 +69,7 @@ TEST_CASE("the reporter wakes on its interval and reads its source", "[progress]
   }
   const auto text = read_all(out);
   CHECK(std::count(text.begin(), text.end(), '\n') >= 4);  // periodic reports plus the final one
-  CHECK(text.find('\r') == std::string::npos);               // plain log lines when not a TTY
+  CHECK(text.find('\r') == std::string::npos);             // plain log lines when not a TTY
   std::fclose(out);
 }
 

@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "fetchpool/redis_frontier.hpp"
-#include "support/redis_server.hpp"
 #include "support/frontier_support.hpp"
+#include "support/redis_server.hpp"
 
 using fetchpool::CrawlItem;
 using fetchpool::Frontier;
@@ -45,7 +45,8 @@ fetchpool::testing::RedisServer& server() {
   return instance;
 }
 
-// "/<i>", built by append: GCC 12 -O2 misreports "literal" + std::string as an overlapping memcpy (-Wrestrict, PR 105329).
+// "/<i>", built by append: GCC 12 -O2 misreports "literal" + std::string as an overlapping memcpy (-Wrestrict, PR
+// 105329).
 std::string numbered_path(int i) {
   std::string path = "/";
   path += std::to_string(i);
@@ -362,7 +363,8 @@ TEST_CASE("redis: wait_for_room blocks while the shared queue is full", "[redis_
   b->complete(*lease);
 }
 
-TEST_CASE("redis: after stop, a cut-short lease given back goes to another process, a completed one is done", "[redis_frontier]") {
+TEST_CASE("redis: after stop, a cut-short lease given back goes to another process, a completed one is done",
+          "[redis_frontier]") {
   const auto prefix = fresh_prefix();
   auto a = open(prefix);
   auto b = open(prefix);
@@ -384,7 +386,7 @@ TEST_CASE("redis: after stop, a cut-short lease given back goes to another proce
   CHECK(returned);
   CHECK_FALSE(blocked);
   CHECK(a->push(page(kHostA, "/2")) == PushResult::kClosed);
-  a->complete(*finished);                     // fetched in full before the stop: done for every node
+  a->complete(*finished);                          // fetched in full before the stop: done for every node
   a->retry(*lease, std::chrono::milliseconds(0));  // cut short by the stop: back to the shared queue
   auto again = pop_within(*b);
   REQUIRE(again);

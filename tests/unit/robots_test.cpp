@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "parse/robots_pattern.hpp"
 #include "fetchpool/robots.hpp"
+#include "parse/robots_pattern.hpp"
 
 using fetchpool::kRobotsMaxBytes;
 using fetchpool::kRobotsMaxLineBytes;
@@ -223,8 +223,9 @@ TEST_CASE("RFC 9309 2.1: groups, and rules outside any group are ignored (ID_Lin
 TEST_CASE("RFC 9309 2.2.1: groups naming the same agent are merged", "[robots]") {
   constexpr std::string_view kSplit =
       "User-agent: a\nDisallow: /x\n\nUser-agent: b\nDisallow: /y\n\nUser-agent: A\nDisallow: /z\n";
-  constexpr std::string_view kTwoStars = "User-agent: *\nDisallow: /x\n\nUser-agent: a\nDisallow: /y\n\n"
-                                         "User-agent: *\nDisallow: /z\n";
+  constexpr std::string_view kTwoStars =
+      "User-agent: *\nDisallow: /x\n\nUser-agent: a\nDisallow: /y\n\n"
+      "User-agent: *\nDisallow: /z\n";
   check_cases({
       {kSplit, "a", "/x", false},
       {kSplit, "a", "/z", false},
@@ -250,8 +251,7 @@ TEST_CASE("RFC 9309 2.2.1: consecutive user-agent lines share a group, any other
   });
 }
 
-TEST_CASE("RFC 9309 2.2.1: fall back to the \"*\" group(s), else allow all (ID_GlobalGroups_Secondary)",
-          "[robots]") {
+TEST_CASE("RFC 9309 2.2.1: fall back to the \"*\" group(s), else allow all (ID_GlobalGroups_Secondary)", "[robots]") {
   constexpr std::string_view kGlobal = "user-agent: *\nallow: /\nuser-agent: FooBot\ndisallow: /\n";
   constexpr std::string_view kOnlySpecific =
       "user-agent: FooBot\nallow: /\nuser-agent: BarBot\ndisallow: /\nuser-agent: BazBot\ndisallow: /\n";
@@ -348,7 +348,8 @@ TEST_CASE("RFC 9309 2.2.2: /robots.txt is always allowed", "[robots]") {
 }
 
 TEST_CASE("RFC 9309 2.2.2: percent-encoding is normalised before comparison (ID_Encoding)", "[robots]") {
-  constexpr std::string_view kQuery = "User-agent: FooBot\nDisallow: /\nAllow: /foo/bar?qux=taz&baz=http://foo.bar?tar&par\n";
+  constexpr std::string_view kQuery =
+      "User-agent: FooBot\nDisallow: /\nAllow: /foo/bar?qux=taz&baz=http://foo.bar?tar&par\n";
   constexpr std::string_view kUtf8 = "User-agent: FooBot\nDisallow: /\nAllow: /foo/bar/\xE3\x83\x84\n";
   constexpr std::string_view kEncoded = "User-agent: FooBot\nDisallow: /\nAllow: /foo/bar/%E3%83%84\n";
   constexpr std::string_view kUnreserved = "User-agent: FooBot\nDisallow: /\nAllow: /foo/bar/%62%61%7A\n";
@@ -372,7 +373,7 @@ TEST_CASE("RFC 9309 2.2.2: percent-encoding is normalised before comparison (ID_
       {"User-agent: *\nDisallow: /a/b\n", "bot", "/a%2Fb", true},
       {"User-agent: *\nDisallow: /a b\n", "bot", "/a%20b", false},
       {"User-agent: *\nDisallow: /100%\n", "bot", "/100%25", false},  // a lone '%' is the octet itself
-      {"User-agent: *\nDisallow: /%2A\n", "bot", "/anything", true},   // an encoded '*' is no wildcard
+      {"User-agent: *\nDisallow: /%2A\n", "bot", "/anything", true},  // an encoded '*' is no wildcard
       {"User-agent: *\nDisallow: /%2A\n", "bot", "/%2a", false},
   });
 }
@@ -386,8 +387,8 @@ TEST_CASE("RFC 9309 2.2.2: the normalisation table", "[robots]") {
       {"/a/b/c", "/a/b/c"},
       {"http://www.example.com", "http://www.example.com"},
       {"/foo/bar?baz=quz", "/foo/bar?baz=quz"},
-      {"\xC3\xA1", "%C3%A1"},          // TestMaybeEscapePattern: "á"
-      {"%aa", "%AA"},                  // TestMaybeEscapePattern
+      {"\xC3\xA1", "%C3%A1"},  // TestMaybeEscapePattern: "á"
+      {"%aa", "%AA"},          // TestMaybeEscapePattern
       {"/foo/bar/%62%61%7A", "/foo/bar/baz"},
       {"/%7e%2D%2e%5F", "/~-._"},
       {"/a%2fb", "/a%2Fb"},
@@ -426,13 +427,13 @@ TEST_CASE("RFC 9309 2.2.3: '*', '$' and '#' (ID_SpecialCharacters)", "[robots]")
       {kHash, "FooBot", "/foo/quz", false},
       {"User-agent: *\nDisallow: /a$b\n", "bot", "/a$b/c", false},  // '$' not at the end is literal
       {"User-agent: *\nDisallow: /a$b\n", "bot", "/a", true},
-      {"User-agent: *\nDisallow: /a%24\n", "bot", "/a", true},      // an encoded '$' does not anchor
+      {"User-agent: *\nDisallow: /a%24\n", "bot", "/a", true},  // an encoded '$' does not anchor
       {"User-agent: *\nDisallow: /a**b\n", "bot", "/axxb", false},
       {"User-agent: *\nDisallow: /*\n", "bot", "/", false},
       {"User-agent: *\nDisallow: *\n", "bot", "/x", false},
-      {"User-agent: *\nDisallow: $\n", "bot", "/", true},         // matches only an empty path
+      {"User-agent: *\nDisallow: $\n", "bot", "/", true},  // matches only an empty path
       {"User-agent: *\nDisallow: /a*$\n", "bot", "/a/b", false},
-      {"User-agent: *\nDisallow: x\n", "bot", "/x", true},        // patterns are anchored at the path start
+      {"User-agent: *\nDisallow: x\n", "bot", "/x", true},  // patterns are anchored at the path start
   });
 }
 
@@ -478,8 +479,7 @@ TEST_CASE("RFC 9309 2.2.3: Google's documented path examples (GoogleOnly_Documen
   });
 }
 
-TEST_CASE("Google-specific: allowing index.html allows its directory (GoogleOnly_IndexHTMLisDirectory)",
-          "[robots]") {
+TEST_CASE("Google-specific: allowing index.html allows its directory (GoogleOnly_IndexHTMLisDirectory)", "[robots]") {
   constexpr std::string_view kIndex = "User-Agent: *\nAllow: /allowed-slash/index.html\nDisallow: /\n";
   check_cases({
       {kIndex, "foobot", "/allowed-slash/", true},
@@ -498,8 +498,7 @@ TEST_CASE("Google-specific: allowing index.html allows its directory (GoogleOnly
 TEST_CASE("Parser: CR, LF and CRLF each end a line (ID_LinesNumbersAreCountedCorrectly)", "[robots]") {
   const Events expected = {"1 user-agent [foo]", "2 allow [/some/path]", "3 user-agent [bar]", "6 disallow [/]"};
   CHECK(parse_events("User-Agent: foo\nAllow: /some/path\nUser-Agent: bar\n\n\nDisallow: /\n") == expected);
-  CHECK(parse_events("User-Agent: foo\r\nAllow: /some/path\r\nUser-Agent: bar\r\n\r\n\r\nDisallow: /\r\n") ==
-        expected);
+  CHECK(parse_events("User-Agent: foo\r\nAllow: /some/path\r\nUser-Agent: bar\r\n\r\n\r\nDisallow: /\r\n") == expected);
   CHECK(parse_events("User-Agent: foo\rAllow: /some/path\rUser-Agent: bar\r\r\rDisallow: /\r") == expected);
   CHECK(parse_events("User-Agent: foo\nAllow: /some/path\nUser-Agent: bar\n\n\nDisallow: /") == expected);
   CHECK(parse_events("User-Agent: foo\nAllow: /some/path\r\nUser-Agent: bar\n\r\n\nDisallow: /") == expected);
@@ -509,14 +508,21 @@ TEST_CASE("Parser: CR, LF and CRLF each end a line (ID_LinesNumbersAreCountedCor
 
 TEST_CASE("Parser: a UTF-8 byte order mark is skipped (ID_UTF8ByteOrderMarkIsSkipped)", "[robots]") {
   const Events expected = {"1 user-agent [foo]", "2 allow [/AnyValue]"};
-  CHECK(parse_events("\xEF\xBB\xBF" "User-Agent: foo\nAllow: /AnyValue\n") == expected);
-  CHECK(parse_events("\xEF\xBB" "User-Agent: foo\nAllow: /AnyValue\n") == expected);
-  CHECK(parse_events("\xEF" "User-Agent: foo\nAllow: /AnyValue\n") == expected);
+  CHECK(parse_events("\xEF\xBB\xBF"
+                     "User-Agent: foo\nAllow: /AnyValue\n") == expected);
+  CHECK(parse_events("\xEF\xBB"
+                     "User-Agent: foo\nAllow: /AnyValue\n") == expected);
+  CHECK(parse_events("\xEF"
+                     "User-Agent: foo\nAllow: /AnyValue\n") == expected);
   // A broken BOM is part of the first key; a BOM later in the file is just bytes.
-  CHECK(parse_events("\xEF\x11\xBF" "User-Agent: foo\nAllow: /AnyValue\n") ==
-        Events{"1 unknown:\x11\xBF" "User-Agent [foo]", "2 allow [/AnyValue]"});
-  CHECK(parse_events("User-Agent: foo\n\xEF\xBB\xBF" "Allow: /AnyValue\n") ==
-        Events{"1 user-agent [foo]", "2 unknown:\xEF\xBB\xBF" "Allow [/AnyValue]"});
+  CHECK(parse_events("\xEF\x11\xBF"
+                     "User-Agent: foo\nAllow: /AnyValue\n") == Events{"1 unknown:\x11\xBF"
+                                                                      "User-Agent [foo]",
+                                                                      "2 allow [/AnyValue]"});
+  CHECK(parse_events("User-Agent: foo\n\xEF\xBB\xBF"
+                     "Allow: /AnyValue\n") == Events{"1 user-agent [foo]",
+                                                     "2 unknown:\xEF\xBB\xBF"
+                                                     "Allow [/AnyValue]"});
 }
 
 TEST_CASE("Parser: comments, whitespace, missing colons and accepted typos", "[robots]") {
@@ -573,8 +579,8 @@ TEST_CASE("Parser: binary garbage and NULs never crash and leave good lines alon
   (void)rules.allowed(garbage.substr(0, 5000));  // any bytes as a path
 
   const std::string with_nuls = "User-agent: *\n\0\0\0\nDis\0allow: /x\nDisallow: /a\0b\nDisallow: /y\n"s;
-  CHECK(parse_events(with_nuls) == Events{"1 user-agent [*]", "3 unknown:Dis\0allow [/x]"s, "4 disallow [/a\0b]"s,
-                                          "5 disallow [/y]"});
+  CHECK(parse_events(with_nuls) ==
+        Events{"1 user-agent [*]", "3 unknown:Dis\0allow [/x]"s, "4 disallow [/a\0b]"s, "5 disallow [/y]"});
   const RobotsRules nul_rules = RobotsRules::parse(with_nuls, "bot");
   CHECK(nul_rules.allowed("/x"));
   CHECK(nul_rules.allowed("/a"));
@@ -652,8 +658,9 @@ TEST_CASE("Matcher: agrees with google's positions-array matcher on random patte
   // Few distinct letters, so segments repeat themselves ("aab", "abab") and
   // the search has to fall back inside partial matches.
   const std::string_view borders[][2] = {
-      {"/*aab", "/aaab"}, {"/*abab", "/abaabab"}, {"/*abab$", "/ababab"}, {"/*aabaab", "/aabaaabaab"},
-      {"/*aabaaaa", "/aabaaabaaaa"},  // needs a failure-table entry that is itself a fallback
+      {"/*aab", "/aaab"},          {"/*abab", "/abaabab"},        {"/*abab$", "/ababab"},
+      {"/*aabaab", "/aabaaabaab"}, {"/*aabaaaa", "/aabaaabaaaa"},  // needs a failure-table entry that is itself a
+                                                                   // fallback
   };
   for (const auto& [pattern, path] : borders) {
     INFO("pattern " << pattern << " path " << path);
@@ -706,7 +713,8 @@ TEST_CASE("Crawl-delay (non-standard): values, fractions and garbage", "[robots]
 }
 
 TEST_CASE("Crawl-delay comes from the matched group(s)", "[robots]") {
-  constexpr std::string_view kBoth = "User-agent: *\nCrawl-delay: 10\n\nUser-agent: bot\nCrawl-delay: 2\nDisallow: /x\n";
+  constexpr std::string_view kBoth =
+      "User-agent: *\nCrawl-delay: 10\n\nUser-agent: bot\nCrawl-delay: 2\nDisallow: /x\n";
   CHECK(RobotsRules::parse(kBoth, "bot").crawl_delay() == milliseconds{2000});
   CHECK(RobotsRules::parse(kBoth, "other").crawl_delay() == milliseconds{10'000});
   // A matched group without Crawl-delay does not inherit the "*" one.
@@ -801,18 +809,18 @@ TEST_CASE("Retry-After: delay-seconds and the three HTTP-date forms (RFC 9110 10
       {" 5\t", milliseconds{5000}},
       {"0", milliseconds{0}},
       {"99999999999999999999999", kMax},
-      {"Sat, 01 Mar 2025 12:01:30 GMT", milliseconds{90'000}},   // IMF-fixdate
+      {"Sat, 01 Mar 2025 12:01:30 GMT", milliseconds{90'000}},     // IMF-fixdate
       {"Saturday, 01-Mar-25 12:01:30 GMT", milliseconds{90'000}},  // obsolete RFC 850
-      {"Sat Mar  1 12:01:30 2025", milliseconds{90'000}},        // asctime
+      {"Sat Mar  1 12:01:30 2025", milliseconds{90'000}},          // asctime
       {"Sat Mar 01 12:01:30 2025", milliseconds{90'000}},
-      {"sat, 01 mar 2025 12:01:30 GMT", milliseconds{90'000}},   // names are matched case-insensitively
-      {"Sat, 01 Mar 2025 12:00:00 GMT", milliseconds{0}},        // now
-      {"Sun, 06 Nov 1994 08:49:37 GMT", milliseconds{0}},        // past -> 0
+      {"sat, 01 mar 2025 12:01:30 GMT", milliseconds{90'000}},  // names are matched case-insensitively
+      {"Sat, 01 Mar 2025 12:00:00 GMT", milliseconds{0}},       // now
+      {"Sun, 06 Nov 1994 08:49:37 GMT", milliseconds{0}},       // past -> 0
       {"Sunday, 06-Nov-94 08:49:37 GMT", milliseconds{0}},
       {"Sun Nov  6 08:49:37 1994", milliseconds{0}},
-      {"Friday, 01-Mar-80 12:00:00 GMT", milliseconds{0}},       // 2080 is > 50 years ahead: 1980
-      {"Friday, 01-Mar-70 12:00:00 GMT", kMax},                  // 2070, capped
-      {"Fri, 31 Dec 9999 23:59:59 GMT", kMax},                   // no overflow
+      {"Friday, 01-Mar-80 12:00:00 GMT", milliseconds{0}},  // 2080 is > 50 years ahead: 1980
+      {"Friday, 01-Mar-70 12:00:00 GMT", kMax},             // 2070, capped
+      {"Fri, 31 Dec 9999 23:59:59 GMT", kMax},              // no overflow
       {"Sat, 28 Feb 2026 12:00:00 GMT", milliseconds{hours{24 * 364}}},
       {"", std::nullopt},
       {"soon", std::nullopt},

@@ -78,11 +78,11 @@ TEST_CASE("include and exclude patterns are searched in the normalised URL", "[s
   const std::vector<std::string> junk = {"\\.pdf$", "[?&]session="};
   const Case kCases[] = {
       {docs, junk, "http://example.com/docs/a", true},
-      {docs, junk, "http://example.com/blog/a", false},               // no include matches
-      {docs, junk, "http://example.com/docs/a.pdf", false},           // an exclude matches
+      {docs, junk, "http://example.com/blog/a", false},                // no include matches
+      {docs, junk, "http://example.com/docs/a.pdf", false},            // an exclude matches
       {docs, junk, "http://example.com/docs/a?x=1&session=2", false},  // search, not full match
-      {docs, junk, "HTTP://Example.COM/docs/%7Ea", true},             // matched against str(): .../docs/~a
-      {{}, junk, "http://example.com/anything", true},                // no includes: everything passes them
+      {docs, junk, "HTTP://Example.COM/docs/%7Ea", true},              // matched against str(): .../docs/~a
+      {{}, junk, "http://example.com/anything", true},                 // no includes: everything passes them
       {{}, junk, "http://example.com/a.pdf", false},
       {{"/a/", "/b/"}, {}, "http://example.com/b/x", true},  // any include
       {{"/a/", "/b/"}, {}, "http://example.com/c/x", false},
@@ -130,8 +130,12 @@ TEST_CASE("scope mode names", "[scope]") {
     std::optional<ScopeMode> mode;
   };
   static const Case kCases[] = {
-      {"host", ScopeMode::kSameHost}, {"domain", ScopeMode::kSameDomain}, {"any", ScopeMode::kAny},
-      {"Host", std::nullopt},         {"", std::nullopt},                 {"same-host", std::nullopt},
+      {"host", ScopeMode::kSameHost},
+      {"domain", ScopeMode::kSameDomain},
+      {"any", ScopeMode::kAny},
+      {"Host", std::nullopt},
+      {"", std::nullopt},
+      {"same-host", std::nullopt},
   };
   for (const Case& c : kCases) {
     INFO(c.name);
@@ -147,8 +151,7 @@ TEST_CASE("matching an 8 KiB URL fits in a 512 KiB worker stack", "[scope]") {
   const Scope scope = must_create(
       ScopeOptions{ScopeMode::kAny, {"^https?://example\\.com/.*", "(a|b)*\\?x=1$"}, {".*x=2", "(a*)*b"}}, {});
   bool allowed = false;
-  fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes,
-                                     [&] { allowed = scope.allows(long_url); });
+  fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes, [&] { allowed = scope.allows(long_url); });
   CHECK(allowed);
 }
 

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
 #include <sqlite3.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <set>
@@ -28,7 +28,9 @@ std::filesystem::path temp_db(const std::string& name) {
 // A second, independent connection: what a user's `sqlite3 results.db` sees.
 class Reader {
  public:
-  explicit Reader(const std::filesystem::path& path) { REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK); }
+  explicit Reader(const std::filesystem::path& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  }
   ~Reader() { sqlite3_close(db_); }
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
@@ -98,11 +100,13 @@ TEST_CASE("records become rows with every field, errors by class, empty text as 
     REQUIRE((*sink)->flush());
   }
   Reader db(path);
-  const auto rows = db.rows("SELECT url, line, status, ok, error, error_message, title, bytes, elapsed_ms FROM results ORDER BY id");
+  const auto rows =
+      db.rows("SELECT url, line, status, ok, error, error_message, title, bytes, elapsed_ms FROM results ORDER BY id");
   REQUIRE(rows.size() == 3);
   CHECK(rows[0] == std::vector<std::string>{"http://example.test/a", "1", "200", "1", "NULL", "NULL",
                                             "Caf\xc3\xa9 \"quotes\", commas; 'and' -- more", "1234", "12.5"});
-  CHECK(rows[1] == std::vector<std::string>{"http://example.test/missing", "2", "404", "0", "http_status", "HTTP 404", "NULL", "0", "0.0"});
+  CHECK(rows[1] == std::vector<std::string>{"http://example.test/missing", "2", "404", "0", "http_status", "HTTP 404",
+                                            "NULL", "0", "0.0"});
   CHECK(rows[2][0].empty());
   CHECK(rows[2][4] == "invalid_url");
   CHECK(db.one("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'results'") == "2");
@@ -112,7 +116,8 @@ TEST_CASE("rows are committed in batches and by flush, visible to another connec
   const auto path = temp_db("batches.db");
   auto sink = SqliteSink::open(path);
   REQUIRE(sink);
-  for (int i = 0; i < SqliteSink::kRowsPerCommit + 5; ++i) (*sink)->write(page("http://example.test/" + std::to_string(i), static_cast<std::uint64_t>(i) + 1));
+  for (int i = 0; i < SqliteSink::kRowsPerCommit + 5; ++i)
+    (*sink)->write(page("http://example.test/" + std::to_string(i), static_cast<std::uint64_t>(i) + 1));
   {
     Reader db(path);
     CHECK(db.one("SELECT count(*) FROM results") == std::to_string(SqliteSink::kRowsPerCommit));  // one batch committed
@@ -133,7 +138,8 @@ TEST_CASE("opening again starts a fresh results table and leaves other tables al
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db, "CREATE TABLE notes(x TEXT); INSERT INTO notes VALUES ('keep me');", nullptr, nullptr, nullptr) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "CREATE TABLE notes(x TEXT); INSERT INTO notes VALUES ('keep me');", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
   {

@@ -301,7 +301,7 @@ TEST_CASE("a done duplicate of a pending line's URL does not shadow it", "[state
     REQUIRE(journal);
     auto dup = record("http://h/x", 9, 0);
     dup.error = ErrorCode::kDuplicate;
-    (*journal)->write(dup);             // line 9 is done (a duplicate of line 5)...
+    (*journal)->write(dup);                     // line 9 is done (a duplicate of line 5)...
     (*journal)->queued(item("http://h/x", 5));  // ...whose Q line was written later
     REQUIRE((*journal)->flush());
   }

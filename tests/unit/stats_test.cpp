@@ -25,9 +25,9 @@ TEST_CASE("ok means no error and a status from 200 to 399, anything else failed"
   stats.record({200, ErrorCode::kOk, 10, {}});
   stats.record({301, ErrorCode::kOk, 0, {}});
   stats.record({399, ErrorCode::kOk, 0, {}});
-  stats.record({400, ErrorCode::kOk, 0, {}});                   // status alone makes it a failure
+  stats.record({400, ErrorCode::kOk, 0, {}});  // status alone makes it a failure
   stats.record({404, ErrorCode::kHttpStatus, 5, {}});
-  stats.record({200, ErrorCode::kTruncated, 7, {}});           // a 200 cut short is a failure
+  stats.record({200, ErrorCode::kTruncated, 7, {}});  // a 200 cut short is a failure
   stats.record({0, ErrorCode::kTimeout, 0, {}});
   stats.record({199, ErrorCode::kOk, 0, {}});
   stats.record_retry();
@@ -71,8 +71,8 @@ TEST_CASE("percentiles of 1..1000 ms uniform are within 3% of the exact values",
   REQUIRE(s.latency_p90_ms == Approx(900).epsilon(0.03));
   REQUIRE(s.latency_p95_ms == Approx(950).epsilon(0.03));
   REQUIRE(s.latency_p99_ms == Approx(990).epsilon(0.03));
-  REQUIRE(s.latency_max_ms == 1000.0);            // exact, not bucketed
-  REQUIRE(s.latency_mean_ms == Approx(500.5));    // exact sum / count
+  REQUIRE(s.latency_max_ms == 1000.0);          // exact, not bucketed
+  REQUIRE(s.latency_mean_ms == Approx(500.5));  // exact sum / count
   REQUIRE(s.latency_p50_ms < s.latency_p90_ms);
   REQUIRE(s.latency_p99_ms <= s.latency_max_ms);
 }

@@ -36,8 +36,9 @@ Url must_parse(std::string_view text) {
 }
 
 bool is_one_ascii_line(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F; });
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F;
+  });
 }
 
 }  // namespace
@@ -89,7 +90,9 @@ TEST_CASE("parse normalises so that one resource has one spelling (RFC 3986 6.2.
       {"http://example.com/a\0b"sv, "http://example.com/a%00b", "an embedded NUL is data, not the end"},
       {"http://ex%61mple.com/", "http://example.com/", "percent-encoded host name decoded"},
       {"http://M\xC3\x9Cnchen.de/", "http://xn--mnchen-3ya.de/", "IDN to punycode (UTS #46 maps case)"},
-      {"http://www.b\xC3\xBC" "cher.example/", "http://www.xn--bcher-kva.example/", "IDN to punycode"},
+      {"http://www.b\xC3\xBC"
+       "cher.example/",
+       "http://www.xn--bcher-kva.example/", "IDN to punycode"},
       {"http://xn--bcher-kva.example/", "http://xn--bcher-kva.example/", "punycode stays"},
       {"http://[::FFFF:127.0.0.1]:8080/", "http://[::ffff:127.0.0.1]:8080/", "IPv6 in RFC 5952 form"},
       {"http://[2001:DB8:0:0:0:0:0:1]/", "http://[2001:db8::1]/", "IPv6 zeros compressed"},
@@ -304,7 +307,8 @@ TEST_CASE("resolve errors name the reference and the base", "[url]") {
   CHECK(bad.error().message == "invalid URL \"//bad host/\": Bad hostname (resolved against \"http://a/b\")");
   auto mail = base.resolve("mailto:x@y");
   REQUIRE_FALSE(mail.ok());
-  CHECK(mail.error().message == "unsupported scheme \"mailto\" in URL \"mailto:x@y\" (only http and https are followed)");
+  CHECK(mail.error().message ==
+        "unsupported scheme \"mailto\" in URL \"mailto:x@y\" (only http and https are followed)");
 }
 
 TEST_CASE("accessors split the normalised URL", "[url]") {
@@ -321,7 +325,9 @@ TEST_CASE("accessors split the normalised URL", "[url]") {
       {"https://[::1]/x?", "https", "[::1]", 443, "/x", "https://[::1]:443", "https://[::1]/robots.txt"},
       {"http://127.0.0.1:8080/p?q", "http", "127.0.0.1", 8080, "/p?q", "http://127.0.0.1:8080",
        "http://127.0.0.1:8080/robots.txt"},
-      {"http://b\xC3\xBC" "cher.example:80/?", "http", "xn--bcher-kva.example", 80, "/", "http://xn--bcher-kva.example:80",
+      {"http://b\xC3\xBC"
+       "cher.example:80/?",
+       "http", "xn--bcher-kva.example", 80, "/", "http://xn--bcher-kva.example:80",
        "http://xn--bcher-kva.example/robots.txt"},
   };
   for (const Case& c : kCases) {
@@ -348,7 +354,9 @@ TEST_CASE("registrable_domain follows the Public Suffix List", "[url]") {
       {"http://a.b.example.com/", "example.com"},
       {"http://www.example.co.uk/", "example.co.uk"},       // ICANN section: co.uk is a suffix
       {"https://someone.github.io/", "someone.github.io"},  // private section: github.io is a suffix
-      {"http://www.b\xC3\xBC" "cher.de/", "xn--bcher-kva.de"},
+      {"http://www.b\xC3\xBC"
+       "cher.de/",
+       "xn--bcher-kva.de"},
       {"http://foo.bar.unknowntld/", "bar.unknowntld"},  // the "*" default rule
       {"http://co.uk/", "co.uk"},                        // a suffix itself: no registrable domain
       {"http://localhost:8080/", "localhost"},
@@ -378,10 +386,54 @@ TEST_CASE("equality is equality of the normalised form, and copies and moves kee
 
 TEST_CASE("normalisation is idempotent and never fails on arbitrary bytes", "[url]") {
   // Deterministic pseudo-random URLs built from the pieces that trip parsers.
-  static const std::string_view kPieces[] = {
-      "http://", "https://", "HTTP://", "//", "/", "?", "#", "%", "%2e", "%2E%2e", "%41", "%zz", "..", ".", "@", ":",
-      "[", "]", "::1", "a", "Z", "9", "-", "_", "~", " ", "\t", "\n", "\x01", "\x7F", "\xC3\xA9", "\xFF", "\0"sv,
-      "xn--", "\\", "\"", "<", "+", "=", "&", ";", ":80", ":443", ":0", ":65536", "example.com", "b\xC3\xBC" "cher"};
+  static const std::string_view kPieces[] = {"http://",
+                                             "https://",
+                                             "HTTP://",
+                                             "//",
+                                             "/",
+                                             "?",
+                                             "#",
+                                             "%",
+                                             "%2e",
+                                             "%2E%2e",
+                                             "%41",
+                                             "%zz",
+                                             "..",
+                                             ".",
+                                             "@",
+                                             ":",
+                                             "[",
+                                             "]",
+                                             "::1",
+                                             "a",
+                                             "Z",
+                                             "9",
+                                             "-",
+                                             "_",
+                                             "~",
+                                             " ",
+                                             "\t",
+                                             "\n",
+                                             "\x01",
+                                             "\x7F",
+                                             "\xC3\xA9",
+                                             "\xFF",
+                                             "\0"sv,
+                                             "xn--",
+                                             "\\",
+                                             "\"",
+                                             "<",
+                                             "+",
+                                             "=",
+                                             "&",
+                                             ";",
+                                             ":80",
+                                             ":443",
+                                             ":0",
+                                             ":65536",
+                                             "example.com",
+                                             "b\xC3\xBC"
+                                             "cher"};
   std::uint64_t state = 42;
   auto next = [&state](std::size_t bound) {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;

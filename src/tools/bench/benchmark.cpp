@@ -52,8 +52,8 @@ std::string strprintf(const char* format, ...) {
 
 struct ProcStatus {
   bool read = false;
-  std::uint64_t rss_kib = 0;   // VmRSS
-  std::uint64_t hwm_kib = 0;   // VmHWM: peak RSS since start or since the last reset
+  std::uint64_t rss_kib = 0;  // VmRSS
+  std::uint64_t hwm_kib = 0;  // VmHWM: peak RSS since start or since the last reset
   int threads = 0;
 };
 
@@ -129,7 +129,8 @@ bool is_ok(const Result<FetchResponse>& response) {
 // the latency histogram of a point's CrawlStats is read, so each latency is
 // recorded as a plain 200.
 Outcome latency_only(std::uint64_t micros) {
-  return Outcome{200, ErrorCode::kOk, 0, std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(micros))};
+  return Outcome{200, ErrorCode::kOk, 0,
+                 std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(micros))};
 }
 
 // Threads mode's sink: counts and latencies, no copies of records.
@@ -184,7 +185,7 @@ RunSample run_threads(const BenchOptions& options, std::uint32_t workers, CrawlS
   engine_options.fetch = options.fetch;
   engine_options.retry.max_retries = 0;  // the other modes do not retry either
   engine_options.follow_links = false;
-  engine_options.parse_html = false;     // as `fetchpool get` without --titles
+  engine_options.parse_html = false;  // as `fetchpool get` without --titles
   engine_options.frontier.max_in_flight_per_host = options.per_host;
   RecordingSink sink(stats);
   PeakProbe peak;
@@ -213,9 +214,10 @@ RunSample run_threads(const BenchOptions& options, std::uint32_t workers, CrawlS
 // transfer timeout.
 std::chrono::seconds process_deadline(const BenchOptions& options, std::uint32_t workers) {
   const auto share = (options.urls.size() + workers - 1) / workers;
-  const auto per_request = options.fetch.total_timeout.count() > 0
-                               ? std::chrono::duration_cast<std::chrono::seconds>(options.fetch.total_timeout) + std::chrono::seconds(1)
-                               : std::chrono::seconds(600);
+  const auto per_request =
+      options.fetch.total_timeout.count() > 0
+          ? std::chrono::duration_cast<std::chrono::seconds>(options.fetch.total_timeout) + std::chrono::seconds(1)
+          : std::chrono::seconds(600);
   return per_request * static_cast<long>(share) + std::chrono::seconds(60);
 }
 
@@ -268,7 +270,8 @@ Result<BenchPoint> measure_point(BenchMode mode, std::uint32_t workers, const Be
     if (options.on_run) {
       options.on_run(strprintf("%s N=%u run %u/%u: %.3f s, %llu ok, %llu failed", std::string(to_string(mode)).c_str(),
                                workers, repeat + 1, options.repeats, sample->wall_s,
-                               static_cast<unsigned long long>(sample->ok), static_cast<unsigned long long>(sample->failed)));
+                               static_cast<unsigned long long>(sample->ok),
+                               static_cast<unsigned long long>(sample->failed)));
     }
     point.runs.push_back(std::move(*sample));
   }
@@ -579,11 +582,20 @@ std::string xml_escape(std::string_view text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -604,9 +616,12 @@ double nice_step(double top, int ticks) {
 
 std::string_view to_string(BenchMode mode) noexcept {
   switch (mode) {
-    case BenchMode::kSequential: return "sequential";
-    case BenchMode::kThreads: return "threads";
-    case BenchMode::kProcesses: return "processes";
+    case BenchMode::kSequential:
+      return "sequential";
+    case BenchMode::kThreads:
+      return "threads";
+    case BenchMode::kProcesses:
+      return "processes";
   }
   return "unknown";
 }
@@ -669,7 +684,8 @@ std::optional<Knee> find_knee(const std::vector<BenchPoint>& points, BenchMode m
   std::vector<const BenchPoint*> of_mode;
   for (const auto& point : points)
     if (point.mode == mode) of_mode.push_back(&point);
-  std::sort(of_mode.begin(), of_mode.end(), [](const BenchPoint* a, const BenchPoint* b) { return a->workers < b->workers; });
+  std::sort(of_mode.begin(), of_mode.end(),
+            [](const BenchPoint* a, const BenchPoint* b) { return a->workers < b->workers; });
   for (const auto* point : of_mode) {
     if (point->speedup < threshold * point->ideal_speedup) {
       return Knee{mode, point->workers, point->speedup, point->ideal_speedup, likely_limit(*point, context)};
@@ -682,19 +698,19 @@ std::optional<Knee> find_knee(const std::vector<BenchPoint>& points, BenchMode m
 
 std::string format_table(const BenchReport& report) {
   std::string out = "fetchpool bench: " + report.workload + "\n";
-  out += strprintf("U = %llu requests per run, %u repeats, %u cores; L = %.2f ms (mean latency of the sequential runs)\n\n",
-                   static_cast<unsigned long long>(report.requests), report.repeats, report.context.cores,
-                   report.latency_ms);
+  out += strprintf(
+      "U = %llu requests per run, %u repeats, %u cores; L = %.2f ms (mean latency of the sequential runs)\n\n",
+      static_cast<unsigned long long>(report.requests), report.repeats, report.context.cores, report.latency_ms);
   out += strprintf("%-10s %4s %9s %-19s %8s %9s %7s %7s %6s %9s %8s %8s %8s %7s %10s %6s\n", "mode", "N", "wall s",
                    "(min..max)", "req/s", "N/L req/s", "speedup", "ideal", "effic", "ideal s", "p50 ms", "p95 ms",
                    "p99 ms", "CPU s", "mem/worker", "failed");
   for (const auto& p : report.points) {
     const std::string range = strprintf("(%.3f..%.3f)", p.wall_s.min, p.wall_s.max);
     out += strprintf("%-10s %4u %9.3f %-19s %8.1f %9.1f %6.2fx %6.2fx %6.2f %9.3f %8.1f %8.1f %8.1f %7.2f %10s %6llu\n",
-                     std::string(to_string(p.mode)).c_str(), p.workers, p.wall_s.median, range.c_str(), p.requests_per_s,
-                     p.littles_law_rps, p.speedup, p.ideal_speedup, p.efficiency, p.ideal_wall_s, p.latency_p50_ms,
-                     p.latency_p95_ms, p.latency_p99_ms, p.cpu_s, memory_text(p.memory_per_worker_kib).c_str(),
-                     static_cast<unsigned long long>(p.failed));
+                     std::string(to_string(p.mode)).c_str(), p.workers, p.wall_s.median, range.c_str(),
+                     p.requests_per_s, p.littles_law_rps, p.speedup, p.ideal_speedup, p.efficiency, p.ideal_wall_s,
+                     p.latency_p50_ms, p.latency_p95_ms, p.latency_p99_ms, p.cpu_s,
+                     memory_text(p.memory_per_worker_kib).c_str(), static_cast<unsigned long long>(p.failed));
   }
   out += "\n";
   for (const auto mode : {BenchMode::kThreads, BenchMode::kProcesses}) {
@@ -702,7 +718,8 @@ std::string format_table(const BenchReport& report) {
     for (const auto& p : report.points)
       if (p.mode == mode) largest = std::max(largest, p.workers);
     if (largest == 0) continue;
-    const auto knee = std::find_if(report.knees.begin(), report.knees.end(), [mode](const Knee& k) { return k.mode == mode; });
+    const auto knee =
+        std::find_if(report.knees.begin(), report.knees.end(), [mode](const Knee& k) { return k.mode == mode; });
     if (knee == report.knees.end()) {
       out += strprintf("knee (%s): none up to N=%u: every point reached 0.8 x its ideal speedup\n",
                        std::string(to_string(mode)).c_str(), largest);
@@ -714,7 +731,8 @@ std::string format_table(const BenchReport& report) {
   }
   out +=
       "\nspeedup = sequential median wall / median wall; ideal = U / ceil(U/N); effic = speedup / N;\n"
-      "N/L = Little's law throughput; ideal s = ceil(U/N) x L; CPU s = process CPU per run (built-in server included);\n"
+      "N/L = Little's law throughput; ideal s = ceil(U/N) x L; CPU s = process CPU per run (built-in server "
+      "included);\n"
       "mem/worker: sequential and threads = peak RSS growth / N, processes = mean child peak RSS (VmHWM);\n"
       "failed = fetches not ending in 2xx/3xx, over all repeats.\n";
   return out;
@@ -726,13 +744,13 @@ std::string report_csv(const BenchReport& report) {
       "speedup,ideal_speedup,efficiency,ideal_wall_s,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,"
       "cpu_s,memory_per_worker_kib\n";
   for (const auto& p : report.points) {
-    out += strprintf("%s,%u,%llu,%zu,%llu,%llu,%.6f,%.6f,%.6f,%.3f,%.3f,%.4f,%.4f,%.4f,%.6f,%.3f,%.3f,%.3f,%.3f,%.4f,%s\n",
-                     std::string(to_string(p.mode)).c_str(), p.workers, static_cast<unsigned long long>(p.requests),
-                     p.runs.size(), static_cast<unsigned long long>(p.ok), static_cast<unsigned long long>(p.failed),
-                     p.wall_s.median, p.wall_s.min, p.wall_s.max, p.requests_per_s, p.littles_law_rps, p.speedup,
-                     p.ideal_speedup, p.efficiency, p.ideal_wall_s, p.latency_mean_ms, p.latency_p50_ms, p.latency_p95_ms,
-                     p.latency_p99_ms, p.cpu_s,
-                     p.memory_per_worker_kib ? strprintf("%.1f", *p.memory_per_worker_kib).c_str() : "");
+    out += strprintf(
+        "%s,%u,%llu,%zu,%llu,%llu,%.6f,%.6f,%.6f,%.3f,%.3f,%.4f,%.4f,%.4f,%.6f,%.3f,%.3f,%.3f,%.3f,%.4f,%s\n",
+        std::string(to_string(p.mode)).c_str(), p.workers, static_cast<unsigned long long>(p.requests), p.runs.size(),
+        static_cast<unsigned long long>(p.ok), static_cast<unsigned long long>(p.failed), p.wall_s.median, p.wall_s.min,
+        p.wall_s.max, p.requests_per_s, p.littles_law_rps, p.speedup, p.ideal_speedup, p.efficiency, p.ideal_wall_s,
+        p.latency_mean_ms, p.latency_p50_ms, p.latency_p95_ms, p.latency_p99_ms, p.cpu_s,
+        p.memory_per_worker_kib ? strprintf("%.1f", *p.memory_per_worker_kib).c_str() : "");
   }
   return out;
 }
@@ -761,12 +779,16 @@ std::string report_json(const BenchReport& report) {
     point["ideal_speedup"] = p.ideal_speedup;
     point["efficiency"] = p.efficiency;
     point["ideal_wall_s"] = p.ideal_wall_s;
-    point["latency_ms"] = {{"mean", p.latency_mean_ms}, {"p50", p.latency_p50_ms}, {"p95", p.latency_p95_ms}, {"p99", p.latency_p99_ms}};
+    point["latency_ms"] = {
+        {"mean", p.latency_mean_ms}, {"p50", p.latency_p50_ms}, {"p95", p.latency_p95_ms}, {"p99", p.latency_p99_ms}};
     point["cpu_s"] = p.cpu_s;
     point["memory_per_worker_kib"] = optional_number(p.memory_per_worker_kib);
     ordered_json runs = ordered_json::array();
     for (const auto& r : p.runs) {
-      runs.push_back({{"wall_s", r.wall_s}, {"cpu_s", r.cpu_s}, {"ok", r.ok}, {"failed", r.failed},
+      runs.push_back({{"wall_s", r.wall_s},
+                      {"cpu_s", r.cpu_s},
+                      {"ok", r.ok},
+                      {"failed", r.failed},
                       {"memory_per_worker_kib", optional_number(r.memory_per_worker_kib)}});
     }
     point["runs"] = std::move(runs);
@@ -775,8 +797,11 @@ std::string report_json(const BenchReport& report) {
   root["points"] = std::move(points);
   ordered_json knees = ordered_json::array();
   for (const auto& k : report.knees) {
-    knees.push_back({{"mode", to_string(k.mode)}, {"workers", k.workers}, {"speedup", k.speedup},
-                     {"ideal_speedup", k.ideal_speedup}, {"likely_limit", k.likely_limit}});
+    knees.push_back({{"mode", to_string(k.mode)},
+                     {"workers", k.workers},
+                     {"speedup", k.speedup},
+                     {"ideal_speedup", k.ideal_speedup},
+                     {"likely_limit", k.likely_limit}});
   }
   root["knees"] = std::move(knees);
   return root.dump(2) + "\n";
@@ -802,7 +827,8 @@ std::string render_svg(const BenchReport& report) {
 
   std::string svg = strprintf(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f "
+      "%.0f\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n",
       kWidth, kHeight, kWidth, kHeight);
   svg += strprintf("<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", kWidth, kHeight);
@@ -818,7 +844,8 @@ std::string render_svg(const BenchReport& report) {
   }
   for (int e = 0; e <= static_cast<int>(x_top); ++e) {
     const double x = x_of(std::ldexp(1.0, e));
-    svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", x, kTop, x, kTop + kPlotH);
+    svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", x, kTop, x,
+                     kTop + kPlotH);
     svg += strprintf("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", x, kTop + kPlotH + 18,
                      std::ldexp(1.0, e));
   }
@@ -829,9 +856,10 @@ std::string render_svg(const BenchReport& report) {
                    kTop + kPlotH);
   svg += strprintf("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">workers N (log2 scale)</text>\n",
                    kLeft + kPlotW / 2, kHeight - 18);
-  svg += strprintf("<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 18 %.1f)\">"
-                   "speedup vs sequential</text>\n",
-                   kTop + kPlotH / 2, kTop + kPlotH / 2);
+  svg += strprintf(
+      "<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 18 %.1f)\">"
+      "speedup vs sequential</text>\n",
+      kTop + kPlotH / 2, kTop + kPlotH / 2);
 
   struct Series {
     std::string name;
@@ -843,10 +871,12 @@ std::string render_svg(const BenchReport& report) {
   Series ideal{"ideal: U / ceil(U/N)", "#7f7f7f", "6 4", {}};
   std::set<std::uint32_t> seen;
   for (const auto& p : report.points)
-    if (p.mode != BenchMode::kSequential && seen.insert(p.workers).second) ideal.points.emplace_back(p.workers, p.ideal_speedup);
+    if (p.mode != BenchMode::kSequential && seen.insert(p.workers).second)
+      ideal.points.emplace_back(p.workers, p.ideal_speedup);
   std::sort(ideal.points.begin(), ideal.points.end());
   if (!ideal.points.empty()) series.push_back(std::move(ideal));
-  for (const auto& [mode, colour] : {std::pair{BenchMode::kThreads, "#1f77b4"}, std::pair{BenchMode::kProcesses, "#ff7f0e"}}) {
+  for (const auto& [mode, colour] :
+       {std::pair{BenchMode::kThreads, "#1f77b4"}, std::pair{BenchMode::kProcesses, "#ff7f0e"}}) {
     Series s{std::string("measured: ") + std::string(to_string(mode)), colour, "", {}};
     for (const auto& p : report.points)
       if (p.mode == mode && std::isfinite(p.speedup)) s.points.emplace_back(p.workers, p.speedup);
@@ -855,11 +885,14 @@ std::string render_svg(const BenchReport& report) {
   }
   for (const auto& s : series) {
     std::string coords;
-    for (const auto& [n, speedup] : s.points) coords += strprintf("%s%.1f,%.1f", coords.empty() ? "" : " ", x_of(n), y_of(speedup));
-    svg += strprintf("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n", s.colour.c_str(),
-                     s.dash.empty() ? "" : strprintf(" stroke-dasharray=\"%s\"", s.dash.c_str()).c_str(), coords.c_str());
+    for (const auto& [n, speedup] : s.points)
+      coords += strprintf("%s%.1f,%.1f", coords.empty() ? "" : " ", x_of(n), y_of(speedup));
+    svg +=
+        strprintf("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n", s.colour.c_str(),
+                  s.dash.empty() ? "" : strprintf(" stroke-dasharray=\"%s\"", s.dash.c_str()).c_str(), coords.c_str());
     for (const auto& [n, speedup] : s.points) {
-      svg += strprintf("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", x_of(n), y_of(speedup), s.colour.c_str());
+      svg += strprintf("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", x_of(n), y_of(speedup),
+                       s.colour.c_str());
     }
   }
   // Legend, top left inside the plot (the curves rise to the right).
@@ -868,9 +901,10 @@ std::string render_svg(const BenchReport& report) {
                    legend_x, legend_y, 10 + 18.0 * static_cast<double>(series.size()));
   for (std::size_t i = 0; i < series.size(); ++i) {
     const double y = legend_y + 18 + 18.0 * static_cast<double>(i);
-    svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-                     legend_x + 8, y - 4, legend_x + 36, y - 4, series[i].colour.c_str(),
-                     series[i].dash.empty() ? "" : strprintf(" stroke-dasharray=\"%s\"", series[i].dash.c_str()).c_str());
+    svg +=
+        strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
+                  legend_x + 8, y - 4, legend_x + 36, y - 4, series[i].colour.c_str(),
+                  series[i].dash.empty() ? "" : strprintf(" stroke-dasharray=\"%s\"", series[i].dash.c_str()).c_str());
     svg += strprintf("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", legend_x + 44, y, xml_escape(series[i].name).c_str());
   }
   svg += "</svg>\n";
@@ -881,7 +915,8 @@ std::string render_svg(const BenchReport& report) {
 
 Result<std::unique_ptr<ProcessLauncher>> ProcessLauncher::start() {
   const auto status = read_proc_status();
-  if (!status.read) return Error{ErrorCode::kInternal, "process launcher: cannot read /proc/self/status to count threads"};
+  if (!status.read)
+    return Error{ErrorCode::kInternal, "process launcher: cannot read /proc/self/status to count threads"};
   if (status.threads > kOwnThreadsAllowed) {
     return Error{ErrorCode::kInternal,
                  strprintf("process launcher: this process already runs %d threads; start it before any thread "
@@ -929,7 +964,8 @@ void ProcessLauncher::kill_helper() noexcept {
 
 Result<ProcessRun> ProcessLauncher::run(const std::vector<std::string>& urls, std::uint32_t workers,
                                         const FetchOptions& fetch, std::chrono::seconds deadline) {
-  if (channel_ < 0) return Error{ErrorCode::kInternal, "process launcher: the helper process is gone after an earlier failure"};
+  if (channel_ < 0)
+    return Error{ErrorCode::kInternal, "process launcher: the helper process is gone after an earlier failure"};
   if (workers == 0) return Error{ErrorCode::kConfig, "process launcher: workers must be at least 1"};
   json command;
   command["urls"] = urls;
@@ -969,7 +1005,8 @@ Result<ProcessRun> ProcessLauncher::run(const std::vector<std::string>& urls, st
       run.children.push_back(std::move(result));
     }
   } catch (const json::exception& e) {
-    return Error{ErrorCode::kInternal, std::string("process launcher: malformed reply from the helper process: ") + e.what()};
+    return Error{ErrorCode::kInternal,
+                 std::string("process launcher: malformed reply from the helper process: ") + e.what()};
   }
   return run;
 }
@@ -1015,9 +1052,8 @@ Result<BenchReport> run_benchmark(const BenchOptions& options, ProcessLauncher* 
   }
   if (options.processes) {
     for (const auto n : sweep) {
-      auto point = measure_point(BenchMode::kProcesses, n, options, [&](CrawlStats& stats) {
-        return run_processes(options, n, *launcher, stats);
-      });
+      auto point = measure_point(BenchMode::kProcesses, n, options,
+                                 [&](CrawlStats& stats) { return run_processes(options, n, *launcher, stats); });
       if (!point) return std::move(point).error();
       report.points.push_back(std::move(*point));
     }

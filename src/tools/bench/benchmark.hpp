@@ -89,44 +89,44 @@ Spread spread_of(std::vector<double> values);
 // One timed run of one mode at one worker count.
 struct RunSample {
   double wall_s = 0;
-  double cpu_s = 0;                         // user + system, see the header comment
-  std::uint64_t ok = 0;                     // 2xx/3xx answers
-  std::uint64_t failed = 0;                 // everything else; ok + failed = URLs handled
+  double cpu_s = 0;                             // user + system, see the header comment
+  std::uint64_t ok = 0;                         // 2xx/3xx answers
+  std::uint64_t failed = 0;                     // everything else; ok + failed = URLs handled
   std::optional<double> memory_per_worker_kib;  // unset when /proc does not tell
 };
 
 struct BenchPoint {
   BenchMode mode = BenchMode::kSequential;
   std::uint32_t workers = 1;
-  std::uint64_t requests = 0;       // U: URLs per run
+  std::uint64_t requests = 0;  // U: URLs per run
   std::vector<RunSample> runs;
   Spread wall_s;
-  double requests_per_s = 0;        // U / median wall
-  double speedup = 0;               // sequential median wall / this median wall
-  double efficiency = 0;            // speedup / workers
-  double ideal_speedup = 0;         // U / ceil(U/N)
-  double ideal_wall_s = 0;          // ceil(U/N) x L
-  double littles_law_rps = 0;       // N / L
-  double latency_mean_ms = 0;       // over every request of every run of this point
+  double requests_per_s = 0;   // U / median wall
+  double speedup = 0;          // sequential median wall / this median wall
+  double efficiency = 0;       // speedup / workers
+  double ideal_speedup = 0;    // U / ceil(U/N)
+  double ideal_wall_s = 0;     // ceil(U/N) x L
+  double littles_law_rps = 0;  // N / L
+  double latency_mean_ms = 0;  // over every request of every run of this point
   double latency_p50_ms = 0;
   double latency_p95_ms = 0;
   double latency_p99_ms = 0;
-  double cpu_s = 0;                 // median over runs
+  double cpu_s = 0;                             // median over runs
   std::optional<double> memory_per_worker_kib;  // median over runs
-  std::uint64_t ok = 0;             // summed over runs
-  std::uint64_t failed = 0;         // summed over runs
+  std::uint64_t ok = 0;                         // summed over runs
+  std::uint64_t failed = 0;                     // summed over runs
 };
 
 // What likely_limit() looks at besides the point itself.
 struct LimitContext {
-  unsigned cores = 1;               // CPUs this process may run on
-  std::uint32_t per_host = 0;       // threads mode's per-host cap, 0 = none
-  double sequential_latency_ms = 0; // L
+  unsigned cores = 1;                // CPUs this process may run on
+  std::uint32_t per_host = 0;        // threads mode's per-host cap, 0 = none
+  double sequential_latency_ms = 0;  // L
 };
 
 struct Knee {
   BenchMode mode = BenchMode::kThreads;
-  std::uint32_t workers = 0;        // first N with speedup < threshold x ideal
+  std::uint32_t workers = 0;  // first N with speedup < threshold x ideal
   double speedup = 0;
   double ideal_speedup = 0;
   std::string likely_limit;
@@ -148,13 +148,13 @@ std::optional<Knee> find_knee(const std::vector<BenchPoint>& points, BenchMode m
                               double threshold = 0.8);
 
 struct BenchReport {
-  std::string workload;             // one line: what was fetched
-  std::uint64_t requests = 0;       // U
+  std::string workload;        // one line: what was fetched
+  std::uint64_t requests = 0;  // U
   std::uint32_t repeats = 0;
-  double latency_ms = 0;            // L: mean latency of the sequential runs
+  double latency_ms = 0;  // L: mean latency of the sequential runs
   LimitContext context;
-  std::vector<BenchPoint> points;   // sequential first, then threads, then processes, each by workers
-  std::vector<Knee> knees;          // one per parallel mode that has one
+  std::vector<BenchPoint> points;  // sequential first, then threads, then processes, each by workers
+  std::vector<Knee> knees;         // one per parallel mode that has one
 };
 
 // Renderers. All pure.
@@ -206,14 +206,14 @@ class ProcessLauncher {
 };
 
 struct BenchOptions {
-  std::vector<std::string> urls;                       // U distinct URLs
+  std::vector<std::string> urls;  // U distinct URLs
   std::vector<std::uint32_t> workers{1, 2, 4, 8, 16, 32, 64};
   std::uint32_t repeats = 3;
-  bool threads = true;                                 // sequential always runs: it is the baseline
-  bool processes = true;                               // needs a ProcessLauncher
-  std::uint32_t per_host = 0;                          // threads mode's frontier cap, 0 = none
+  bool threads = true;         // sequential always runs: it is the baseline
+  bool processes = true;       // needs a ProcessLauncher
+  std::uint32_t per_host = 0;  // threads mode's frontier cap, 0 = none
   FetchOptions fetch;
-  std::string workload;                                // copied into the report
+  std::string workload;  // copied into the report
   // Called on the calling thread after every run, e.g. "threads N=8 run 2/3: 0.81 s".
   std::function<void(const std::string&)> on_run;
 };

@@ -13,8 +13,8 @@
 #include <optional>
 #include <unordered_set>
 
-#include "tools/cli/cli.hpp"
 #include "tools/bench/benchmark.hpp"
+#include "tools/cli/cli.hpp"
 #include "tools/testsite/local_server.hpp"
 
 namespace fetchpool::cli {
@@ -68,33 +68,39 @@ void raise_descriptor_limit() {
 
 CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   auto* bench = app.add_subcommand(
-      "bench", "Measure and explain the speedup of N workers (threads, processes) over one, on the built-in site or a URL list");
+      "bench",
+      "Measure and explain the speedup of N workers (threads, processes) over one, on the built-in site or a URL list");
   bench->add_option("--latency", o.latency_ms, "Built-in site: milliseconds added to every response [default 50]")
       ->check(CLI::Range(0u, 60'000u));
   bench->add_option("--jitter", o.jitter_ms, "Built-in site: extra 0..N milliseconds per response [default 0]")
       ->check(CLI::Range(0u, 60'000u));
   bench->add_option("--page-bytes", o.page_bytes, "Built-in site: approximate page size [default 4096]")
       ->check(CLI::Range(0u, 64u << 20));
-  bench->add_option_function<std::uint32_t>(
-           "--requests",
-           [&o](const std::uint32_t& n) {
-             o.requests = n;
-             o.requests_given = true;
-           },
-           "Distinct URLs per run: site pages, or the first N of -i's list [default 400 / the whole list]")
+  bench
+      ->add_option_function<std::uint32_t>(
+          "--requests",
+          [&o](const std::uint32_t& n) {
+            o.requests = n;
+            o.requests_given = true;
+          },
+          "Distinct URLs per run: site pages, or the first N of -i's list [default 400 / the whole list]")
       ->check(CLI::Range(1u, 1'000'000u));
-  bench->add_option("-i,--input-file", o.input_file,
-                    "Fetch this URL list instead of the built-in site (the hosts are yours to choose)")
+  bench
+      ->add_option("-i,--input-file", o.input_file,
+                   "Fetch this URL list instead of the built-in site (the hosts are yours to choose)")
       ->check(CLI::ExistingFile);
   bench->add_option("--workers", o.workers, "Worker counts to sweep, comma-separated [default 1,2,4,8,16,32,64]")
       ->delimiter(',')
       ->check(CLI::Range(1u, 4096u));
-  bench->add_option("--repeats", o.repeats, "Runs per point; wall time is their median [default 3]")->check(CLI::Range(1u, 1000u));
+  bench->add_option("--repeats", o.repeats, "Runs per point; wall time is their median [default 3]")
+      ->check(CLI::Range(1u, 1000u));
   bench->add_option("--modes", o.modes, "Parallel modes to run besides sequential: threads, processes [default both]")
       ->delimiter(',')
       ->check(CLI::IsMember({"threads", "processes"}));
-  bench->add_option("--per-host", o.per_host, "Threads mode: most requests in flight per host (0 = unlimited) [default 0]");
-  bench->add_option("--server-threads", o.server_threads, "Built-in site: event-loop threads [default 1]")->check(CLI::Range(1u, 64u));
+  bench->add_option("--per-host", o.per_host,
+                    "Threads mode: most requests in flight per host (0 = unlimited) [default 0]");
+  bench->add_option("--server-threads", o.server_threads, "Built-in site: event-loop threads [default 1]")
+      ->check(CLI::Range(1u, 64u));
   bench->add_option("-T,--timeout", o.timeout_s, "Whole-transfer timeout per request in seconds [default 30]")
       ->check(CLI::PositiveNumber);
   bench->add_option("--csv", o.csv, "Also write one CSV row per point to this file");
@@ -148,9 +154,10 @@ int run_bench(BenchCommandOptions o, bool quiet) {
     site.threads = o.server_threads;
     server = std::make_unique<LocalServer>(site);
     for (const auto& path : site_page_paths(site.site)) options.urls.push_back(server->base_url() + path);
-    options.workload = "built-in site " + server->base_url() + "/ in this process, latency " + std::to_string(o.latency_ms) +
-                       " ms + jitter 0.." + std::to_string(o.jitter_ms) + " ms, ~" + std::to_string(o.page_bytes) +
-                       "-byte pages, " + std::to_string(o.server_threads) + " server thread(s)";
+    options.workload = "built-in site " + server->base_url() + "/ in this process, latency " +
+                       std::to_string(o.latency_ms) + " ms + jitter 0.." + std::to_string(o.jitter_ms) + " ms, ~" +
+                       std::to_string(o.page_bytes) + "-byte pages, " + std::to_string(o.server_threads) +
+                       " server thread(s)";
   }
 
   auto report = run_benchmark(options, launcher.get());

@@ -17,7 +17,7 @@ struct BenchCommandOptions {
   std::uint32_t jitter_ms = 0;
   std::uint32_t page_bytes = 4096;
   std::uint32_t requests = 400;
-  std::string input_file;              // a URL list instead of the built-in site
+  std::string input_file;  // a URL list instead of the built-in site
   std::vector<std::uint32_t> workers{1, 2, 4, 8, 16, 32, 64};
   std::uint32_t repeats = 3;
   std::vector<std::string> modes{"threads", "processes"};
@@ -25,7 +25,7 @@ struct BenchCommandOptions {
   unsigned server_threads = 1;
   double timeout_s = 30;
   std::string csv, json, svg;
-  bool requests_given = false;         // with -i: --requests then limits the list
+  bool requests_given = false;  // with -i: --requests then limits the list
 };
 
 // Registers the subcommand and its flags on `app`; the values land in `options`.

@@ -1,16 +1,16 @@
 #include "tools/cli/cli.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
-#include <filesystem>
-#include <functional>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -18,19 +18,19 @@
 #include <thread>
 #include <vector>
 
-#include "tools/cli/bench_command.hpp"
-#include "tools/cli/demo.hpp"
-#include "tools/cli/report.hpp"
-#include "tools/cli/signals.hpp"
 #include "fetchpool/config.hpp"
 #include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
-#include "tools/testsite/local_server.hpp"
 #include "fetchpool/progress.hpp"
 #include "fetchpool/redis_uri.hpp"
 #include "fetchpool/scope.hpp"
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/state_journal.hpp"
+#include "tools/cli/bench_command.hpp"
+#include "tools/cli/demo.hpp"
+#include "tools/cli/report.hpp"
+#include "tools/cli/signals.hpp"
+#include "tools/testsite/local_server.hpp"
 #ifdef FETCHPOOL_WITH_REDIS
 #include "fetchpool/redis_frontier.hpp"
 #endif
@@ -69,19 +69,30 @@ struct CommonFlags {
 };
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f) {
-  f.workers_opt = cmd.add_option("-j,--jobs", f.workers, "Worker threads fetching in parallel [config run.workers, default 16]")
-                      ->check(CLI::Range(1u, 10000u));
-  f.format_opt = cmd.add_option("--format", f.format, "Results format: jsonl, csv, or sqlite (a database file with a `results` table; needs a file, not stdout) [config output.format]")
+  f.workers_opt =
+      cmd.add_option("-j,--jobs", f.workers, "Worker threads fetching in parallel [config run.workers, default 16]")
+          ->check(CLI::Range(1u, 10000u));
+  f.format_opt = cmd.add_option("--format", f.format,
+                                "Results format: jsonl, csv, or sqlite (a database file with a `results` table; needs "
+                                "a file, not stdout) [config output.format]")
                      ->check(CLI::IsMember({"jsonl", "csv", "sqlite"}));
-  f.stats_opt = cmd.add_option("--stats-json", f.stats_json, "Also write aggregate stats (counts, latency percentiles) as JSON to this file");
-  f.ua_opt = cmd.add_option("-U,--user-agent", f.user_agent, "User-Agent header; its product token is matched in robots.txt");
+  f.stats_opt = cmd.add_option("--stats-json", f.stats_json,
+                               "Also write aggregate stats (counts, latency percentiles) as JSON to this file");
+  f.ua_opt =
+      cmd.add_option("-U,--user-agent", f.user_agent, "User-Agent header; its product token is matched in robots.txt");
   f.per_host_opt = cmd.add_option("--per-host", f.per_host, "Most requests in flight to one host (0 = unlimited)");
-  f.delay_opt = cmd.add_option("-w,--wait", f.delay_ms, "Least milliseconds between two request starts to one host (shared by all workers)");
-  f.retries_opt = cmd.add_option("-t,--tries-extra", f.retries, "Extra attempts for transient failures (connect, timeout, reset, 5xx, 429)");
-  f.timeout_opt = cmd.add_option("-T,--timeout", f.timeout_s, "Whole-transfer timeout in seconds (0 = none)")->check(CLI::NonNegativeNumber);
-  f.connect_timeout_opt = cmd.add_option("--connect-timeout", f.connect_timeout_s, "Connect timeout in seconds")->check(CLI::PositiveNumber);
-  f.max_body_opt = cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
-  cmd.add_option("--progress", f.progress, "Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
+  f.delay_opt = cmd.add_option("-w,--wait", f.delay_ms,
+                               "Least milliseconds between two request starts to one host (shared by all workers)");
+  f.retries_opt = cmd.add_option("-t,--tries-extra", f.retries,
+                                 "Extra attempts for transient failures (connect, timeout, reset, 5xx, 429)");
+  f.timeout_opt = cmd.add_option("-T,--timeout", f.timeout_s, "Whole-transfer timeout in seconds (0 = none)")
+                      ->check(CLI::NonNegativeNumber);
+  f.connect_timeout_opt = cmd.add_option("--connect-timeout", f.connect_timeout_s, "Connect timeout in seconds")
+                              ->check(CLI::PositiveNumber);
+  f.max_body_opt =
+      cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
+  cmd.add_option("--progress", f.progress,
+                 "Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
       ->check(CLI::IsMember({"auto", "bar", "log", "none"}));
   cmd.add_option("--state", f.state_dir,
                  "Journal the run in this directory (created if needed). Rerunning the same command with the same\n"
@@ -117,8 +128,10 @@ Result<std::unique_ptr<StateJournal>> open_state(const CommonFlags& f, std::stri
   auto journal = StateJournal::open(f.state_dir, command, results, options);
   if (!journal) return std::move(journal).error();
   const ResumeInfo& info = (*journal)->resume_info();
-  if (info.torn_bytes > 0) spdlog::info("{}: cut {} bytes of a torn last line", (*journal)->path().string(), info.torn_bytes);
-  if (info.resumed) spdlog::info("resuming from {}: {} done, {} queued by earlier runs", f.state_dir, info.done, info.queued);
+  if (info.torn_bytes > 0)
+    spdlog::info("{}: cut {} bytes of a torn last line", (*journal)->path().string(), info.torn_bytes);
+  if (info.resumed)
+    spdlog::info("resuming from {}: {} done, {} queued by earlier runs", f.state_dir, info.done, info.queued);
   return journal;
 }
 
@@ -134,8 +147,8 @@ struct RunOutputs {
 
 // Opens the journal (and so takes its lock) before the results file, which
 // opening truncates. Heap-allocated: the journal keeps the slot's address.
-Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::string_view command, const std::string& format,
-                                                 const std::string& results_path) {
+Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::string_view command,
+                                                 const std::string& format, const std::string& results_path) {
   auto outputs = std::make_unique<RunOutputs>();
   auto journal = open_state(f, command, outputs->slot, results_path);
   if (!journal) return std::move(journal).error();
@@ -154,10 +167,12 @@ void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
   if (f.stats_opt->count()) s.output.stats_json = f.stats_json;
   if (f.ua_opt->count()) s.http.user_agent = f.user_agent;
   if (f.per_host_opt->count()) (crawl ? s.politeness.crawl_per_host : s.politeness.get_per_host) = f.per_host;
-  if (f.delay_opt->count()) (crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms) = f.delay_ms;
+  if (f.delay_opt->count())
+    (crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms) = f.delay_ms;
   if (f.retries_opt->count()) s.retry.max_retries = f.retries;
   if (f.timeout_opt->count()) s.http.timeout_ms = static_cast<std::uint32_t>(f.timeout_s * 1000.0);
-  if (f.connect_timeout_opt->count()) s.http.connect_timeout_ms = static_cast<std::uint32_t>(f.connect_timeout_s * 1000.0);
+  if (f.connect_timeout_opt->count())
+    s.http.connect_timeout_ms = static_cast<std::uint32_t>(f.connect_timeout_s * 1000.0);
   if (f.max_body_opt->count()) s.http.max_body_bytes = f.max_body;
 }
 
@@ -179,7 +194,8 @@ EngineOptions engine_options(const Settings& s, bool crawl) {
   o.retry.max_delay = std::chrono::milliseconds(s.retry.backoff_max_ms);
   o.max_crawl_delay = std::chrono::milliseconds(s.politeness.max_crawl_delay_ms);
   o.frontier.max_in_flight_per_host = crawl ? s.politeness.crawl_per_host : s.politeness.get_per_host;
-  o.frontier.min_host_interval = std::chrono::milliseconds(crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms);
+  o.frontier.min_host_interval =
+      std::chrono::milliseconds(crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms);
   if (crawl) {
     o.follow_links = true;
     o.frontier.max_depth = s.crawl.max_depth;
@@ -211,13 +227,16 @@ Result<std::unique_ptr<Frontier>> open_shared_frontier(const std::string& text, 
   auto frontier = RedisFrontier::connect(*uri, options);
   if (!frontier) return std::move(frontier).error();
   if ((*frontier)->counts().finished) {
-    return Error{ErrorCode::kConfig, "--frontier '" + text + "': that crawl has finished; use a new PREFIX, or delete it with fetchpool status --frontier " +
-                                         to_string(*uri) + " --clear"};
+    return Error{ErrorCode::kConfig,
+                 "--frontier '" + text +
+                     "': that crawl has finished; use a new PREFIX, or delete it with fetchpool status --frontier " +
+                     to_string(*uri) + " --clear"};
   }
   return std::unique_ptr<Frontier>(std::move(*frontier));
 #else
   (void)options;
-  return Error{ErrorCode::kConfig, "--frontier '" + text + "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)"};
+  return Error{ErrorCode::kConfig,
+               "--frontier '" + text + "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)"};
 #endif
 }
 
@@ -282,7 +301,8 @@ int run_status(const std::string& text, bool clear) {
   return kExitOk;
 #else
   (void)clear;
-  std::cerr << "fetchpool: --frontier '" << text << "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)\n";
+  std::cerr << "fetchpool: --frontier '" << text
+            << "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)\n";
   return kExitUsage;
 #endif
 }
@@ -319,7 +339,8 @@ int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, 
   if (!manifest.empty()) {
     std::error_code ec;
     const auto root = fs::canonical(download_root, ec);
-    if (auto written = write_sha256_manifest(manifest, summary.downloads, ec ? fs::path(download_root) : root); !written) {
+    if (auto written = write_sha256_manifest(manifest, summary.downloads, ec ? fs::path(download_root) : root);
+        !written) {
       spdlog::error("{}", written.error().message);
       rc = kExitInternal;
     }
@@ -366,7 +387,8 @@ int run_cli(int argc, char** argv) {
   std::string config_path;
   int verbosity = 0;
   bool quiet = false;
-  app.add_option("--config", config_path, "TOML config file (see config/default.toml for every key)")->check(CLI::ExistingFile);
+  app.add_option("--config", config_path, "TOML config file (see config/default.toml for every key)")
+      ->check(CLI::ExistingFile);
   app.add_flag("-v,--verbose", verbosity, "More logging (-vv for trace)");
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors; no progress and no summary");
 
@@ -380,17 +402,23 @@ int run_cli(int argc, char** argv) {
   std::vector<std::string> include, exclude;
   bool no_robots = false;
   crawl->add_option("urls", seeds, "Seed URLs (http/https)")->required();
-  crawl->add_option("-o,--output", crawl_flags.output, "Results file, one record per URL; '-' = stdout [default: stdout]");
+  crawl->add_option("-o,--output", crawl_flags.output,
+                    "Results file, one record per URL; '-' = stdout [default: stdout]");
   add_common_flags(*crawl, crawl_flags);
   std::string crawl_download_dir;
   std::vector<std::string> download_extensions;
   crawl->add_option("--download-dir", crawl_download_dir, "Save files whose URL ends in a --download-ext here");
-  crawl->add_option("--download-ext", download_extensions, "File extensions to save, e.g. .pdf (repeatable; needs --download-dir)");
+  crawl->add_option("--download-ext", download_extensions,
+                    "File extensions to save, e.g. .pdf (repeatable; needs --download-dir)");
   auto* depth_opt = crawl->add_option("-l,--depth", depth, "Follow links at most this far from a seed [default 5]");
   auto* max_pages_opt = crawl->add_option("--max-pages", max_pages, "Queue at most this many URLs (0 = unlimited)");
-  auto* scope_opt = crawl->add_option("--scope", scope, "Links followed: host (same host:port as a seed), domain (same registrable domain), any")
-                        ->check(CLI::IsMember({"host", "domain", "any"}));
-  auto* include_opt = crawl->add_option("--include", include, "Follow only URLs matching one of these regexes (repeatable)");
+  auto* scope_opt =
+      crawl
+          ->add_option("--scope", scope,
+                       "Links followed: host (same host:port as a seed), domain (same registrable domain), any")
+          ->check(CLI::IsMember({"host", "domain", "any"}));
+  auto* include_opt =
+      crawl->add_option("--include", include, "Follow only URLs matching one of these regexes (repeatable)");
   auto* exclude_opt = crawl->add_option("--exclude", exclude, "Never follow URLs matching these regexes (repeatable)");
   crawl->add_flag("--no-robots", no_robots, "Ignore robots.txt (on by default for crawl)");
   std::string frontier_uri;
@@ -404,20 +432,28 @@ int run_cli(int argc, char** argv) {
   std::string input_file;
   std::vector<std::string> get_urls;
   CommonFlags get_flags;
-  get->add_option("-i,--input-file", input_file, "File with one URL per line ('-' = stdin); blank lines and # comments skipped");
+  get->add_option("-i,--input-file", input_file,
+                  "File with one URL per line ('-' = stdin); blank lines and # comments skipped");
   get->add_option("urls", get_urls, "URLs to fetch, in addition to --input-file");
   std::string download_dir, checksum_file, manifest_file;
   bool resume = false, overwrite = false, content_disposition = false, force_directories = false;
-  get->add_option("-o,--output-dir", download_dir, "Save each body as a file in this directory (.part until complete and verified)");
-  get->add_option("--results", get_flags.output, "Results file, one record per input line; '-' = stdout [default: stdout, or DIR/fetchpool-results.jsonl with -o]");
+  get->add_option("-o,--output-dir", download_dir,
+                  "Save each body as a file in this directory (.part until complete and verified)");
+  get->add_option("--results", get_flags.output,
+                  "Results file, one record per input line; '-' = stdout [default: stdout, or "
+                  "DIR/fetchpool-results.jsonl with -o]");
   get->add_flag("-c,--continue", resume, "Resume .part files left by an earlier run with Range requests");
-  get->add_flag("--overwrite", overwrite, "Replace existing files instead of picking name.1, name.2 (--no-clobber is the default)");
-  get->add_flag("--content-disposition", content_disposition, "Name files from the server's Content-Disposition header");
+  get->add_flag("--overwrite", overwrite,
+                "Replace existing files instead of picking name.1, name.2 (--no-clobber is the default)");
+  get->add_flag("--content-disposition", content_disposition,
+                "Name files from the server's Content-Disposition header");
   get->add_flag("-x,--force-directories", force_directories, "Mirror host/path directories under the output directory");
-  get->add_option("--checksums", checksum_file, "sha256sum-format list; files that do not match are not kept")->check(CLI::ExistingFile);
+  get->add_option("--checksums", checksum_file, "sha256sum-format list; files that do not match are not kept")
+      ->check(CLI::ExistingFile);
   get->add_option("--manifest", manifest_file, "Write a sha256sum-format manifest of every file saved");
   bool parse_titles = false;
-  get->add_flag("--titles", parse_titles, "Parse HTML pages for their <title> and link count (costs CPU; off by default for get)");
+  get->add_flag("--titles", parse_titles,
+                "Parse HTML pages for their <title> and link count (costs CPU; off by default for get)");
   add_common_flags(*get, get_flags);
 
   // serve
@@ -425,27 +461,37 @@ int run_cli(int argc, char** argv) {
   std::uint16_t serve_port = 0;
   ServeSettings serve_flags;
   serve->add_option("-p,--port", serve_port, "Port to listen on (0 = pick a free one; the URL is printed)");
-  auto* pages_opt = serve->add_option("--pages", serve_flags.pages, "Pages in the synthetic site [default 10000]")->check(CLI::Range(1u, 100000000u));
+  auto* pages_opt = serve->add_option("--pages", serve_flags.pages, "Pages in the synthetic site [default 10000]")
+                        ->check(CLI::Range(1u, 100000000u));
   auto* links_opt = serve->add_option("--links", serve_flags.links_per_page, "Links per page [default 8]");
-  auto* size_opt = serve->add_option("--page-bytes", serve_flags.page_bytes, "Approximate page size in bytes [default 4096]");
-  auto* latency_opt = serve->add_option("--latency", serve_flags.latency_ms, "Milliseconds added to every page response");
-  auto* jitter_opt = serve->add_option("--jitter", serve_flags.jitter_ms, "Extra random 0..N milliseconds per response");
-  auto* error_opt = serve->add_option("--error-rate", serve_flags.error_rate, "Fraction of pages answering 500")->check(CLI::Range(0.0, 1.0));
-  auto* threads_opt = serve->add_option("--threads", serve_flags.threads, "Server event-loop threads")->check(CLI::Range(1u, 64u));
+  auto* size_opt =
+      serve->add_option("--page-bytes", serve_flags.page_bytes, "Approximate page size in bytes [default 4096]");
+  auto* latency_opt =
+      serve->add_option("--latency", serve_flags.latency_ms, "Milliseconds added to every page response");
+  auto* jitter_opt =
+      serve->add_option("--jitter", serve_flags.jitter_ms, "Extra random 0..N milliseconds per response");
+  auto* error_opt = serve->add_option("--error-rate", serve_flags.error_rate, "Fraction of pages answering 500")
+                        ->check(CLI::Range(0.0, 1.0));
+  auto* threads_opt =
+      serve->add_option("--threads", serve_flags.threads, "Server event-loop threads")->check(CLI::Range(1u, 64u));
 
   // demo
-  auto* demo = app.add_subcommand("demo", "Offline demo: crawl the built-in site sequentially and with a thread pool, show the speedup");
+  auto* demo = app.add_subcommand(
+      "demo", "Offline demo: crawl the built-in site sequentially and with a thread pool, show the speedup");
   DemoOptions demo_options;
   demo->add_option("--pages", demo_options.pages, "Pages to crawl [default 200]")->check(CLI::Range(1u, 100000u));
-  demo->add_option("--latency", demo_options.latency_ms, "Server latency per page in ms [default 25]")->check(CLI::Range(0u, 10000u));
-  demo->add_option("-j,--jobs", demo_options.workers, "Workers in the threaded run [default 32]")->check(CLI::Range(1u, 10000u));
+  demo->add_option("--latency", demo_options.latency_ms, "Server latency per page in ms [default 25]")
+      ->check(CLI::Range(0u, 10000u));
+  demo->add_option("-j,--jobs", demo_options.workers, "Workers in the threaded run [default 32]")
+      ->check(CLI::Range(1u, 10000u));
 
   // status
   auto* status = app.add_subcommand("status", "Print the state of a shared (--frontier) crawl from any node");
   std::string status_uri;
   bool status_clear = false;
   status->add_option("--frontier", status_uri, "The crawl: redis://HOST[:PORT][/PREFIX]")->required();
-  status->add_flag("--clear", status_clear, "Delete the crawl's keys from Redis instead, so its PREFIX can start a new crawl");
+  status->add_flag("--clear", status_clear,
+                   "Delete the crawl's keys from Redis instead, so its PREFIX can start a new crawl");
 
   // bench
   BenchCommandOptions bench_options;
@@ -478,7 +524,8 @@ int run_cli(int argc, char** argv) {
       // The journal would sync a record after Redis already counts its URL as
       // done for every node, so a crash could lose it: not combined (yet).
       if (!frontier_uri.empty() && !crawl_flags.state_dir.empty()) {
-        std::cerr << "fetchpool crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)\n";
+        std::cerr << "fetchpool crawl: --state and --frontier cannot be combined (the shared frontier keeps the "
+                     "crawl's state in Redis)\n";
         return kExitUsage;
       }
       const std::string results_path = crawl_flags.output.empty() ? "-" : crawl_flags.output;
@@ -557,7 +604,9 @@ int run_cli(int argc, char** argv) {
         DownloadOptions download;
         download.directory = download_dir;
         download.resume = resume;
-        download.clobber = resume ? ClobberPolicy::kSkipExisting : overwrite ? ClobberPolicy::kOverwrite : ClobberPolicy::kNoClobber;
+        download.clobber = resume      ? ClobberPolicy::kSkipExisting
+                           : overwrite ? ClobberPolicy::kOverwrite
+                                       : ClobberPolicy::kNoClobber;
         download.naming.content_disposition = content_disposition;
         download.naming.use_directories = force_directories;
         if (!checksum_file.empty()) {
@@ -572,7 +621,12 @@ int run_cli(int argc, char** argv) {
       }
       std::string results_path = get_flags.output;
       if (results_path.empty())
-        results_path = download_dir.empty() ? "-" : (fs::path(download_dir) / ("fetchpool-results." + std::string(s.output.format == "sqlite" ? "db" : s.output.format))).string();
+        results_path =
+            download_dir.empty()
+                ? "-"
+                : (fs::path(download_dir) /
+                   ("fetchpool-results." + std::string(s.output.format == "sqlite" ? "db" : s.output.format)))
+                      .string();
       if (!download_dir.empty()) {
         std::error_code ec;
         fs::create_directories(download_dir, ec);
@@ -593,26 +647,29 @@ int run_cli(int argc, char** argv) {
         std::cerr << "fetchpool: " << prepared.error().message << "\n";
         return kExitUsage;
       }
-      return run_engine(engine, out, s, quiet ? "none" : get_flags.progress, "get", [&](CrawlEngine& e) {
-        // The list is streamed: lines are queued as they are read, while the
-        // workers already fetch, so a huge list never sits in memory twice.
-        std::uint64_t line_number = 0;
-        if (in != nullptr) {
-          for (std::string line; std::getline(*in, line);) {
-            ++line_number;
-            const auto first = line.find_first_not_of(" \t\r");
-            if (first == std::string::npos || line[first] == '#') continue;
-            const auto last = line.find_last_not_of(" \t\r");
-            e.add(std::string_view(line).substr(first, last - first + 1), line_number);
-          }
-          if (in->bad()) {
-            spdlog::error("{}: read error after line {}", input_file, line_number);
-            return false;
-          }
-        }
-        for (const auto& url : get_urls) e.add(url, ++line_number);
-        return true;
-      }, manifest_file, download_dir);
+      return run_engine(
+          engine, out, s, quiet ? "none" : get_flags.progress, "get",
+          [&](CrawlEngine& e) {
+            // The list is streamed: lines are queued as they are read, while the
+            // workers already fetch, so a huge list never sits in memory twice.
+            std::uint64_t line_number = 0;
+            if (in != nullptr) {
+              for (std::string line; std::getline(*in, line);) {
+                ++line_number;
+                const auto first = line.find_first_not_of(" \t\r");
+                if (first == std::string::npos || line[first] == '#') continue;
+                const auto last = line.find_last_not_of(" \t\r");
+                e.add(std::string_view(line).substr(first, last - first + 1), line_number);
+              }
+              if (in->bad()) {
+                spdlog::error("{}: read error after line {}", input_file, line_number);
+                return false;
+              }
+            }
+            for (const auto& url : get_urls) e.add(url, ++line_number);
+            return true;
+          },
+          manifest_file, download_dir);
     }
 
     if (*serve) {

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "fetchpool/engine.hpp"
+#include "fetchpool/sinks.hpp"
 #include "tools/cli/cli.hpp"
 #include "tools/cli/signals.hpp"
-#include "fetchpool/engine.hpp"
 #include "tools/testsite/local_server.hpp"
-#include "fetchpool/sinks.hpp"
 
 namespace fetchpool::cli {
 namespace {
@@ -45,7 +45,8 @@ struct DemoRun {
 // A crawl cannot fetch a page before the page linking to it, so its ideal
 // time is level by level: robots.txt, then ceil(pages at depth d / N) rounds
 // of one latency each (Little's law per level).
-double ideal_seconds(const std::map<std::uint32_t, std::uint64_t>& pages_by_depth, std::uint32_t workers, double latency_s) {
+double ideal_seconds(const std::map<std::uint32_t, std::uint64_t>& pages_by_depth, std::uint32_t workers,
+                     double latency_s) {
   double rounds = 1.0;  // robots.txt first
   for (const auto& [depth, pages] : pages_by_depth) rounds += std::ceil(static_cast<double>(pages) / workers);
   return rounds * latency_s;
@@ -96,9 +97,10 @@ int run_serve(const ServeSettings& settings, std::uint16_t port) {
   }
   block_termination_signals();  // before the server's threads exist, so they inherit it
   LocalServer server(server_options(settings, port));
-  std::printf("fetchpool serve: %s/ (%u pages, %u links/page, latency %u ms + jitter %u ms, error rate %.2f); Ctrl-C stops\n",
-              server.base_url().c_str(), settings.pages, settings.links_per_page, settings.latency_ms, settings.jitter_ms,
-              settings.error_rate);
+  std::printf(
+      "fetchpool serve: %s/ (%u pages, %u links/page, latency %u ms + jitter %u ms, error rate %.2f); Ctrl-C stops\n",
+      server.base_url().c_str(), settings.pages, settings.links_per_page, settings.latency_ms, settings.jitter_ms,
+      settings.error_rate);
   std::fflush(stdout);
   wait_for_termination_signal();
   server.stop();
@@ -116,9 +118,10 @@ int run_demo(const DemoOptions& options) {
   const auto expected = site_page_paths(server_options(site, 0).site).size();
 
   std::printf("fetchpool demo: crawling the built-in site %s/ offline\n", base.c_str());
-  std::printf("  %u pages, every response delayed %u ms by the server: the work is I/O-bound waiting,\n"
-              "  so threads that wait in parallel should divide the time by about the worker count.\n\n",
-              options.pages, options.latency_ms);
+  std::printf(
+      "  %u pages, every response delayed %u ms by the server: the work is I/O-bound waiting,\n"
+      "  so threads that wait in parallel should divide the time by about the worker count.\n\n",
+      options.pages, options.latency_ms);
   std::printf("  %-12s %8s %8s %9s %9s %9s %9s\n", "mode", "workers", "pages", "wall s", "pages/s", "speedup", "ideal");
 
   std::vector<std::uint32_t> worker_counts{1, 4, options.workers};
@@ -133,14 +136,16 @@ int run_demo(const DemoOptions& options) {
     const double ideal = ideal_seconds(run.pages_by_depth, 1, latency_s) /
                          std::max(ideal_seconds(run.pages_by_depth, workers, latency_s), 1e-9);
     std::printf("  %-12s %8u %8zu %9.2f %9.1f %8.1fx %8.1fx\n", workers == 1 ? "sequential" : "thread pool", workers,
-                run.pages_ok, run.seconds, static_cast<double>(run.pages_ok) / std::max(run.seconds, 1e-9), speedup, ideal);
+                run.pages_ok, run.seconds, static_cast<double>(run.pages_ok) / std::max(run.seconds, 1e-9), speedup,
+                ideal);
     if (run.pages_ok != expected || (!runs.empty() && run.urls != runs.front().urls)) consistent = false;
     runs.push_back(std::move(run));
   }
   std::printf("\n  Every run found the same %zu pages (site manifest: %zu): %s\n", runs.front().pages_ok, expected,
               consistent ? "yes" : "NO");
-  std::printf("  'ideal' is the best possible speedup for this crawl: a page cannot be fetched before the\n"
-              "  page that links to it, so each link level costs ceil(pages at that level / workers) latencies.\n");
+  std::printf(
+      "  'ideal' is the best possible speedup for this crawl: a page cannot be fetched before the\n"
+      "  page that links to it, so each link level costs ceil(pages at that level / workers) latencies.\n");
   return consistent ? kExitOk : kExitSomeFailed;
 }
 

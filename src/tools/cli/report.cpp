@@ -36,9 +36,8 @@ std::string format_summary(const StatsSnapshot& s, bool interrupted) {
                 interrupted ? "Interrupted" : "Done", static_cast<unsigned long long>(s.done), seconds,
                 seconds > 0 ? static_cast<double>(s.done) / seconds : 0.0, static_cast<unsigned long long>(s.ok),
                 static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.skipped),
-                static_cast<unsigned long long>(s.retries),
-                static_cast<double>(s.bytes) / (1024.0 * 1024.0), s.latency_p50_ms, s.latency_p90_ms, s.latency_p95_ms,
-                s.latency_p99_ms, s.latency_max_ms);
+                static_cast<unsigned long long>(s.retries), static_cast<double>(s.bytes) / (1024.0 * 1024.0),
+                s.latency_p50_ms, s.latency_p90_ms, s.latency_p95_ms, s.latency_p99_ms, s.latency_max_ms);
   std::string out = line;
   if (!s.by_status.empty()) {
     out += "by status:";

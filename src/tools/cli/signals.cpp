@@ -28,7 +28,8 @@ SignalWatcher::SignalWatcher(std::function<void()> on_first) : on_first_(std::mo
       if (::poll(fds, 2, -1) < 0) continue;  // EINTR
       if ((fds[1].revents & POLLIN) != 0) return;
       signalfd_siginfo info{};
-      if ((fds[0].revents & POLLIN) == 0 || ::read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+      if ((fds[0].revents & POLLIN) == 0 || ::read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info))
+        continue;
       if (seen_.fetch_add(1) == 0) {
         spdlog::warn("{}: stopping; finishing records gathered so far (send it again to quit at once)",
                      info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");

@@ -63,9 +63,9 @@ using Clock = std::chrono::steady_clock;
 using detail::Ending;
 using detail::Reply;
 
-constexpr std::size_t kMaxHead = 16 * 1024;       // larger request heads get 431
+constexpr std::size_t kMaxHead = 16 * 1024;  // larger request heads get 431
 constexpr std::size_t kReadPiece = 16 * 1024;
-constexpr std::size_t kWritePiece = 64 * 1024;   // body bytes produced per refill
+constexpr std::size_t kWritePiece = 64 * 1024;  // body bytes produced per refill
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr auto kResetWaitLimit = std::chrono::seconds(1);
@@ -127,10 +127,10 @@ struct Connection {
   Clock::time_point last_active = Clock::now();
   std::uint64_t timer_token = 0;
 
-  std::string in;            // request bytes not yet consumed
-  std::size_t scanned = 0;   // bytes of `in` already searched for the end of the head
+  std::string in;           // request bytes not yet consumed
+  std::size_t scanned = 0;  // bytes of `in` already searched for the end of the head
 
-  Reply reply;               // the reply being sent
+  Reply reply;  // the reply being sent
   bool keep_alive = false;
   std::uint64_t body_sent = 0;
   std::uint64_t body_allowed = 0;  // pacing: bytes released so far
@@ -140,7 +140,7 @@ struct Connection {
   Clock::time_point next_release;
   Clock::time_point reset_deadline;
 
-  std::string out;           // bytes ready for the socket
+  std::string out;  // bytes ready for the socket
   std::size_t out_pos = 0;
 };
 
@@ -195,8 +195,7 @@ class EventLoop {
     std::vector<epoll_event> events(256);
     Clock::time_point next_sweep = Clock::now() + std::chrono::seconds(1);
     for (;;) {
-      const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
-                               wait_millis(next_sweep));
+      const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), wait_millis(next_sweep));
       if (n < 0 && errno != EINTR) {
         std::perror("LocalServer: epoll_wait");
         break;
@@ -284,9 +283,7 @@ class EventLoop {
     if (connections_.erase(id) > 0) counters_.closed();
   }
 
-  void arm(Connection& c, Clock::time_point when) {
-    timers_.push(Timer{when, c.id, ++c.timer_token});
-  }
+  void arm(Connection& c, Clock::time_point when) { timers_.push(Timer{when, c.id, ++c.timer_token}); }
 
   void run_timers(Clock::time_point now) {
     while (!timers_.empty() && timers_.top().when <= now) {
@@ -348,10 +345,14 @@ class EventLoop {
           return;
         case Phase::kSending:
           switch (send_pending(c)) {
-            case SendResult::kError: return close(c.id);
-            case SendResult::kBlocked: return;
-            case SendResult::kPaced: return arm(c, c.next_release);
-            case SendResult::kDone: break;
+            case SendResult::kError:
+              return close(c.id);
+            case SendResult::kBlocked:
+              return;
+            case SendResult::kPaced:
+              return arm(c, c.next_release);
+            case SendResult::kDone:
+              break;
           }
           if (!finish_reply(c)) return;
           continue;
@@ -418,9 +419,8 @@ class EventLoop {
       keep_alive = wants_keep_alive(request);
       http10 = request.minor_version == 0;
     } else {
-      reply = status == detail::ParseStatus::kTooLarge
-                  ? detail::text_reply(431, "request head larger than 16 KiB\n")
-                  : detail::text_reply(400, "malformed request\n");
+      reply = status == detail::ParseStatus::kTooLarge ? detail::text_reply(431, "request head larger than 16 KiB\n")
+                                                       : detail::text_reply(400, "malformed request\n");
       consumed = c.in.size();
     }
     c.in.erase(0, consumed);  // `request` views die here
@@ -565,8 +565,7 @@ class EventLoop {
   // the client then sees exactly the promised prefix, then the reset.
   void reset_when_acknowledged(Connection& c) {
     int unacknowledged = 0;
-    if (ioctl(c.fd.get(), SIOCOUTQ, &unacknowledged) == 0 && unacknowledged > 0 &&
-        Clock::now() < c.reset_deadline) {
+    if (ioctl(c.fd.get(), SIOCOUTQ, &unacknowledged) == 0 && unacknowledged > 0 && Clock::now() < c.reset_deadline) {
       arm(c, Clock::now() + kResetPoll);
       return;
     }

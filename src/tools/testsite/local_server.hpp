@@ -43,9 +43,9 @@ namespace fetchpool {
 // mailto: link. Pages 0, 20, 40, ... also link to "/private/<i>.html", which
 // the default robots.txt disallows.
 struct SiteOptions {
-  std::uint32_t pages = 10000;        // N pages, every one reachable from "/"
-  std::uint32_t links_per_page = 8;   // K links to site pages per page
-  std::uint32_t page_bytes = 4096;    // approximate HTML size (padding paragraph)
+  std::uint32_t pages = 10000;       // N pages, every one reachable from "/"
+  std::uint32_t links_per_page = 8;  // K links to site pages per page
+  std::uint32_t page_bytes = 4096;   // approximate HTML size (padding paragraph)
   std::uint64_t seed = 1;
 };
 
@@ -53,20 +53,20 @@ struct ServerOptions {
   std::string bind_address = "127.0.0.1";  // IPv4 literal
   std::uint16_t port = 0;                  // 0 = pick a free port
   SiteOptions site;
-  std::chrono::milliseconds latency{0};    // added before answering every site page and /robots.txt
-  std::chrono::milliseconds jitter{0};     // extra 0..jitter, deterministic per path
-  double error_rate = 0.0;                 // fraction of site pages answering 500 (by page number; never "/")
+  std::chrono::milliseconds latency{0};  // added before answering every site page and /robots.txt
+  std::chrono::milliseconds jitter{0};   // extra 0..jitter, deterministic per path
+  double error_rate = 0.0;               // fraction of site pages answering 500 (by page number; never "/")
   std::string robots_txt = "User-agent: *\nDisallow: /private/\n";  // served at /robots.txt; empty = 404
-  int robots_status = 200;                 // any other status answers /robots.txt with it (e.g. 503: RFC 9309 2.3.1.4)
-  unsigned threads = 1;                    // event-loop threads (0 is taken as 1)
+  int robots_status = 200;  // any other status answers /robots.txt with it (e.g. 503: RFC 9309 2.3.1.4)
+  unsigned threads = 1;     // event-loop threads (0 is taken as 1)
 };
 
 // Counts are updated as the loops work: `requests` when a reply starts,
 // `bytes_sent` just after each write, so a client that has read a reply may
 // see counters that do not include all of its bytes yet.
 struct ServerCounters {
-  std::uint64_t requests = 0;               // replies started, including 4xx/5xx
-  std::uint64_t bytes_sent = 0;             // head and body bytes written to sockets
+  std::uint64_t requests = 0;    // replies started, including 4xx/5xx
+  std::uint64_t bytes_sent = 0;  // head and body bytes written to sockets
   std::uint64_t connections_accepted = 0;
   std::uint64_t peak_open_connections = 0;  // highest number open at once
 };

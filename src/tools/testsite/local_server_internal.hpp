@@ -47,8 +47,8 @@ enum class ParseStatus { kIncomplete, kComplete, kBad, kTooLarge };
 // Parses the request head at the start of `input`. On kComplete, `consumed`
 // is the head's length (through the blank line). `scan_from` lets a caller
 // that feeds bytes piecemeal avoid rescanning: pass the previous input size.
-ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::size_t max_head,
-                          HttpRequest& request, std::size_t& consumed);
+ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::size_t max_head, HttpRequest& request,
+                          std::size_t& consumed);
 
 // Decodes %XX escapes; invalid escapes are kept literally.
 std::string percent_decode(std::string_view text);
@@ -77,13 +77,13 @@ enum class Ending {
 // (or chunked framing) and Connection; everything else is in `fields`.
 struct Reply {
   int status = 200;
-  std::string fields;                          // extra header lines, each ending "\r\n"
+  std::string fields;  // extra header lines, each ending "\r\n"
   BodySource body;
   std::optional<std::uint64_t> declared_length;  // Content-Length if not body.size (faults)
-  bool chunked = false;                        // Transfer-Encoding: chunked, no Content-Length
-  bool no_length = false;                      // neither (204, 304, close-delimited)
-  std::chrono::milliseconds delay{0};          // before the status line is sent
-  std::uint32_t bytes_per_second = 0;          // pace the body (0 = as fast as possible)
+  bool chunked = false;                          // Transfer-Encoding: chunked, no Content-Length
+  bool no_length = false;                        // neither (204, 304, close-delimited)
+  std::chrono::milliseconds delay{0};            // before the status line is sent
+  std::uint32_t bytes_per_second = 0;            // pace the body (0 = as fast as possible)
   Ending ending = Ending::kKeepAlive;
 };
 

@@ -46,9 +46,8 @@ constexpr std::uint32_t kMaxGzipMiB = 1024;
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lower(x) == lower(y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string_view trim(std::string_view s) {
@@ -177,8 +176,8 @@ bool HttpRequest::has_field(std::string_view name) const {
   return std::any_of(fields.begin(), fields.end(), [&](const auto& f) { return iequals(f.first, name); });
 }
 
-ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::size_t max_head,
-                          HttpRequest& request, std::size_t& consumed) {
+ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::size_t max_head, HttpRequest& request,
+                          std::size_t& consumed) {
   // RFC 9112 2.2: ignore empty lines before the request line.
   std::size_t begin = 0;
   while (begin < input.size() && (input[begin] == '\r' || input[begin] == '\n')) ++begin;
@@ -317,34 +316,62 @@ Reply text_reply(int status, std::string body, std::string_view content_type) {
 
 std::string_view reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 410: return "Gone";
-    case 413: return "Content Too Large";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Content Too Large";
+    case 416:
+      return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
   }
 }
 
@@ -395,8 +422,8 @@ Reply Router::site_reply(std::string_view path) {
 Reply Router::bytes_reply(const HttpRequest& request, std::uint64_t size) {
   const auto etag_param = query_param(request.query, "etag");
   std::string etag = "\"bytes-" + std::to_string(size) + "\"";
-  if (etag_param) etag = (etag_param->starts_with('"') || etag_param->starts_with("W/")) ? *etag_param
-                                                                                         : "\"" + *etag_param + "\"";
+  if (etag_param)
+    etag = (etag_param->starts_with('"') || etag_param->starts_with("W/")) ? *etag_param : "\"" + *etag_param + "\"";
   const bool honour_range = query_param(request.query, "norange") != "1";
 
   Reply reply;
@@ -463,8 +490,8 @@ Reply Router::route(const HttpRequest& request) {
   if (path == "/" || path.starts_with("/s/") || path.starts_with("/private/")) return site_reply(path);
   if (path == "/robots.txt") {
     Reply reply = options_.robots_status != 200 ? text_reply(options_.robots_status, "robots.txt status\n")
-                  : options_.robots_txt.empty()  ? text_reply(404, "no robots.txt\n")
-                                                 : text_reply(200, options_.robots_txt);
+                  : options_.robots_txt.empty() ? text_reply(404, "no robots.txt\n")
+                                                : text_reply(200, options_.robots_txt);
     reply.delay = site_delay(path);
     return reply;
   }
@@ -522,12 +549,13 @@ Reply Router::route(const HttpRequest& request) {
     Reply reply;
     reply.fields = "Content-Type: " + std::string(kOctets) + "\r\n";
     reply.body.size = param_or(request.query, "total", 1000);
-    reply.bytes_per_second = static_cast<std::uint32_t>(
-        std::clamp<std::uint64_t>(param_or(request.query, "bps", 1000), 1, 1'000'000'000));
+    reply.bytes_per_second =
+        static_cast<std::uint32_t>(std::clamp<std::uint64_t>(param_or(request.query, "bps", 1000), 1, 1'000'000'000));
     return reply;
   }
   if (const auto hops = number_after(path, "/redirect/")) {
-    if (*hops == 0) return text_reply(200, "<!DOCTYPE html>\n<title>Redirect target</title>\n<p>end of chain</p>\n", kHtml);
+    if (*hops == 0)
+      return text_reply(200, "<!DOCTYPE html>\n<title>Redirect target</title>\n<p>end of chain</p>\n", kHtml);
     return redirect_reply(302, "/redirect/" + std::to_string(*hops - 1));
   }
   if (path == "/redirect-loop") return redirect_reply(302, "/redirect-loop");

@@ -112,8 +112,7 @@ void pad(std::string& html, std::size_t target, std::string_view tail) {
 
 }  // namespace
 
-SyntheticSite::SyntheticSite(SiteOptions options, double error_rate)
-    : options_(options), error_rate_(error_rate) {}
+SyntheticSite::SyntheticSite(SiteOptions options, double error_rate) : options_(options), error_rate_(error_rate) {}
 
 std::string SyntheticSite::page_path(std::uint32_t page) {
   if (page == 0) return "/";
