@@ -10,6 +10,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "base/ascii.hpp"
 #include "base/sized_thread.hpp"
 #include "fetchpool/robots.hpp"
 #include "fetchpool/state_journal.hpp"
@@ -163,16 +164,6 @@ class DownloadBodyWriter final : public BodyWriter {
   bool passthrough_ = false;
 };
 
-bool ends_with_nocase(std::string_view text, std::string_view suffix) {
-  if (text.size() < suffix.size()) return false;
-  for (std::size_t i = 0; i < suffix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[text.size() - suffix.size() + i])) !=
-        std::tolower(static_cast<unsigned char>(suffix[i])))
-      return false;
-  }
-  return true;
-}
-
 // Failures worth another try: the next attempt may well succeed.
 bool is_transient(ErrorCode code) {
   return code == ErrorCode::kConnect || code == ErrorCode::kTimeout || code == ErrorCode::kNetwork ||
@@ -184,13 +175,8 @@ bool is_transient_status(long status) {
 }
 
 bool is_html(std::string_view content_type) {
-  auto starts_with_nocase = [content_type](std::string_view prefix) {
-    if (content_type.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(content_type[i])) != prefix[i]) return false;
-    return true;
-  };
-  return starts_with_nocase("text/html") || starts_with_nocase("application/xhtml+xml");
+  return detail::istarts_with_lower(content_type, "text/html") ||
+         detail::istarts_with_lower(content_type, "application/xhtml+xml");
 }
 
 // The path and query of a normalised absolute URL ("http://h:1/a?b" -> "/a?b").
@@ -250,7 +236,7 @@ bool CrawlEngine::wants_file(const std::string& url) const {
   const auto end = path.find_first_of("?#");
   const auto bare = path.substr(0, end);
   for (const auto& extension : downloads_->options().extensions)
-    if (ends_with_nocase(bare, extension)) return true;
+    if (detail::iends_with(bare, extension)) return true;
   return false;
 }
 

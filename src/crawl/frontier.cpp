@@ -18,178 +18,6 @@
 namespace fetchpool {
 
 // ---------------------------------------------------------------------------
-// Seen set
-
-namespace detail {
-
-namespace {
-
-std::uint64_t rotl64(std::uint64_t x, int r) noexcept { return (x << r) | (x >> (64 - r)); }
-
-std::uint64_t fmix64(std::uint64_t k) noexcept {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
-
-std::uint64_t load64(const unsigned char* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, sizeof v);  // unaligned-safe; little-endian, as the reference code on x86
-  return v;
-}
-
-}  // namespace
-
-Hash128 hash128(std::string_view text, std::uint32_t seed) noexcept {
-  constexpr std::uint64_t c1 = 0x87c37b91114253d5ULL;
-  constexpr std::uint64_t c2 = 0x4cf5ad432745937fULL;
-  const auto* data = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t len = text.size();
-  const std::size_t nblocks = len / 16;
-
-  std::uint64_t h1 = seed;
-  std::uint64_t h2 = seed;
-  for (std::size_t i = 0; i < nblocks; ++i) {
-    std::uint64_t k1 = load64(data + i * 16);
-    std::uint64_t k2 = load64(data + i * 16 + 8);
-    k1 *= c1;
-    k1 = rotl64(k1, 31);
-    k1 *= c2;
-    h1 ^= k1;
-    h1 = rotl64(h1, 27);
-    h1 += h2;
-    h1 = h1 * 5 + 0x52dce729;
-    k2 *= c2;
-    k2 = rotl64(k2, 33);
-    k2 *= c1;
-    h2 ^= k2;
-    h2 = rotl64(h2, 31);
-    h2 += h1;
-    h2 = h2 * 5 + 0x38495ab5;
-  }
-
-  const unsigned char* tail = data + nblocks * 16;
-  std::uint64_t k1 = 0;
-  std::uint64_t k2 = 0;
-  const auto byte = [tail](std::size_t i, int shift) { return std::uint64_t{tail[i]} << shift; };
-  switch (len & 15) {
-    case 15:
-      k2 ^= byte(14, 48);
-      [[fallthrough]];
-    case 14:
-      k2 ^= byte(13, 40);
-      [[fallthrough]];
-    case 13:
-      k2 ^= byte(12, 32);
-      [[fallthrough]];
-    case 12:
-      k2 ^= byte(11, 24);
-      [[fallthrough]];
-    case 11:
-      k2 ^= byte(10, 16);
-      [[fallthrough]];
-    case 10:
-      k2 ^= byte(9, 8);
-      [[fallthrough]];
-    case 9:
-      k2 ^= byte(8, 0);
-      k2 *= c2;
-      k2 = rotl64(k2, 33);
-      k2 *= c1;
-      h2 ^= k2;
-      [[fallthrough]];
-    case 8:
-      k1 ^= byte(7, 56);
-      [[fallthrough]];
-    case 7:
-      k1 ^= byte(6, 48);
-      [[fallthrough]];
-    case 6:
-      k1 ^= byte(5, 40);
-      [[fallthrough]];
-    case 5:
-      k1 ^= byte(4, 32);
-      [[fallthrough]];
-    case 4:
-      k1 ^= byte(3, 24);
-      [[fallthrough]];
-    case 3:
-      k1 ^= byte(2, 16);
-      [[fallthrough]];
-    case 2:
-      k1 ^= byte(1, 8);
-      [[fallthrough]];
-    case 1:
-      k1 ^= byte(0, 0);
-      k1 *= c1;
-      k1 = rotl64(k1, 31);
-      k1 *= c2;
-      h1 ^= k1;
-      break;
-    default:
-      break;
-  }
-
-  h1 ^= len;
-  h2 ^= len;
-  h1 += h2;
-  h2 += h1;
-  h1 = fmix64(h1);
-  h2 = fmix64(h2);
-  h1 += h2;
-  h2 += h1;
-  return {h1, h2};
-}
-
-bool SeenSet::insert(Hash128 h) {
-  const Hash128 k = key(h);
-  if (!shard(k).insert(k)) return false;
-  ++size_;
-  return true;
-}
-
-bool SeenSet::contains(Hash128 h) const noexcept {
-  const Hash128 k = key(h);
-  return shard(k).contains(k);
-}
-
-std::size_t SeenSet::capacity() const noexcept {
-  std::size_t total = 0;
-  for (const Table& t : shards_) total += t.capacity();
-  return total;
-}
-
-bool SeenSet::Table::insert(Hash128 k) {
-  if ((size_ + 1) * 10 > slots_.size() * 7) grow();
-  Hash128& slot = slots_[find_slot(k)];
-  if (slot == k) return false;
-  slot = k;
-  ++size_;
-  return true;
-}
-
-bool SeenSet::Table::contains(Hash128 k) const noexcept { return !slots_.empty() && slots_[find_slot(k)] == k; }
-
-std::size_t SeenSet::Table::find_slot(Hash128 k) const noexcept {
-  const std::size_t mask = slots_.size() - 1;
-  std::size_t i = static_cast<std::size_t>(k.lo) & mask;  // the hash is already mixed: low bits are uniform
-  while (!(slots_[i] == k) && !(slots_[i] == Hash128{})) i = (i + 1) & mask;
-  return i;
-}
-
-void SeenSet::Table::grow() {
-  std::vector<Hash128> old = std::exchange(slots_, std::vector<Hash128>(std::max<std::size_t>(64, slots_.size() * 2)));
-  for (const Hash128& k : old) {
-    if (!(k == Hash128{})) slots_[find_slot(k)] = k;
-  }
-}
-
-}  // namespace detail
-
-// ---------------------------------------------------------------------------
 // MemoryFrontier
 
 namespace {
@@ -515,7 +343,7 @@ MemoryFrontier::~MemoryFrontier() = default;
 PushResult MemoryFrontier::push(CrawlItem item) {
   State& s = *state_;
   // Hashing and moving the strings happen before taking the lock.
-  const detail::Hash128 hash = s.options.dedup ? detail::hash128(item.url) : detail::Hash128{};
+  const detail::Hash128 hash = s.options.dedup ? detail::hash_url(item.url) : detail::Hash128{};
   QueuedItem queued_item = take_queued(item);
   const TimePoint now = Clock::now();
 
@@ -685,7 +513,7 @@ void MemoryFrontier::close_input() {
 
 void MemoryFrontier::mark_seen(std::string_view url) {
   State& s = *state_;
-  const detail::Hash128 hash = detail::hash128(url);
+  const detail::Hash128 hash = detail::hash_url(url);
   std::lock_guard lock(s.mutex);
   if (s.options.dedup && s.seen.insert(hash)) ++s.accepted;
 }

@@ -2,8 +2,8 @@
 //
 // A crawl of millions of URLs cannot afford to keep every URL string twice
 // (a std::string of a typical 60-byte URL is ~90 bytes on the heap plus a
-// hash-node of ~40). The set keeps a 128-bit MurmurHash3 (x64_128, Austin
-// Appleby, public domain) of each URL instead, in a flat open-addressing table
+// hash-node of ~40). The set keeps a 128-bit MurmurHash3 of each URL
+// (hash_url in base/murmur_hash3.hpp) instead, in a flat open-addressing table
 // with linear probing: 16 bytes per slot at a load factor of at most 0.7, so
 // 23..46 bytes per URL, and one cache miss per lookup.
 //
@@ -21,22 +21,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <vector>
 
+#include "base/murmur_hash3.hpp"
+
 namespace fetchpool::detail {
-
-struct Hash128 {
-  std::uint64_t lo = 0;
-  std::uint64_t hi = 0;
-  friend bool operator==(const Hash128&, const Hash128&) = default;
-};
-
-// MurmurHash3_x64_128 of the bytes of `text`, as the reference code computes
-// it on a little-endian machine. The values are not persisted anywhere, so the
-// seed is arbitrary; the parameter exists for the reference test vectors.
-inline constexpr std::uint32_t kUrlHashSeed = 0x9747b28c;
-Hash128 hash128(std::string_view text, std::uint32_t seed = kUrlHashSeed) noexcept;
 
 class SeenSet {
  public:

@@ -18,10 +18,15 @@
 #include <string_view>
 #include <utility>
 
+#include "base/ascii.hpp"
 #include "net/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {
+
+using detail::iequals_lower;
+using detail::to_ascii_lower;
+using detail::trim_ows_and_newlines;
 
 // Constructor options are our own constants and checked values: a failure
 // means out of memory or a libcurl built without the feature, a broken
@@ -34,17 +39,9 @@ void set_or_throw(CURLcode code, const char* option) {
 }
 #define FETCHPOOL_SETOPT(handle, option, value) set_or_throw(curl_easy_setopt(handle, option, value), #option)
 
-constexpr bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view text) noexcept {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
-
 // The header name of "Name: value" (or curl's "Name;" for an empty value).
 std::string_view header_name(std::string_view line) noexcept {
-  return trim(line.substr(0, std::min(line.find(':'), line.find(';'))));
+  return trim_ows_and_newlines(line.substr(0, std::min(line.find(':'), line.find(';'))));
 }
 
 // Whether libcurl will pick a proxy from the environment for some URL (the
@@ -70,23 +67,6 @@ std::string supported_encodings() {
   return list;
 }
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string to_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
-// `lower_b` must be lower case already (our constants are).
-bool iequals(std::string_view a, std::string_view lower_b) noexcept {
-  if (a.size() != lower_b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower_b[i]) return false;
-  }
-  return true;
-}
-
 std::optional<std::uint64_t> parse_u64(std::string_view text) noexcept {
   std::uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -107,16 +87,16 @@ long parse_status(std::string_view line) noexcept {
 // "bytes 100-199/1000" -> 100 (RFC 9110 section 14.4); "bytes */1000" -> none.
 std::optional<std::uint64_t> parse_range_start(std::string_view value) noexcept {
   constexpr std::string_view kUnit = "bytes ";
-  if (value.size() < kUnit.size() || !iequals(value.substr(0, kUnit.size()), kUnit)) return std::nullopt;
+  if (value.size() < kUnit.size() || !iequals_lower(value.substr(0, kUnit.size()), kUnit)) return std::nullopt;
   value.remove_prefix(kUnit.size());
   const auto dash = value.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
-  return parse_u64(trim(value.substr(0, dash)));
+  return parse_u64(trim_ows_and_newlines(value.substr(0, dash)));
 }
 
 bool is_http_url(std::string_view url) noexcept {
-  return (url.size() > 7 && iequals(url.substr(0, 7), "http://")) ||
-         (url.size() > 8 && iequals(url.substr(0, 8), "https://"));
+  return (url.size() > 7 && iequals_lower(url.substr(0, 7), "http://")) ||
+         (url.size() > 8 && iequals_lower(url.substr(0, 8), "https://"));
 }
 
 std::string_view http_version_name(long version) noexcept {
@@ -331,9 +311,10 @@ CURLcode Fetcher::State::set_headers(const std::vector<std::string>& extra) {
   };
   for (const auto& base : base_headers) {
     // A request's own header of the same name replaces ours.
-    const std::string name = to_lower(header_name(base));
-    const bool replaced = std::any_of(extra.begin(), extra.end(),
-                                      [&name](const std::string& line) { return iequals(header_name(line), name); });
+    const std::string name = to_ascii_lower(header_name(base));
+    const bool replaced = std::any_of(extra.begin(), extra.end(), [&name](const std::string& line) {
+      return iequals_lower(header_name(line), name);
+    });
     if (!replaced && !append(base)) return CURLE_OUT_OF_MEMORY;
   }
   for (const auto& line : extra) {
@@ -419,37 +400,37 @@ size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* us
   const auto colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return length;
   const std::string_view name = line.substr(0, colon);
-  auto value = [&line, colon] { return trim(line.substr(colon + 1)); };
+  auto value = [&line, colon] { return trim_ows_and_newlines(line.substr(colon + 1)); };
   try {
     // Dispatch on the first letter, and iequals compares lengths first, so
     // the headers we ignore cost a compare or two.
     switch (name[0] | 0x20) {
       case 'c':
-        if (iequals(name, "content-length")) {
+        if (iequals_lower(name, "content-length")) {
           head.content_length = parse_u64(value());
-        } else if (iequals(name, "content-type")) {
+        } else if (iequals_lower(name, "content-type")) {
           head.content_type = value();
-        } else if (iequals(name, "content-encoding")) {
+        } else if (iequals_lower(name, "content-encoding")) {
           // "identity" is the absence of an encoding (RFC 9110 section 8.4.1).
-          if (const auto coding = value(); !iequals(coding, "identity")) head.content_encoding = coding;
-        } else if (iequals(name, "content-range")) {
+          if (const auto coding = value(); !iequals_lower(coding, "identity")) head.content_encoding = coding;
+        } else if (iequals_lower(name, "content-range")) {
           head.range_start = parse_range_start(value());
-        } else if (iequals(name, "content-disposition")) {
+        } else if (iequals_lower(name, "content-disposition")) {
           head.content_disposition = value();
         }
         break;
       case 'e':
-        if (iequals(name, "etag")) head.etag = value();
+        if (iequals_lower(name, "etag")) head.etag = value();
         break;
       case 'l':
-        if (iequals(name, "last-modified")) {
+        if (iequals_lower(name, "last-modified")) {
           head.last_modified = value();
-        } else if (iequals(name, "location")) {
+        } else if (iequals_lower(name, "location")) {
           head.location = value();
         }
         break;
       case 'r':
-        if (iequals(name, "retry-after")) head.retry_after = value();
+        if (iequals_lower(name, "retry-after")) head.retry_after = value();
         break;
       default:
         break;
@@ -678,7 +659,7 @@ Error Fetcher::State::transfer_error(CURLcode code) const {
     }
   }
   const char* detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
-  return Error{kind, request->url + ": " + what + " (curl: " + std::string(trim(detail)) + ")"};
+  return Error{kind, request->url + ": " + what + " (curl: " + std::string(trim_ows_and_newlines(detail)) + ")"};
 }
 
 Fetcher::Fetcher(FetchOptions options, SharedCurlCache* shared) : state_(std::make_unique<State>()) {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/ascii.hpp"
+
 namespace fetchpool::detail {
 namespace {
 
@@ -645,20 +647,12 @@ void Model::end_tag(GumboTag name) {
 
 // ---- Tokenizer (13.2.5), as far as where tags begin and end ----
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
-bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 bool starts_with_ci(std::string_view text, std::size_t at, std::string_view lower_prefix) noexcept {
-  if (at > text.size() || text.size() - at < lower_prefix.size()) return false;
-  for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
-    if (lower(text[at + i]) != lower_prefix[i]) return false;
-  }
-  return true;
+  return at <= text.size() && istarts_with_lower(text.substr(at), lower_prefix);
 }
 
 bool ends_tag_name(std::string_view text, std::size_t at) noexcept {
-  return at < text.size() && (is_space(text[at]) || text[at] == '/' || text[at] == '>');
+  return at < text.size() && (is_html_space(text[at]) || text[at] == '/' || text[at] == '>');
 }
 
 // Reads a tag from its name (`at` just after "<" or "</") to just past its
@@ -668,7 +662,7 @@ std::size_t scan_tag(std::string_view html, std::size_t at, Tag& tag) {
   const std::size_t n = html.size();
   char name[16] = {};
   std::size_t name_length = 0;
-  for (; at < n && !is_space(html[at]) && html[at] != '/' && html[at] != '>'; ++at, ++name_length) {
+  for (; at < n && !is_html_space(html[at]) && html[at] != '/' && html[at] != '>'; ++at, ++name_length) {
     if (name_length < sizeof name) name[name_length] = html[at];
   }
   // Longer names are no tag gumbo knows; gumbo_tagn_enum ignores case.
@@ -676,7 +670,7 @@ std::size_t scan_tag(std::string_view html, std::size_t at, Tag& tag) {
       name_length <= sizeof name ? gumbo_tagn_enum(name, static_cast<unsigned int>(name_length)) : GUMBO_TAG_UNKNOWN;
   const std::size_t attributes = at;
   while (true) {
-    while (at < n && is_space(html[at])) ++at;
+    while (at < n && is_html_space(html[at])) ++at;
     if (at >= n) return std::string_view::npos;
     if (html[at] == '>') break;
     if (html[at] == '/') {
@@ -684,18 +678,18 @@ std::size_t scan_tag(std::string_view html, std::size_t at, Tag& tag) {
       continue;
     }
     ++at;  // an attribute name; a leading '=' belongs to it
-    while (at < n && !is_space(html[at]) && html[at] != '/' && html[at] != '>' && html[at] != '=') ++at;
-    while (at < n && is_space(html[at])) ++at;
+    while (at < n && !is_html_space(html[at]) && html[at] != '/' && html[at] != '>' && html[at] != '=') ++at;
+    while (at < n && is_html_space(html[at])) ++at;
     if (at >= n || html[at] != '=') continue;
     ++at;
-    while (at < n && is_space(html[at])) ++at;
+    while (at < n && is_html_space(html[at])) ++at;
     if (at >= n) return std::string_view::npos;
     if (html[at] == '"' || html[at] == '\'') {
       const std::size_t close = html.find(html[at], at + 1);
       if (close == std::string_view::npos) return std::string_view::npos;
       at = close + 1;
     } else {
-      while (at < n && !is_space(html[at]) && html[at] != '>') ++at;
+      while (at < n && !is_html_space(html[at]) && html[at] != '>') ++at;
     }
   }
   std::uint32_t hash = 2166136261U;  // FNV-1a
@@ -827,7 +821,7 @@ NestingEstimate estimate_nesting(std::string_view html, std::size_t depth_limit)
     } else if (c == '?') {
       at = skip_past(html, at, '>');  // a bogus comment
     } else if (c == '/') {
-      if (at + 1 < n && is_alpha(html[at + 1])) {
+      if (at + 1 < n && is_ascii_alpha(html[at + 1])) {
         Tag tag;
         const std::size_t end = scan_tag(html, at + 1, tag);
         if (end == std::string_view::npos) break;
@@ -836,7 +830,7 @@ NestingEstimate estimate_nesting(std::string_view html, std::size_t depth_limit)
       } else {
         at = skip_past(html, at, '>');  // "</>" or a bogus comment
       }
-    } else if (is_alpha(c)) {
+    } else if (is_ascii_alpha(c)) {
       Tag tag;
       const std::size_t end = scan_tag(html, at, tag);
       if (end == std::string_view::npos) break;

@@ -9,10 +9,15 @@
 #include <unordered_set>
 #include <utility>
 
+#include "base/ascii.hpp"
 #include "parse/html_guard.hpp"
 
 namespace fetchpool {
 namespace {
+
+using detail::iequals;
+using detail::is_html_space;
+using detail::trim_html_space;
 
 // Memory for one parse, handed out by bumping a pointer and released all at
 // once. Gumbo frees through the callback, which does nothing, so gumbo's own
@@ -57,22 +62,14 @@ class Arena {
   std::size_t block_size_ = 16 * 1024;
 };
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
-char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
-
 // Calls `visit` with each token of `text` split at whitespace and `extra`.
 template <typename Visit>
 void for_each_token(std::string_view text, char extra, Visit visit) {
   std::size_t at = 0;
   while (at < text.size()) {
-    while (at < text.size() && (is_space(text[at]) || text[at] == extra)) ++at;
+    while (at < text.size() && (is_html_space(text[at]) || text[at] == extra)) ++at;
     std::size_t end = at;
-    while (end < text.size() && !is_space(text[end]) && text[end] != extra) ++end;
+    while (end < text.size() && !is_html_space(text[end]) && text[end] != extra) ++end;
     if (end > at) visit(text.substr(at, end - at));
     at = end;
   }
@@ -95,7 +92,7 @@ bool has_rel(const GumboElement& element, std::string_view token) {
 // Appends `text` with runs of whitespace as one space and none at the ends.
 void append_collapsed(std::string_view text, std::string& out) {
   for (const char c : text) {
-    if (is_space(c)) {
+    if (is_html_space(c)) {
       if (!out.empty() && out.back() != ' ') out += ' ';
     } else {
       out += c;
@@ -168,9 +165,7 @@ void visit(const GumboElement& element, const TagSet& link_tags, const LinkExtra
     case GUMBO_TAG_META: {
       const char* name = attribute(element, "name");
       const char* content = attribute(element, "content");
-      std::string_view trimmed_name = name != nullptr ? name : "";
-      while (!trimmed_name.empty() && is_space(trimmed_name.front())) trimmed_name.remove_prefix(1);
-      while (!trimmed_name.empty() && is_space(trimmed_name.back())) trimmed_name.remove_suffix(1);
+      const std::string_view trimmed_name = trim_html_space(name != nullptr ? name : "");
       if (content != nullptr && iequals(trimmed_name, "robots")) {
         for_each_token(content, ',', [&info](std::string_view directive) {
           const bool none = iequals(directive, "none");

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "base/ascii.hpp"
+#include "base/percent_coding.hpp"
 #include "parse/robots_pattern.hpp"
 
 namespace fetchpool {
@@ -13,30 +15,13 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+using detail::iequals;
+using detail::is_ascii_digit;
+using detail::trim_any_of;
+using detail::trim_http_ows;
+
+// What robots.txt lines are trimmed of: line breaks have already split them.
 constexpr std::string_view kWhitespace = " \t\v\f";
-
-std::string_view trim(std::string_view s, std::string_view chars = kWhitespace) {
-  const auto first = s.find_first_not_of(chars);
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(chars);
-  return s.substr(first, last - first + 1);
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // ---------------------------------------------------------------------------
 // Parser
@@ -62,14 +47,14 @@ Key classify_key(std::string_view key) {
 
 void parse_line(int line_number, std::string_view line, RobotsParseHandler& handler) {
   if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-  line = trim(line);
+  line = trim_any_of(line, kWhitespace);
   if (line.empty()) return;
 
   std::string_view key;
   std::string_view value;
   if (const auto colon = line.find(':'); colon != std::string_view::npos) {
-    key = trim(line.substr(0, colon));
-    value = trim(line.substr(colon + 1));
+    key = trim_any_of(line.substr(0, colon), kWhitespace);
+    value = trim_any_of(line.substr(colon + 1), kWhitespace);
   } else {
     // No colon: accept "key value" only when there are exactly two words, so
     // prose and garbage are not read as rules (google/robotstxt does the same).
@@ -116,18 +101,18 @@ void accumulate_digit(std::int64_t& value, char digit, std::int64_t cap) {
 
 // "10", "0.5", "1.", ".25": non-negative decimal seconds, kept to the millisecond.
 std::optional<milliseconds> parse_crawl_delay(std::string_view value) {
-  value = trim(value);
+  value = trim_any_of(value, kWhitespace);
   std::int64_t whole = 0;
   std::int64_t millis = 0;
   int fraction_digits = 0;
   bool any_digit = false;
   std::size_t i = 0;
-  for (; i < value.size() && is_digit(value[i]); ++i) {
+  for (; i < value.size() && is_ascii_digit(value[i]); ++i) {
     accumulate_digit(whole, value[i], kMaxDelayMs / 1000);
     any_digit = true;
   }
   if (i < value.size() && value[i] == '.') {
-    for (++i; i < value.size() && is_digit(value[i]); ++i) {
+    for (++i; i < value.size() && is_ascii_digit(value[i]); ++i) {
       if (fraction_digits < 3) millis = millis * 10 + (value[i] - '0');
       ++fraction_digits;
       any_digit = true;
@@ -162,7 +147,7 @@ class DateCursor {
     int v = 0;
     for (int i = 0; i < count; ++i) {
       const char c = text_[pos_ + static_cast<std::size_t>(i)];
-      if (!is_digit(c)) return false;
+      if (!is_ascii_digit(c)) return false;
       v = v * 10 + (c - '0');
     }
     pos_ += static_cast<std::size_t>(count);
@@ -249,7 +234,7 @@ std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view text, i
 // The product token of a User-Agent string or of a user-agent line: the text
 // before the first '/' or whitespace ("FooBot/2.1 (+http://x)" -> "FooBot").
 std::string_view product_token(std::string_view user_agent) {
-  user_agent = trim(user_agent);
+  user_agent = trim_any_of(user_agent, kWhitespace);
   return user_agent.substr(0, user_agent.find_first_of(" \t\v\f/"));
 }
 
@@ -272,13 +257,6 @@ bool is_uri_char(unsigned char c) {
          std::string_view(":/?#[]@!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-void append_escape(std::string& out, unsigned char c) {
-  constexpr std::string_view kHex = "0123456789ABCDEF";
-  out += '%';
-  out += kHex[c >> 4];
-  out += kHex[c & 0xF];
-}
-
 }  // namespace
 
 std::string normalize_robots_path(std::string_view text) {
@@ -287,23 +265,23 @@ std::string normalize_robots_path(std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (c == '%') {
-      const int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
-      const int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
+      const int hi = i + 2 < text.size() ? hex_digit_value(text[i + 1]) : -1;
+      const int lo = i + 2 < text.size() ? hex_digit_value(text[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
-        append_escape(out, c);  // a lone '%' is the octet '%' itself
+        append_percent_encoded(out, c);  // a lone '%' is the octet '%' itself
         continue;
       }
       const auto decoded = static_cast<unsigned char>(hi * 16 + lo);
       if (is_unreserved(decoded)) {
         out += static_cast<char>(decoded);
       } else {
-        append_escape(out, decoded);
+        append_percent_encoded(out, decoded);
       }
       i += 2;
     } else if (is_uri_char(c)) {
       out += static_cast<char>(c);
     } else {
-      append_escape(out, c);
+      append_percent_encoded(out, c);
     }
   }
   return out;
@@ -556,9 +534,9 @@ void parse_robots_txt(std::string_view body, RobotsParseHandler& handler) {
 // Retry-After
 
 std::optional<milliseconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
-  value = trim(value, " \t");
+  value = trim_http_ows(value);
   if (value.empty()) return std::nullopt;
-  if (std::all_of(value.begin(), value.end(), is_digit)) {
+  if (std::all_of(value.begin(), value.end(), is_ascii_digit)) {
     std::int64_t secs = 0;
     for (const char c : value) accumulate_digit(secs, c, kMaxDelayMs / 1000);
     return milliseconds{std::min(secs * 1000, kMaxDelayMs)};

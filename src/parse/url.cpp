@@ -11,10 +11,18 @@
 #include <cstring>
 #include <string>
 
+#include "base/ascii.hpp"
+#include "base/percent_coding.hpp"
 #include "net/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {
+
+using detail::append_percent_encoded;
+using detail::ascii_lower;
+using detail::hex_digit_value;
+using detail::iequals;
+using detail::trim_c0_control_or_space;
 
 using detail::CurlStringPtr;
 using detail::CurlUrlPtr;
@@ -62,26 +70,6 @@ constexpr char kHexDigits[] = "0123456789ABCDEF";
 
 std::uint8_t char_class(char c) noexcept { return kClasses[static_cast<unsigned char>(c)]; }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-void append_encoded(unsigned char byte, std::string& out) {
-  out += '%';
-  out += kHexDigits[byte >> 4];
-  out += kHexDigits[byte & 0xF];
-}
-
-char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
-
 // The input as it may appear in a one-line, pure-ASCII error message (sinks
 // write messages into JSON, which must be valid UTF-8).
 std::string quote(std::string_view text) {
@@ -115,13 +103,6 @@ Error unsupported(std::string_view scheme, std::string_view input) {
 Error from_curlu(CURLUcode code, std::string_view input) {
   if (code == CURLUE_OUT_OF_MEMORY) return Error{ErrorCode::kInternal, "out of memory parsing URL " + quote(input)};
   return invalid(input, curl_url_strerror(code));
-}
-
-// WHATWG "remove leading and trailing C0 control or space".
-std::string_view trim(std::string_view text) noexcept {
-  while (!text.empty() && static_cast<unsigned char>(text.front()) <= 0x20) text.remove_prefix(1);
-  while (!text.empty() && static_cast<unsigned char>(text.back()) <= 0x20) text.remove_suffix(1);
-  return text;
 }
 
 // The scheme, if `text` starts with one (RFC 3986 3.1: ALPHA *( ALPHA / DIGIT
@@ -160,7 +141,7 @@ void prepare(std::string_view text, std::string& out) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte == '\t' || byte == '\n' || byte == '\r') continue;
     if (byte <= 0x20 || byte == 0x7F) {
-      append_encoded(byte, out);
+      append_percent_encoded(out, byte);
     } else {
       out += c;
     }
@@ -184,15 +165,15 @@ bool append_normalised(std::string_view in, std::uint8_t allowed, std::string& o
     }
     const char c = in[i];
     if (c == '%' && i + 2 < in.size()) {
-      const int high = hex_value(in[i + 1]);
-      const int low = hex_value(in[i + 2]);
+      const int high = hex_digit_value(in[i + 1]);
+      const int low = hex_digit_value(in[i + 2]);
       if (high >= 0 && low >= 0) {
         const auto byte = static_cast<unsigned char>(high * 16 + low);
         if (char_class(static_cast<char>(byte)) & kUnreserved) {
           out += static_cast<char>(byte);
           decoded_dot = decoded_dot || byte == '.';
         } else {
-          append_encoded(byte, out);
+          append_percent_encoded(out, byte);
         }
         i += 2;
         continue;
@@ -201,7 +182,7 @@ bool append_normalised(std::string_view in, std::uint8_t allowed, std::string& o
     if (char_class(c) & allowed) {
       out += c;
     } else {
-      append_encoded(static_cast<unsigned char>(c), out);
+      append_percent_encoded(out, static_cast<unsigned char>(c));
     }
   }
   return decoded_dot;
@@ -384,7 +365,7 @@ CurlUrlPtr parsed_base(const std::string& base) {
 }
 
 Result<std::string_view> checked_input(std::string_view text) {
-  const std::string_view trimmed = trim(text);
+  const std::string_view trimmed = trim_c0_control_or_space(text);  // WHATWG URL parsing
   if (trimmed.size() > Url::kMaxLength) {
     return invalid(text, "longer than " + std::to_string(Url::kMaxLength) + " bytes");
   }

@@ -14,8 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/murmur_hash3.hpp"
 #include "base/termination_signals_blocked.hpp"
-#include "crawl/seen_set.hpp"
+#include "shared/lua/scripts.hpp"
 
 namespace fetchpool {
 
@@ -35,224 +36,10 @@ constexpr timeval kConnectTimeout{2, 0};
 constexpr timeval kCommandTimeout{10, 0};
 
 // ---------------------------------------------------------------------------
-// Lua scripts. KEYS[1] is the prefix; every key is built from it. Shared
-// helpers come first in every script (Redis caches each script whole).
-
-constexpr std::string_view kPrelude = R"lua(
-local P = KEYS[1]
-local META, READY, SEEN, HOSTS = P .. ':meta', P .. ':ready', P .. ':seen', P .. ':hosts'
-local LZ, LH, LP = P .. ':lz', P .. ':lh', P .. ':lp'
-local RZ, RH, RP = P .. ':rz', P .. ':rh', P .. ':rp'
-local function num(v) if v then return tonumber(v) or 0 end return 0 end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function hkey(h) return P .. ':h:' .. h end
-local function qkey(h) return P .. ':q:' .. h end
--- The ready set holds exactly the hosts with queued pages and a free slot,
--- scored by the first time they may start a request.
-local function schedule(h, cap)
-  local f = redis.call('HMGET', hkey(h), 'inflight', 'interval', 'last', 'backoff')
-  if redis.call('LLEN', qkey(h)) > 0 and (cap == 0 or num(f[1]) < cap) then
-    local at = num(f[4])
-    if f[3] then at = math.max(at, num(f[3]) + num(f[2])) end
-    redis.call('ZADD', READY, at, h)
-  else
-    redis.call('ZREM', READY, h)
-  end
-end
-local function drop_lease(id)
-  local h = redis.call('HGET', LH, id)
-  if not h then return nil, nil end
-  local p = redis.call('HGET', LP, id)
-  redis.call('ZREM', LZ, id)
-  redis.call('HDEL', LH, id)
-  redis.call('HDEL', LP, id)
-  redis.call('HINCRBY', hkey(h), 'inflight', -1)
-  redis.call('HINCRBY', META, 'in_flight', -1)
-  return h, p
-end
-local function requeue(id, cap)
-  local h, p = drop_lease(id)
-  if not h then return false end
-  redis.call('LPUSH', qkey(h), p)
-  redis.call('HINCRBY', META, 'queued', 1)
-  schedule(h, cap)
-  return true
-end
-local function finish_if_done()
-  local m = redis.call('HMGET', META, 'input_closed', 'queued', 'in_flight', 'finished')
-  if m[4] then return true end
-  if m[1] and num(m[2]) == 0 and num(m[3]) == 0 and redis.call('ZCARD', RZ) == 0 then
-    redis.call('HSET', META, 'finished', '1')
-    return true
-  end
-  return false
-end
-)lua";
-
-// ARGV: url hash, host, item, too_deep, max_pages, dedup, cap, interval_ms
-constexpr std::string_view kPush = R"lua(
-if redis.call('HGET', META, 'finished') then return 'closed' end
-if ARGV[4] == '1' then return 'deep' end
-local dedup, max_pages = ARGV[6] == '1', tonumber(ARGV[5])
-if max_pages ~= 0 and num(redis.call('HGET', META, 'accepted')) >= max_pages then
-  if dedup and redis.call('SISMEMBER', SEEN, ARGV[1]) == 1 then return 'dup' end
-  return 'limit'
-end
-if dedup and redis.call('SADD', SEEN, ARGV[1]) == 0 then return 'dup' end
-local h = ARGV[2]
-redis.call('HINCRBY', META, 'accepted', 1)
-redis.call('HINCRBY', META, 'queued', 1)
-if redis.call('SADD', HOSTS, h) == 1 then redis.call('HSETNX', hkey(h), 'interval', ARGV[8]) end
-redis.call('RPUSH', qkey(h), ARGV[3])
-schedule(h, tonumber(ARGV[7]))
-return 'queued'
-)lua";
-
-// ARGV: cap, lease_ms, hosts this process may not lease now (robots gates)...
-// Returns {'lease', id, host, item}, {'finished'} or {'wait', ms until
-// something here may change}.
-constexpr std::string_view kPop = R"lua(
-local cap, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
-if redis.call('HGET', META, 'finished') then return {'finished'} end
-local now = now_ms()
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', LZ, '-inf', now, 'LIMIT', 0, 64)) do
-  if requeue(id, cap) then redis.call('HINCRBY', META, 'expired', 1) end
-end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', RZ, '-inf', now, 'LIMIT', 0, 64)) do
-  local h, p = redis.call('HGET', RH, id), redis.call('HGET', RP, id)
-  redis.call('ZREM', RZ, id)
-  redis.call('HDEL', RH, id)
-  redis.call('HDEL', RP, id)
-  if h then
-    redis.call('RPUSH', qkey(h), p)
-    redis.call('HINCRBY', META, 'queued', 1)
-    schedule(h, cap)
-  end
-end
-local excluded = {}
-for i = 3, #ARGV do excluded[ARGV[i]] = true end
-local scan = 16 + #ARGV
-for _, h in ipairs(redis.call('ZRANGEBYSCORE', READY, '-inf', now, 'LIMIT', 0, scan)) do
-  if not excluded[h] then
-    local p = redis.call('LPOP', qkey(h))
-    if p then
-      local id = redis.call('INCR', P .. ':seq')
-      redis.call('ZADD', LZ, now + lease_ms, id)
-      redis.call('HSET', LH, id, h)
-      redis.call('HSET', LP, id, p)
-      redis.call('HINCRBY', hkey(h), 'inflight', 1)
-      redis.call('HSET', hkey(h), 'last', now)
-      redis.call('HINCRBY', META, 'queued', -1)
-      redis.call('HINCRBY', META, 'in_flight', 1)
-      redis.call('HINCRBY', META, 'leased_total', 1)
-      schedule(h, cap)
-      return {'lease', tostring(id), h, p}
-    end
-    schedule(h, cap)
-  end
-end
-if finish_if_done() then return {'finished'} end
-local soonest = now + 1000
-local r = redis.call('ZRANGE', READY, 0, scan, 'WITHSCORES')
-for i = 1, #r, 2 do
-  if not excluded[r[i]] then
-    soonest = math.min(soonest, tonumber(r[i + 1]))
-    break
-  end
-end
-for _, z in ipairs({RZ, LZ}) do
-  local t = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
-  if t[2] then soonest = math.min(soonest, tonumber(t[2])) end
-end
-return {'wait', tostring(math.max(soonest - now, 0))}
-)lua";
-
-// ARGV: lease id, cap
-constexpr std::string_view kComplete = R"lua(
-local h = drop_lease(ARGV[1])
-if not h then return 'stale' end
-redis.call('HINCRBY', META, 'completed', 1)
-schedule(h, tonumber(ARGV[2]))
-if finish_if_done() then return 'finished' end
-return 'ok'
-)lua";
-
-// ARGV: lease id, cap, delay_ms, item with attempt + 1
-constexpr std::string_view kRetry = R"lua(
-local h = drop_lease(ARGV[1])
-if not h then return 'stale' end
-local rid = redis.call('INCR', P .. ':seq')
-redis.call('ZADD', RZ, now_ms() + tonumber(ARGV[3]), rid)
-redis.call('HSET', RH, rid, h)
-redis.call('HSET', RP, rid, ARGV[4])
-redis.call('HINCRBY', META, 'retried', 1)
-schedule(h, tonumber(ARGV[2]))
-return 'ok'
-)lua";
-
-// ARGV: lease id, cap. The item goes back to the front of its host's queue.
-constexpr std::string_view kGiveBack = R"lua(
-if requeue(ARGV[1], tonumber(ARGV[2])) then return 'ok' end
-return 'stale'
-)lua";
-
-// ARGV: lease_ms, lease ids... Renews only leases that still exist.
-constexpr std::string_view kRenew = R"lua(
-local expiry = now_ms() + tonumber(ARGV[1])
-local renewed = 0
-for i = 2, #ARGV do
-  if redis.call('ZSCORE', LZ, ARGV[i]) then
-    redis.call('ZADD', LZ, expiry, ARGV[i])
-    renewed = renewed + 1
-  end
-end
-return renewed
-)lua";
-
-// ARGV: host, interval_ms, cap
-constexpr std::string_view kSetDelay = R"lua(
-redis.call('SADD', HOSTS, ARGV[1])
-redis.call('HSET', hkey(ARGV[1]), 'interval', ARGV[2])
-schedule(ARGV[1], tonumber(ARGV[3]))
-return 'ok'
-)lua";
-
-// ARGV: host, backoff_ms, cap. Never shortens an earlier backoff.
-constexpr std::string_view kBackoff = R"lua(
-local h = ARGV[1]
-local untl = now_ms() + tonumber(ARGV[2])
-redis.call('SADD', HOSTS, h)
-if untl > num(redis.call('HGET', hkey(h), 'backoff')) then redis.call('HSET', hkey(h), 'backoff', untl) end
-schedule(h, tonumber(ARGV[3]))
-return 'ok'
-)lua";
-
-constexpr std::string_view kClose = R"lua(
-redis.call('HSET', META, 'input_closed', '1')
-if finish_if_done() then return 'finished' end
-return 'ok'
-)lua";
-
-// ARGV: url hash
-constexpr std::string_view kMarkSeen = R"lua(
-if redis.call('SADD', SEEN, ARGV[1]) == 1 then redis.call('HINCRBY', META, 'accepted', 1) end
-return 'ok'
-)lua";
-
-constexpr std::string_view kCounts = R"lua(
-local m = redis.call('HMGET', META, 'queued', 'in_flight', 'leased_total', 'accepted', 'completed', 'retried', 'expired')
-local out = {}
-for i = 1, 7 do out[i] = tostring(num(m[i])) end
-out[8] = tostring(redis.call('ZCARD', RZ))
-out[9] = tostring(redis.call('SCARD', HOSTS))
-out[10] = tostring(redis.call('SCARD', SEEN))
-out[11] = redis.call('HGET', META, 'input_closed') and '1' or '0'
-out[12] = redis.call('HGET', META, 'finished') and '1' or '0'
-return out
-)lua";
+// Lua scripts, one file each in src/shared/lua/, embedded at build time
+// (cmake/EmbedText.cmake). KEYS[1] is the prefix; every key is built from it.
+// The shared helpers (prelude.lua) come first in every script (Redis caches
+// each script whole).
 
 enum ScriptId {
   kPushId,
@@ -275,17 +62,17 @@ struct ScriptText {
 };
 
 constexpr std::array<ScriptText, kScriptCount> kScripts{{
-    {"push", kPush},
-    {"pop", kPop},
-    {"complete", kComplete},
-    {"retry", kRetry},
-    {"give-back", kGiveBack},
-    {"renew", kRenew},
-    {"set-delay", kSetDelay},
-    {"backoff", kBackoff},
-    {"close", kClose},
-    {"mark-seen", kMarkSeen},
-    {"counts", kCounts},
+    {"push", lua::kPush},
+    {"pop", lua::kPop},
+    {"complete", lua::kComplete},
+    {"retry", lua::kRetry},
+    {"give-back", lua::kGiveBack},
+    {"renew", lua::kRenew},
+    {"set-delay", lua::kSetDelay},
+    {"backoff", lua::kBackoff},
+    {"close", lua::kClose},
+    {"mark-seen", lua::kMarkSeen},
+    {"counts", lua::kCounts},
 }};
 
 struct ContextFree {
@@ -372,7 +159,7 @@ CrawlItem decode_item(std::string_view text, std::string host) {
 }
 
 std::string url_hash(std::string_view url) {
-  const detail::Hash128 h = detail::hash128(url);
+  const detail::Hash128 h = detail::hash_url(url);
   std::string out(16, '\0');
   std::memcpy(out.data(), &h.lo, 8);
   std::memcpy(out.data() + 8, &h.hi, 8);
@@ -470,7 +257,7 @@ struct RedisFrontier::State {
       argv.insert(argv.end(), args.begin(), args.end());
       Reply r = command(c->get(), argv);
       if (r && r->type == REDIS_REPLY_ERROR && reply_text(*r).rfind("NOSCRIPT", 0) == 0) {
-        std::string body(kPrelude);
+        std::string body(lua::kPrelude);
         body += kScripts[id].body;
         argv[0] = "EVAL";
         argv[1] = body;
@@ -570,7 +357,7 @@ Result<std::unique_ptr<RedisFrontier>> RedisFrontier::connect(const RedisUri& ur
   auto c = open_context(uri);
   if (!c) return std::move(c).error();
   for (std::size_t i = 0; i < kScripts.size(); ++i) {
-    std::string body(kPrelude);
+    std::string body(lua::kPrelude);
     body += kScripts[i].body;
     Reply r = command(c->get(), {"SCRIPT", "LOAD", body});
     if (!r) return Error{ErrorCode::kConnect, "redis " + endpoint(uri) + ": " + (*c)->errstr};
@@ -896,8 +683,8 @@ FrontierCounts RedisFrontier::counts() const {
 Result<RedisCrawlStatus> read_redis_crawl_status(const RedisUri& uri) {
   auto c = open_context(uri);
   if (!c) return std::move(c).error();
-  std::string body(kPrelude);
-  body += kCounts;
+  std::string body(lua::kPrelude);
+  body += lua::kCounts;
   Reply r = command(c->get(), {"EVAL", body, "1", uri.prefix});
   if (!r) return Error{ErrorCode::kNetwork, "redis " + endpoint(uri) + ": " + (*c)->errstr};
   if (r->type == REDIS_REPLY_ERROR)

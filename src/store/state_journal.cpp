@@ -14,7 +14,10 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+
+#include "base/json_text.hpp"
 #include "base/termination_signals_blocked.hpp"
+#include "base/unique_fd.hpp"
 
 namespace fetchpool {
 
@@ -45,29 +48,8 @@ std::optional<ErrorCode> error_code_named(std::string_view name) {
   return std::nullopt;
 }
 
-// Strings in Q lines are JSON string literals, so any byte survives; URLs
-// are ASCII in practice and pass through as they are.
-void append_quoted(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\u00";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    } else {
-      out.push_back(ch);
-    }
-  }
-  out.push_back('"');
-}
-
 // Reads the JSON string literal starting at text[pos] into `out`; returns the
-// position after its closing quote. Handles the escapes append_quoted and
+// position after its closing quote. Handles the escapes append_json_string_bytes and
 // to_json_line write; anything else (\u above 0x7f) is nullopt, and the
 // caller falls back to a full JSON parser.
 std::optional<std::size_t> read_quoted(std::string_view text, std::size_t pos, std::string& out) {
@@ -389,12 +371,7 @@ Result<void> StateJournal::load(std::string_view command) {
     if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()) || ::fdatasync(fd_) != 0)
       return Error{ErrorCode::kIo, where + "cannot write state journal: " + std::strerror(errno)};
     // The new file's directory entry must be durable too.
-    const int dir =
-        ::open(path_.parent_path().empty() ? "." : path_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-      ::fsync(dir);
-      ::close(dir);
-    }
+    (void)detail::fsync_directory(path_.parent_path());
   }
   return {};
 }
@@ -461,9 +438,9 @@ Result<void> StateJournal::restore(const std::function<void(CrawlItem)>& push,
 
 void StateJournal::queued(const CrawlItem& item) {
   std::string line = "Q " + std::to_string(item.depth) + " " + std::to_string(item.origin) + " ";
-  append_quoted(line, item.url);
+  detail::append_json_string_bytes(line, item.url);
   line.push_back(' ');
-  append_quoted(line, item.referrer);
+  detail::append_json_string_bytes(line, item.referrer);
   line.push_back('\n');
   std::lock_guard lock(mutex_);
   buffer_ += line;

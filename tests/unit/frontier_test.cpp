@@ -708,46 +708,25 @@ TEST_CASE("wait_for_room returns false on stop() and on its own stop token", "[f
   CHECK_FALSE(frontier.wait_for_room(1, never.get_token()));
 }
 
-TEST_CASE("the URL hash is MurmurHash3_x64_128 (SMHasher verification value)", "[frontier]") {
-  // SMHasher's VerificationTest: hash keys {}, {0}, {0,1}, ... {0..254} with
-  // seed 256 - length, hash the concatenated results with seed 0, and take the
-  // first four bytes little-endian.
-  std::array<unsigned char, 256> key{};
-  std::vector<unsigned char> hashes(16 * 256);
-  for (int i = 0; i < 256; ++i) {
-    key[static_cast<std::size_t>(i)] = static_cast<unsigned char>(i);
-    const auto h = fetchpool::detail::hash128(
-        std::string_view(reinterpret_cast<const char*>(key.data()), static_cast<std::size_t>(i)),
-        static_cast<std::uint32_t>(256 - i));
-    for (int b = 0; b < 8; ++b) {
-      hashes[static_cast<std::size_t>(i * 16 + b)] = static_cast<unsigned char>(h.lo >> (8 * b));
-      hashes[static_cast<std::size_t>(i * 16 + 8 + b)] = static_cast<unsigned char>(h.hi >> (8 * b));
-    }
-  }
-  const auto final_hash =
-      fetchpool::detail::hash128(std::string_view(reinterpret_cast<const char*>(hashes.data()), hashes.size()), 0);
-  REQUIRE(static_cast<std::uint32_t>(final_hash.lo) == 0x6384BA69u);
-}
-
 TEST_CASE("the seen set holds 300k URLs compactly and recognises every one", "[frontier]") {
   fetchpool::detail::SeenSet seen;
   constexpr int kUrls = 300'000;
   const auto url = [](int i) { return numbered("https://www.example.com:443/catalogue/item?id=", i); };
   int collided = 0;
   for (int i = 0; i < kUrls; ++i) {
-    if (!seen.insert(fetchpool::detail::hash128(url(i)))) ++collided;
+    if (!seen.insert(fetchpool::detail::hash_url(url(i)))) ++collided;
   }
   REQUIRE(collided == 0);
   REQUIRE(seen.size() == kUrls);
   int missing = 0;
   int reinserted = 0;
   for (int i = 0; i < kUrls; ++i) {
-    if (!seen.contains(fetchpool::detail::hash128(url(i)))) ++missing;
-    if (seen.insert(fetchpool::detail::hash128(url(i)))) ++reinserted;
+    if (!seen.contains(fetchpool::detail::hash_url(url(i)))) ++missing;
+    if (seen.insert(fetchpool::detail::hash_url(url(i)))) ++reinserted;
   }
   REQUIRE(missing == 0);
   REQUIRE(reinserted == 0);
-  REQUIRE_FALSE(seen.contains(fetchpool::detail::hash128(url(kUrls))));
+  REQUIRE_FALSE(seen.contains(fetchpool::detail::hash_url(url(kUrls))));
   // 16 bytes a slot at load <= 0.7: under 50 bytes a URL, where the strings alone are ~60.
   REQUIRE(seen.capacity() * sizeof(fetchpool::detail::Hash128) < std::size_t{50} * kUrls);
   // The all-zero hash marks empty slots; a real zero hash must still be stored.

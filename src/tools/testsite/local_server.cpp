@@ -54,10 +54,14 @@
 #include <utility>
 #include <vector>
 
+#include "base/ascii.hpp"
+#include "base/unique_fd.hpp"
 #include "tools/testsite/local_server_internal.hpp"
 
 namespace fetchpool {
 namespace {
+
+using detail::UniqueFd;
 
 using Clock = std::chrono::steady_clock;
 using detail::Ending;
@@ -74,26 +78,6 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE
 constexpr std::uint64_t kListenerTag = 0;
 constexpr std::uint64_t kWakeTag = 1;
 constexpr std::uint64_t kFirstConnectionId = 2;
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct SharedCounters {
   std::atomic<std::uint64_t> requests{0};
@@ -159,8 +143,8 @@ bool wants_keep_alive(const detail::HttpRequest& request) {
     const std::size_t comma = tokens.find(',');
     std::string token(tokens.substr(0, comma));
     tokens = comma == std::string_view::npos ? std::string_view() : tokens.substr(comma + 1);
-    std::erase_if(token, [](char c) { return c == ' ' || c == '\t'; });
-    for (char& c : token) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    std::erase_if(token, detail::is_http_ows);
+    token = detail::to_ascii_lower(token);
     close = close || token == "close";
     keep = keep || token == "keep-alive";
   }

@@ -50,9 +50,6 @@ enum class ParseStatus { kIncomplete, kComplete, kBad, kTooLarge };
 ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::size_t max_head, HttpRequest& request,
                           std::size_t& consumed);
 
-// Decodes %XX escapes; invalid escapes are kept literally.
-std::string percent_decode(std::string_view text);
-
 // The value of `key` in an application query string ("a=1&b=2"), decoded.
 std::optional<std::string> query_param(std::string_view query, std::string_view key);
 

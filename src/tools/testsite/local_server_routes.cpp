@@ -33,6 +33,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/ascii.hpp"
+#include "base/percent_coding.hpp"
 #include "tools/testsite/local_server_internal.hpp"
 
 namespace fetchpool::detail {
@@ -42,19 +44,6 @@ constexpr std::string_view kHtml = "text/html; charset=utf-8";
 constexpr std::string_view kOctets = "application/octet-stream";
 constexpr std::string_view kLastModified = "Mon, 01 Jan 2024 00:00:00 GMT";
 constexpr std::uint32_t kMaxGzipMiB = 1024;
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool is_token_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -126,15 +115,15 @@ struct ByteRange {
 // RFC 9110 14.1.1/14.2: a single "bytes=" range; anything we do not serve as
 // one range (multi-range, bad syntax) is kNone, i.e. "ignore the header".
 ByteRange parse_range(std::string_view value, std::uint64_t size) {
-  value = trim(value);
+  value = trim_http_ows(value);
   constexpr std::string_view kUnit = "bytes=";
   if (value.size() < kUnit.size() || !iequals(value.substr(0, kUnit.size()), kUnit)) return {};
-  const std::string_view spec = trim(value.substr(kUnit.size()));
+  const std::string_view spec = trim_http_ows(value.substr(kUnit.size()));
   if (spec.find(',') != std::string_view::npos) return {};
   const std::size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return {};
-  const std::string_view first_text = trim(spec.substr(0, dash));
-  const std::string_view last_text = trim(spec.substr(dash + 1));
+  const std::string_view first_text = trim_http_ows(spec.substr(0, dash));
+  const std::string_view last_text = trim_http_ows(spec.substr(dash + 1));
   if (first_text.empty()) {  // suffix range: the last N bytes
     const auto suffix = parse_u64(last_text);
     if (!suffix) return {};
@@ -244,29 +233,9 @@ ParseStatus parse_request(std::string_view input, std::size_t scan_from, std::si
         !std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon), is_token_char)) {
       return ParseStatus::kBad;
     }
-    request.fields.emplace_back(line.substr(0, colon), trim(line.substr(colon + 1)));
+    request.fields.emplace_back(line.substr(0, colon), trim_http_ows(line.substr(colon + 1)));
   }
   return ParseStatus::kComplete;
-}
-
-std::string percent_decode(std::string_view text) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
 }
 
 std::optional<std::string> query_param(std::string_view query, std::string_view key) {

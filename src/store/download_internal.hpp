@@ -1,0 +1,101 @@
+// Private to the download component: what its four parts share (naming and
+// Content-Disposition, the output directory, the file writer, checksum lists).
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "base/ascii.hpp"
+#include "fetchpool/error.hpp"
+
+namespace fetchpool::detail {
+
+// SHA-256 through OpenSSL's EVP interface (the low-level SHA256_* calls are deprecated
+// in OpenSSL 3). Incremental, so a file of any size is hashed in constant memory.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (ctx_ == nullptr) throw std::bad_alloc();
+    reset();
+  }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+  // SHA-256 cannot fail on valid input; a failure here means OpenSSL itself is broken
+  // (no default provider), which no caller could handle, so it is an exception.
+  void reset() {
+    if (EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+      throw std::runtime_error("OpenSSL: SHA-256 is not available");
+    }
+  }
+  void update(std::string_view data) {
+    if (!data.empty() && EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1) {
+      throw std::runtime_error("OpenSSL: EVP_DigestUpdate failed");
+    }
+  }
+  // Lower-case hex digest; the context must be reset() before further use.
+  std::string hex_digest() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(ctx_, digest, &length) != 1) {
+      throw std::runtime_error("OpenSSL: EVP_DigestFinal_ex failed");
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(2 * length);
+    for (unsigned int i = 0; i < length; ++i) {
+      hex.push_back(kHex[digest[i] >> 4]);
+      hex.push_back(kHex[digest[i] & 0x0f]);
+    }
+    return hex;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+// Big enough that a write() moves a useful amount per system call, small enough that
+// many parallel downloads stay cheap.
+inline constexpr std::size_t kDownloadBufferBytes = 256 * 1024;
+inline constexpr std::string_view kPartSuffix = ".part";
+inline constexpr std::string_view kMetaSuffix = ".part.meta";
+
+inline Error io_error(const std::string& what, const std::filesystem::path& path, int error) {
+  return Error{ErrorCode::kIo,
+               what + " " + path.string() + ": " + std::error_code(error, std::generic_category()).message()};
+}
+
+inline Error io_error(const std::string& what, const std::filesystem::path& path, const std::error_code& ec) {
+  return Error{ErrorCode::kIo, what + " " + path.string() + ": " + ec.message()};
+}
+
+inline std::filesystem::path with_suffix(const std::filesystem::path& path, std::string_view suffix) {
+  std::string name = path.string();
+  name += suffix;
+  return std::filesystem::path(name);
+}
+
+inline bool is_dot_name(std::string_view name) { return name.empty() || name == "." || name == ".."; }
+
+// True if `path` is `root` or lies below it, component by component (so "/out2" is
+// not inside "/out").
+inline bool is_within(const std::filesystem::path& root, const std::filesystem::path& path) {
+  auto [root_end, path_it] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+  (void)path_it;
+  return root_end == root.end();
+}
+
+inline bool is_sha256_hex(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) { return hex_digit_value(c) >= 0; });
+}
+
+}  // namespace fetchpool::detail

@@ -1,0 +1,280 @@
+#include "fetchpool/download.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <utility>
+
+#include "base/ascii.hpp"
+#include "base/unique_fd.hpp"
+#include "store/download_internal.hpp"
+
+namespace fetchpool {
+
+namespace fs = std::filesystem;
+
+using detail::fsync_directory;
+using detail::iequals_lower;
+using detail::io_error;
+using detail::is_sha256_hex;
+using detail::kDownloadBufferBytes;
+using detail::kMetaSuffix;
+using detail::kPartSuffix;
+using detail::to_ascii_lower;
+using detail::with_suffix;
+using detail::write_all;
+
+namespace {
+
+// Header values cannot hold line breaks, but a meta file must not be corrupted by a
+// server that sends them anyway.
+std::string one_line(std::string_view value) {
+  std::string out(value);
+  out.erase(std::remove_if(out.begin(), out.end(), [](char c) { return c == '\r' || c == '\n'; }), out.end());
+  return out;
+}
+
+bool is_etag(std::string_view validator) {
+  return !validator.empty() && (validator.front() == '"' || validator.substr(0, 2) == "W/");
+}
+
+}  // namespace
+
+FileWriter::FileWriter(fs::path final_path, bool resume)
+    : final_path_(std::move(final_path)),
+      part_path_(with_suffix(final_path_, kPartSuffix)),
+      meta_path_(with_suffix(final_path_, kMetaSuffix)),
+      hash_(std::make_unique<detail::Sha256>()) {
+  if (!resume) return;
+  struct stat st {};
+  if (::stat(part_path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return;
+  existing_size_ = static_cast<std::uint64_t>(st.st_size);
+  std::ifstream meta(meta_path_);
+  std::string line;
+  while (std::getline(meta, line)) {
+    std::size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string_view key = std::string_view(line).substr(0, eq);
+    if (key == "etag") saved_etag_ = line.substr(eq + 1);
+    if (key == "last-modified") saved_last_modified_ = line.substr(eq + 1);
+  }
+}
+
+FileWriter::~FileWriter() { abandon(); }
+
+std::uint64_t FileWriter::existing_size() const { return existing_size_; }
+
+std::string FileWriter::if_range_validator() const {
+  if (!saved_etag_.empty() && saved_etag_.substr(0, 2) != "W/") return saved_etag_;
+  return saved_last_modified_;
+}
+
+Error FileWriter::fail(Error error) {
+  close_fd();
+  state_ = State::kFailed;
+  failure_ = error;
+  return error;
+}
+
+void FileWriter::close_fd() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void FileWriter::remove_part_and_meta() {
+  std::error_code ec;
+  fs::remove(part_path_, ec);
+  fs::remove(meta_path_, ec);
+}
+
+// Written to a temporary name and renamed, so a crash leaves the old meta or the new
+// one, never half of one (which could pair a part with the wrong validator). Failure to
+// save it is not fatal to the download: the only loss is a later resume's If-Range.
+void FileWriter::save_meta(const ResponseHead& head) {
+  std::string etag = head.etag.empty() ? saved_etag_ : one_line(head.etag);
+  std::string last_modified = head.last_modified.empty() ? saved_last_modified_ : one_line(head.last_modified);
+  std::error_code ec;
+  if (etag.empty() && last_modified.empty()) {
+    fs::remove(meta_path_, ec);
+    return;
+  }
+  fs::path temporary = with_suffix(meta_path_, ".tmp");
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << "etag=" << etag << "\nlast-modified=" << last_modified << "\n";
+    if (!out.flush()) {
+      fs::remove(temporary, ec);
+      return;
+    }
+  }
+  fs::rename(temporary, meta_path_, ec);
+  if (ec) fs::remove(temporary, ec);
+}
+
+Result<void> FileWriter::open_fresh() {
+  fd_ = ::open(part_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd_ < 0) return fail(io_error("cannot create", part_path_, errno));
+  hash_->reset();
+  bytes_ = 0;
+  resumed_ = false;
+  return {};
+}
+
+Result<void> FileWriter::open_for_append(const ResponseHead& head) {
+  // The server ignored If-Range and sent a range of a different version: appending it
+  // would splice two files. The part is stale, so a retry must start from zero.
+  std::string validator = if_range_validator();
+  const std::string& current = is_etag(validator) ? head.etag : head.last_modified;
+  if (!validator.empty() && !current.empty() && current != validator) {
+    remove_part_and_meta();
+    return fail(Error{ErrorCode::kNetwork, "206 for " + final_path_.string() + " is of a different version (" +
+                                               validator + " -> " + current + "); deleted the stale " +
+                                               part_path_.string()});
+  }
+  fd_ = ::open(part_path_.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd_ < 0) return fail(io_error("cannot reopen", part_path_, errno));
+  // Rebuild the hash from the bytes already on disk; reading them is the price of not
+  // trusting a saved hash state that could disagree with the file.
+  hash_->reset();
+  std::string chunk(std::min<std::uint64_t>(kDownloadBufferBytes, existing_size_), '\0');
+  std::uint64_t remaining = existing_size_;
+  while (remaining > 0) {
+    ssize_t n = ::read(fd_, chunk.data(), std::min<std::uint64_t>(chunk.size(), remaining));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(io_error("cannot read back", part_path_, errno));
+    if (n == 0) {
+      return fail(Error{ErrorCode::kIo, part_path_.string() + " shrank while resuming (expected " +
+                                            std::to_string(existing_size_) + " bytes)"});
+    }
+    hash_->update(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+    remaining -= static_cast<std::uint64_t>(n);
+  }
+  // Anything past existing_size_ was not counted by the Range request: drop it.
+  if (::ftruncate(fd_, static_cast<off_t>(existing_size_)) != 0 ||
+      ::lseek(fd_, static_cast<off_t>(existing_size_), SEEK_SET) < 0) {
+    return fail(io_error("cannot position", part_path_, errno));
+  }
+  bytes_ = existing_size_;
+  resumed_ = true;
+  return {};
+}
+
+Result<void> FileWriter::begin(const ResponseHead& head) {
+  if (state_ != State::kNew) {
+    return Error{ErrorCode::kInternal, "FileWriter::begin called twice for " + final_path_.string()};
+  }
+  std::uint64_t start = 0;
+  if (head.status == 206) {
+    if (!head.range_start) {
+      return fail(Error{ErrorCode::kNetwork, "206 without Content-Range for " + final_path_.string()});
+    }
+    start = *head.range_start;
+    if (start != existing_size_) {
+      return fail(Error{ErrorCode::kHttpStatus, "206 for " + final_path_.string() + " starts at byte " +
+                                                    std::to_string(start) + " but " + part_path_.string() + " holds " +
+                                                    std::to_string(existing_size_)});
+    }
+    if (auto opened = start > 0 ? open_for_append(head) : open_fresh(); !opened) return opened;
+  } else if (head.status >= 200 && head.status < 300) {
+    if (auto opened = open_fresh(); !opened) return opened;
+  } else {
+    return fail(Error{ErrorCode::kHttpStatus, "HTTP " + std::to_string(head.status) + " for " + final_path_.string() +
+                                                  "; " + part_path_.string() + " left as it was"});
+  }
+  save_meta(head);
+  bool identity = head.content_encoding.empty() || iequals_lower(head.content_encoding, "identity");
+  if (head.content_length && identity) expected_total_ = start + *head.content_length;
+  buffer_.reserve(kDownloadBufferBytes);
+  state_ = State::kWriting;
+  return {};
+}
+
+Result<void> FileWriter::flush_buffer() {
+  if (buffer_.empty()) return {};
+  int error = write_all(fd_, buffer_);
+  buffer_.clear();
+  if (error != 0) return fail(io_error("cannot write", part_path_, error));
+  return {};
+}
+
+Result<void> FileWriter::write(std::string_view chunk) {
+  if (state_ == State::kFailed) return failure_;
+  if (state_ != State::kWriting) {
+    return Error{ErrorCode::kInternal, "FileWriter::write outside begin/commit for " + final_path_.string()};
+  }
+  hash_->update(chunk);
+  bytes_ += chunk.size();
+  if (buffer_.size() + chunk.size() <= kDownloadBufferBytes) {
+    buffer_.append(chunk);
+    return {};
+  }
+  if (auto flushed = flush_buffer(); !flushed) return flushed;
+  if (chunk.size() >= kDownloadBufferBytes) {
+    if (int error = write_all(fd_, chunk); error != 0) return fail(io_error("cannot write", part_path_, error));
+    return {};
+  }
+  buffer_.append(chunk);
+  return {};
+}
+
+Result<DownloadResult> FileWriter::commit(std::optional<std::string> expected_sha256) {
+  if (state_ == State::kFailed) return failure_;
+  if (state_ != State::kWriting) {
+    return Error{ErrorCode::kInternal, "FileWriter::commit without a successful begin for " + final_path_.string()};
+  }
+  if (expected_sha256 && !is_sha256_hex(*expected_sha256)) {
+    abandon();
+    return Error{ErrorCode::kConfig, "expected sha256 '" + *expected_sha256 + "' for " + final_path_.string() +
+                                         " is not 64 hex digits; kept " + part_path_.string()};
+  }
+  if (auto flushed = flush_buffer(); !flushed) return flushed.error();
+
+  if (expected_total_ && bytes_ != *expected_total_) {
+    std::string counts = "received " + std::to_string(bytes_) + " of " + std::to_string(*expected_total_) + " bytes";
+    if (bytes_ < *expected_total_) {
+      abandon();
+      return fail(Error{ErrorCode::kTruncated,
+                        final_path_.string() + ": " + counts + "; kept " + part_path_.string() + " to resume"});
+    }
+    remove_part_and_meta();
+    return fail(Error{ErrorCode::kTruncated, final_path_.string() + ": " + counts +
+                                                 " (more than Content-Length); deleted " + part_path_.string()});
+  }
+
+  std::string digest = hash_->hex_digest();
+  if (expected_sha256 && to_ascii_lower(*expected_sha256) != digest) {
+    remove_part_and_meta();
+    return fail(Error{ErrorCode::kChecksum, "sha256 of " + final_path_.string() + " is " + digest + ", expected " +
+                                                to_ascii_lower(*expected_sha256) + "; deleted " + part_path_.string()});
+  }
+
+  if (::fsync(fd_) != 0) return fail(io_error("cannot fsync", part_path_, errno));
+  int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) return fail(io_error("cannot close", part_path_, errno));
+  if (::rename(part_path_.c_str(), final_path_.c_str()) != 0) {
+    return fail(io_error("cannot rename " + part_path_.string() + " to", final_path_, errno));
+  }
+  if (int error = fsync_directory(final_path_.parent_path()); error != 0) {
+    return fail(io_error("renamed, but cannot fsync the directory of", final_path_, error));
+  }
+  std::error_code ec;
+  fs::remove(meta_path_, ec);
+  state_ = State::kDone;
+  return DownloadResult{final_path_, bytes_, std::move(digest), resumed_};
+}
+
+void FileWriter::abandon() {
+  if (state_ == State::kWriting && fd_ >= 0 && !buffer_.empty()) {
+    // Best effort: whatever reaches the disk is still a valid prefix to resume from.
+    (void)write_all(fd_, buffer_);
+    buffer_.clear();
+  }
+  close_fd();
+  if (state_ == State::kWriting || state_ == State::kNew) state_ = State::kDone;
+}
+
+}  // namespace fetchpool

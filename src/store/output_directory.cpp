@@ -1,0 +1,109 @@
+#include "fetchpool/download.hpp"
+
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <utility>
+
+#include "store/download_internal.hpp"
+
+namespace fetchpool {
+
+namespace fs = std::filesystem;
+
+using detail::io_error;
+using detail::is_dot_name;
+using detail::is_within;
+using detail::kMetaSuffix;
+using detail::kPartSuffix;
+
+namespace {
+
+constexpr int kMaxCollisionSuffix = 9999;
+
+bool entry_exists(const fs::path& path) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(path, ec));
+}
+
+}  // namespace
+
+struct OutputDirectory::Registry {
+  std::mutex mutex;
+  std::unordered_set<std::string> taken;  // guarded by mutex: reserved names and their .part/.part.meta
+};
+
+OutputDirectory::OutputDirectory(fs::path root, std::unique_ptr<Registry> registry)
+    : root_(std::move(root)), registry_(std::move(registry)) {}
+OutputDirectory::OutputDirectory(OutputDirectory&&) noexcept = default;
+OutputDirectory& OutputDirectory::operator=(OutputDirectory&&) noexcept = default;
+OutputDirectory::~OutputDirectory() = default;
+
+const fs::path& OutputDirectory::root() const { return root_; }
+
+Result<OutputDirectory> OutputDirectory::open(fs::path root) {
+  if (root.empty()) return Error{ErrorCode::kIo, "output directory: empty path"};
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return io_error("cannot create output directory", root, ec);
+  if (!fs::is_directory(root, ec)) {
+    return Error{ErrorCode::kIo, "output directory " + root.string() + " is not a directory"};
+  }
+  fs::path canonical = fs::canonical(root, ec);
+  if (ec) return io_error("cannot resolve output directory", root, ec);
+  return OutputDirectory(std::move(canonical), std::make_unique<Registry>());
+}
+
+Result<fs::path> OutputDirectory::reserve(const fs::path& relative, ClobberPolicy policy) {
+  auto outside = [&](const fs::path& what) {
+    return Error{ErrorCode::kIo, "path " + what.string() + " escapes output directory " + root_.string()};
+  };
+  if (relative.empty() || relative.has_root_path() || is_dot_name(relative.filename().string())) {
+    return outside(relative);
+  }
+  for (const auto& component : relative) {
+    if (component == "..") return outside(relative);
+  }
+
+  std::lock_guard lock(registry_->mutex);
+  // Resolve before creating anything, so that a symlinked directory inside root that
+  // points elsewhere is refused instead of followed by create_directories.
+  fs::path parent = root_ / relative.parent_path();
+  std::error_code ec;
+  fs::path resolved_parent = fs::weakly_canonical(parent, ec);
+  if (ec) return io_error("cannot resolve", parent, ec);
+  if (!is_within(root_, resolved_parent)) return outside(relative);
+  fs::create_directories(parent, ec);
+  if (ec) return io_error("cannot create directory", parent, ec);
+
+  const std::string base = (parent / relative.filename()).string();
+  auto& taken = registry_->taken;
+  for (int n = 0; n <= kMaxCollisionSuffix; ++n) {
+    std::string candidate = n == 0 ? base : base + "." + std::to_string(n);
+    std::string part = candidate + std::string(kPartSuffix);
+    std::string meta = candidate + std::string(kMetaSuffix);
+    if (taken.count(candidate) || taken.count(part) || taken.count(meta)) continue;
+
+    fs::file_status status = fs::symlink_status(candidate, ec);
+    bool exists = fs::exists(status);
+    if (exists && fs::is_directory(status)) continue;  // no policy renames a file over a directory
+    if (policy == ClobberPolicy::kNoClobber && (exists || entry_exists(part))) continue;
+    if (policy == ClobberPolicy::kSkipExisting && exists) {
+      return Error{ErrorCode::kDuplicate, candidate + " already exists; skipped"};
+    }
+    // Belt and braces: commit's rename(2) replaces a symlink rather than following it,
+    // but a final name that resolves outside root is refused outright.
+    fs::path resolved = fs::weakly_canonical(candidate, ec);
+    if (ec) return io_error("cannot resolve", candidate, ec);
+    if (!is_within(root_, resolved)) return outside(candidate);
+
+    taken.insert(candidate);
+    taken.insert(part);
+    taken.insert(meta);
+    return fs::path(candidate);
+  }
+  return Error{ErrorCode::kIo,
+               "no free name for " + base + " (tried up to ." + std::to_string(kMaxCollisionSuffix) + ")"};
+}
+
+}  // namespace fetchpool
