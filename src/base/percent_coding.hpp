@@ -11,6 +11,12 @@
 
 namespace fetchpool::detail {
 
+// RFC 3986 2.3 unreserved: ALPHA DIGIT "-" "." "_" "~", the bytes that never
+// need encoding and whose encoded form decodes to the same URI.
+constexpr bool is_uri_unreserved(char c) noexcept {
+  return is_ascii_alpha(c) || is_ascii_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
 // Appends "%XX" with upper-case hex, the form RFC 3986 6.2.2.1 calls normal.
 inline void append_percent_encoded(std::string& out, unsigned char byte) {
   constexpr std::string_view kHexDigits = "0123456789ABCDEF";

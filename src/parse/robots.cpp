@@ -246,10 +246,7 @@ std::string_view product_token(std::string_view user_agent) {
 namespace detail {
 namespace {
 
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
-}
+bool is_unreserved(unsigned char c) { return is_uri_unreserved(static_cast<char>(c)); }
 
 // Unreserved plus reserved (RFC 3986 2.2): what may appear unencoded in a URI.
 bool is_uri_char(unsigned char c) {

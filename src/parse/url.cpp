@@ -44,11 +44,11 @@ enum : std::uint8_t {
 constexpr std::array<std::uint8_t, 256> make_classes() {
   std::array<std::uint8_t, 256> table{};
   for (int c = 0; c < 256; ++c) {
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    const bool digit = c >= '0' && c <= '9';
+    const char ch = static_cast<char>(c);
     std::uint8_t bits = 0;
-    if (alpha || digit || c == '-' || c == '.' || c == '_' || c == '~') bits |= kUnreserved;
-    if (alpha || digit || c == '+' || c == '-' || c == '.') bits |= kSchemeChar;
+    if (detail::is_uri_unreserved(ch)) bits |= kUnreserved;
+    if (detail::is_ascii_alpha(ch) || detail::is_ascii_digit(ch) || c == '+' || c == '-' || c == '.')
+      bits |= kSchemeChar;
     table[static_cast<std::size_t>(c)] = bits;
   }
   for (char c : std::string_view("!$&'()*+,;=")) table[static_cast<unsigned char>(c)] |= kSubDelim;

@@ -46,7 +46,7 @@ constexpr std::string_view kLastModified = "Mon, 01 Jan 2024 00:00:00 GMT";
 constexpr std::uint32_t kMaxGzipMiB = 1024;
 
 bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+  return is_ascii_alpha(c) || is_ascii_digit(c) ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
