@@ -43,7 +43,7 @@ TEST_CASE("lower-casing folds A-Z only", "[ascii]") {
   CHECK(to_ascii_lower("") == "");
 }
 
-TEST_CASE("iequals folds both sides; iequals_lower only the text", "[ascii]") {
+TEST_CASE("iequals folds both sides, iequals_lower only the text", "[ascii]") {
   CHECK(iequals("Content-Length", "CONTENT-length"));
   CHECK(iequals("", ""));
   CHECK_FALSE(iequals("etag", "etags"));
