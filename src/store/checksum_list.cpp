@@ -1,3 +1,4 @@
+// The checksum part of download.hpp: sha256sum lists read, manifests written, files hashed.
 #include "fetchpool/download.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The naming part of download.hpp: URL paths and Content-Disposition values made into
+// safe relative paths.
 #include "fetchpool/download.hpp"
 
 #include <string>

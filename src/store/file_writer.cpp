@@ -1,3 +1,5 @@
+// The FileWriter part of download.hpp: one body streamed into NAME.part, hashed, resumed
+// and renamed onto its final name.
 #include "fetchpool/download.hpp"
 
 #include <fcntl.h>

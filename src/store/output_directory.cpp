@@ -1,3 +1,4 @@
+// The OutputDirectory part of download.hpp: collision-free final names in one directory.
 #include "fetchpool/download.hpp"
 
 #include <mutex>
