@@ -23,6 +23,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "tools/bench/bench_common.hpp"
 #include "tools/bench/benchmark.hpp"
@@ -169,27 +172,20 @@ FetchOptions fetch_options_from_json(const json& j) {
   ::_exit(code);  // no atexit handlers, no flush of stdio buffers copied from the parent
 }
 
-// One processes-mode run, inside the helper.
-json helper_run(const json& command, int channel) {
-  const auto urls = command.at("urls").get<std::vector<std::string>>();
-  const auto workers = command.at("workers").get<std::size_t>();
-  const auto fetch = fetch_options_from_json(command.at("fetch"));
-  const auto deadline = Clock::now() + std::chrono::seconds(command.at("deadline_s").get<long long>());
+// A worker process as the helper sees it: its report arrives on `fd` until EOF.
+struct Child {
+  pid_t pid = -1;
+  int fd = -1;
+  std::string out;
+  int status = 0;
+};
 
-  struct Child {
-    pid_t pid = -1;
-    int fd = -1;
-    std::string out;
-    int status = 0;
-  };
-  std::vector<Child> children;
-  children.reserve(workers);
+// Forks `workers` children, each fetching every workers-th URL and reporting
+// on its own socket. On a failure the children already started are killed
+// (their sockets still end in EOF) and the reason is returned; "" otherwise.
+std::string fork_workers(const std::vector<std::string>& urls, std::size_t workers, const FetchOptions& fetch,
+                         int channel, std::vector<Child>& children) {
   std::string failure;
-  bool timed_out = false;
-
-  const double self_before = cpu_seconds(RUSAGE_SELF);
-  const double children_before = cpu_seconds(RUSAGE_CHILDREN);
-  const auto started = Clock::now();
   for (std::size_t k = 0; k < workers; ++k) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -215,9 +211,14 @@ json helper_run(const json& command, int channel) {
   if (!failure.empty()) {
     for (auto& child : children) ::kill(child.pid, SIGKILL);
   }
+  return failure;
+}
 
-  // Read every child at once: one that writes more than a socket buffer
-  // holds must not wait for us to finish reading another.
+// Reads every child at once: one that writes more than a socket buffer
+// holds must not wait for us to finish reading another. Children still
+// open at `deadline` are killed (`timed_out`); a poll error kills the rest
+// and is returned.
+std::optional<std::string> read_reports(std::vector<Child>& children, Clock::time_point deadline, bool& timed_out) {
   std::size_t still_open = children.size();
   while (still_open > 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -229,7 +230,7 @@ json helper_run(const json& command, int channel) {
         ::close(child.fd);
         child.fd = -1;
       }
-      break;
+      return std::nullopt;
     }
     std::vector<pollfd> fds;
     std::vector<Child*> owners;
@@ -240,13 +241,13 @@ json helper_run(const json& command, int channel) {
     }
     const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long long>(left, 60'000)));
     if (ready < 0 && errno != EINTR) {
-      failure = strprintf("poll: %s", std::strerror(errno));
+      std::string failure = strprintf("poll: %s", std::strerror(errno));
       for (auto* child : owners) {
         ::kill(child->pid, SIGKILL);
         ::close(child->fd);
         child->fd = -1;
       }
-      break;
+      return failure;
     }
     for (std::size_t i = 0; ready > 0 && i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
@@ -261,18 +262,21 @@ json helper_run(const json& command, int channel) {
       }
     }
   }
-  // Every child has closed its socket (by _exit) or was killed: waitpid returns promptly.
+  return std::nullopt;
+}
+
+// Every child has closed its socket (by _exit) or was killed: waitpid returns promptly.
+void reap_workers(std::vector<Child>& children) {
   for (auto& child : children) {
     while (::waitpid(child.pid, &child.status, 0) < 0 && errno == EINTR) {
     }
   }
-  const double wall_s = std::chrono::duration<double>(Clock::now() - started).count();
-  const double cpu_s = (cpu_seconds(RUSAGE_SELF) - self_before) + (cpu_seconds(RUSAGE_CHILDREN) - children_before);
+}
 
-  json reply;
-  reply["wall_s"] = wall_s;
-  reply["cpu_s"] = cpu_s;
-  reply["timed_out"] = timed_out;
+// The children's reports, in worker order, while nothing has failed; the
+// first report that is an error, or a child that died without one, sets
+// `failure` and ends the list.
+json collect_reports(const std::vector<Child>& children, bool timed_out, std::string& failure) {
   json results = json::array();
   for (std::size_t k = 0; k < children.size() && failure.empty() && !timed_out; ++k) {
     const auto& child = children[k];
@@ -287,6 +291,33 @@ json helper_run(const json& command, int channel) {
       results.push_back(out);
     }
   }
+  return results;
+}
+
+// One processes-mode run, inside the helper.
+json helper_run(const json& command, int channel) {
+  const auto urls = command.at("urls").get<std::vector<std::string>>();
+  const auto workers = command.at("workers").get<std::size_t>();
+  const auto fetch = fetch_options_from_json(command.at("fetch"));
+  const auto deadline = Clock::now() + std::chrono::seconds(command.at("deadline_s").get<long long>());
+
+  std::vector<Child> children;
+  children.reserve(workers);
+  bool timed_out = false;
+  const double self_before = cpu_seconds(RUSAGE_SELF);
+  const double children_before = cpu_seconds(RUSAGE_CHILDREN);
+  const auto started = Clock::now();
+  std::string failure = fork_workers(urls, workers, fetch, channel, children);
+  if (auto poll_failure = read_reports(children, deadline, timed_out)) failure = std::move(*poll_failure);
+  reap_workers(children);
+  const double wall_s = std::chrono::duration<double>(Clock::now() - started).count();
+  const double cpu_s = (cpu_seconds(RUSAGE_SELF) - self_before) + (cpu_seconds(RUSAGE_CHILDREN) - children_before);
+
+  json reply;
+  reply["wall_s"] = wall_s;
+  reply["cpu_s"] = cpu_s;
+  reply["timed_out"] = timed_out;
+  json results = collect_reports(children, timed_out, failure);
   if (timed_out && failure.empty()) failure = "workers still running at the deadline were killed";
   reply["children"] = std::move(results);
   reply["error"] = failure;

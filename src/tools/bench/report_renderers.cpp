@@ -167,11 +167,23 @@ std::string report_json(const BenchReport& report) {
   return root.dump(2) + "\n";
 }
 
-std::string render_svg(const BenchReport& report) {
-  constexpr double kWidth = 760, kHeight = 480;
-  constexpr double kLeft = 70, kRight = 30, kTop = 50, kBottom = 60;
-  constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBottom;
+namespace {
 
+constexpr double kWidth = 760, kHeight = 480;
+constexpr double kLeft = 70, kRight = 30, kTop = 50, kBottom = 60;
+constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBottom;
+
+// The chart's scales: workers on a log2 axis, speedup on a linear one, each
+// from 0 (1 worker) to a little past the largest value shown.
+struct SvgScale {
+  double x_top = 1;   // log2 of the largest worker count, rounded up
+  double y_step = 1;  // between two speedup ticks
+  double y_top = 1;
+  double x_of(double workers) const { return kLeft + std::log2(std::max(workers, 1.0)) / x_top * kPlotW; }
+  double y_of(double speedup) const { return kTop + kPlotH - std::clamp(speedup, 0.0, y_top) / y_top * kPlotH; }
+};
+
+SvgScale svg_scale(const BenchReport& report) {
   std::uint32_t max_workers = 2;
   double max_speedup = 1;
   for (const auto& p : report.points) {
@@ -179,12 +191,16 @@ std::string render_svg(const BenchReport& report) {
     if (std::isfinite(p.speedup)) max_speedup = std::max(max_speedup, p.speedup);
     max_speedup = std::max(max_speedup, p.ideal_speedup);
   }
-  const double x_top = std::ceil(std::log2(static_cast<double>(max_workers)));
-  const double y_step = nice_step(max_speedup, 8);
-  const double y_top = std::ceil(max_speedup / y_step) * y_step;
-  auto x_of = [&](double workers) { return kLeft + std::log2(std::max(workers, 1.0)) / x_top * kPlotW; };
-  auto y_of = [&](double speedup) { return kTop + kPlotH - std::clamp(speedup, 0.0, y_top) / y_top * kPlotH; };
+  SvgScale scale;
+  scale.x_top = std::ceil(std::log2(static_cast<double>(max_workers)));
+  scale.y_step = nice_step(max_speedup, 8);
+  scale.y_top = std::ceil(max_speedup / scale.y_step) * scale.y_step;
+  return scale;
+}
 
+// The document's opening, the title, the grid with its tick labels, and the
+// axes with their titles.
+std::string svg_frame(const BenchReport& report, const SvgScale& scale) {
   std::string svg = strprintf(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f "
@@ -197,13 +213,13 @@ std::string render_svg(const BenchReport& report) {
                                         static_cast<unsigned long long>(report.requests), report.latency_ms))
                        .c_str());
   // Grid, ticks and tick labels.
-  for (double y = 0; y <= y_top + y_step / 2; y += y_step) {
-    svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", kLeft, y_of(y),
-                     kLeft + kPlotW, y_of(y));
-    svg += strprintf("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", kLeft - 6, y_of(y) + 4, y);
+  for (double y = 0; y <= scale.y_top + scale.y_step / 2; y += scale.y_step) {
+    svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", kLeft,
+                     scale.y_of(y), kLeft + kPlotW, scale.y_of(y));
+    svg += strprintf("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", kLeft - 6, scale.y_of(y) + 4, y);
   }
-  for (int e = 0; e <= static_cast<int>(x_top); ++e) {
-    const double x = x_of(std::ldexp(1.0, e));
+  for (int e = 0; e <= static_cast<int>(scale.x_top); ++e) {
+    const double x = scale.x_of(std::ldexp(1.0, e));
     svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", x, kTop, x,
                      kTop + kPlotH);
     svg += strprintf("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", x, kTop + kPlotH + 18,
@@ -220,13 +236,19 @@ std::string render_svg(const BenchReport& report) {
       "<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 18 %.1f)\">"
       "speedup vs sequential</text>\n",
       kTop + kPlotH / 2, kTop + kPlotH / 2);
+  return svg;
+}
 
-  struct Series {
-    std::string name;
-    std::string colour;
-    std::string dash;
-    std::vector<std::pair<double, double>> points;
-  };
+struct Series {
+  std::string name;
+  std::string colour;
+  std::string dash;
+  std::vector<std::pair<double, double>> points;  // (workers, speedup), by workers
+};
+
+// The ideal (dashed), then the measured threads and processes curves; a
+// series without points is left out.
+std::vector<Series> speedup_series(const BenchReport& report) {
   std::vector<Series> series;
   Series ideal{"ideal: U / ceil(U/N)", "#7f7f7f", "6 4", {}};
   std::set<std::uint32_t> seen;
@@ -243,32 +265,52 @@ std::string render_svg(const BenchReport& report) {
     std::sort(s.points.begin(), s.points.end());
     if (!s.points.empty()) series.push_back(std::move(s));
   }
+  return series;
+}
+
+std::string dash_attribute(const Series& s) {
+  return s.dash.empty() ? "" : strprintf(" stroke-dasharray=\"%s\"", s.dash.c_str());
+}
+
+// One polyline with a dot on each point, per series.
+std::string svg_curves(const std::vector<Series>& series, const SvgScale& scale) {
+  std::string svg;
   for (const auto& s : series) {
     std::string coords;
     for (const auto& [n, speedup] : s.points)
-      coords += strprintf("%s%.1f,%.1f", coords.empty() ? "" : " ", x_of(n), y_of(speedup));
-    svg +=
-        strprintf("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n", s.colour.c_str(),
-                  s.dash.empty() ? "" : strprintf(" stroke-dasharray=\"%s\"", s.dash.c_str()).c_str(), coords.c_str());
+      coords += strprintf("%s%.1f,%.1f", coords.empty() ? "" : " ", scale.x_of(n), scale.y_of(speedup));
+    svg += strprintf("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n", s.colour.c_str(),
+                     dash_attribute(s).c_str(), coords.c_str());
     for (const auto& [n, speedup] : s.points) {
-      svg += strprintf("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", x_of(n), y_of(speedup),
+      svg += strprintf("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", scale.x_of(n), scale.y_of(speedup),
                        s.colour.c_str());
     }
   }
-  // Legend, top left inside the plot (the curves rise to the right).
+  return svg;
+}
+
+// Legend, top left inside the plot (the curves rise to the right).
+std::string svg_legend(const std::vector<Series>& series) {
   const double legend_x = kLeft + 12, legend_y = kTop + 10;
-  svg += strprintf("<rect x=\"%.1f\" y=\"%.1f\" width=\"190\" height=\"%.1f\" fill=\"white\" stroke=\"#999999\"/>\n",
-                   legend_x, legend_y, 10 + 18.0 * static_cast<double>(series.size()));
+  std::string svg =
+      strprintf("<rect x=\"%.1f\" y=\"%.1f\" width=\"190\" height=\"%.1f\" fill=\"white\" stroke=\"#999999\"/>\n",
+                legend_x, legend_y, 10 + 18.0 * static_cast<double>(series.size()));
   for (std::size_t i = 0; i < series.size(); ++i) {
     const double y = legend_y + 18 + 18.0 * static_cast<double>(i);
-    svg +=
-        strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-                  legend_x + 8, y - 4, legend_x + 36, y - 4, series[i].colour.c_str(),
-                  series[i].dash.empty() ? "" : strprintf(" stroke-dasharray=\"%s\"", series[i].dash.c_str()).c_str());
+    svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
+                     legend_x + 8, y - 4, legend_x + 36, y - 4, series[i].colour.c_str(),
+                     dash_attribute(series[i]).c_str());
     svg += strprintf("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", legend_x + 44, y, xml_escape(series[i].name).c_str());
   }
-  svg += "</svg>\n";
   return svg;
+}
+
+}  // namespace
+
+std::string render_svg(const BenchReport& report) {
+  const SvgScale scale = svg_scale(report);
+  const std::vector<Series> series = speedup_series(report);
+  return svg_frame(report, scale) + svg_curves(series, scale) + svg_legend(series) + "</svg>\n";
 }
 
 }  // namespace fetchpool
