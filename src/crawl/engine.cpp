@@ -577,6 +577,8 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   frontier_->complete(lease);
 }
 
+// Settled before any transfer (robots.txt said no, no file name could be
+// reserved): the record counts no attempt.
 void CrawlEngine::settle_unfetched(const Lease& lease, ResultRecord& record, Error error) {
   record.attempts = 0;
   record.error = error.code;
@@ -594,6 +596,9 @@ bool CrawlEngine::disallowed_by_robots(const Lease& lease, ResultRecord& record)
   return true;
 }
 
+// Reserves the file name up front unless Content-Disposition is to name
+// it, so a retry resumes its own .part. False when no name could be
+// reserved: the page is settled with that error.
 bool CrawlEngine::start_download(const Lease& lease, ResultRecord& record, FetchRequest& request,
                                  std::optional<PageDownload>& download) {
   auto url = Url::parse(lease.item.url);
@@ -612,6 +617,8 @@ bool CrawlEngine::start_download(const Lease& lease, ResultRecord& record, Fetch
   return true;
 }
 
+// No answer: aborted by a stop (given back), transient (retried while
+// attempts remain), or final (the error is the record).
 void CrawlEngine::settle_failed_fetch(const Lease& lease, ResultRecord& record, const Error& error,
                                       std::chrono::microseconds elapsed) {
   if (error.code == ErrorCode::kAborted) {
@@ -631,6 +638,8 @@ void CrawlEngine::settle_failed_fetch(const Lease& lease, ResultRecord& record, 
   frontier_->complete(lease);
 }
 
+// 429 and 5xx answers are retried while attempts remain, no sooner than
+// the server's Retry-After.
 bool CrawlEngine::retry_for_status(const Lease& lease, const ResponseHead& head) {
   const long status = head.status;
   if (!is_transient_status(status)) return false;
@@ -644,6 +653,8 @@ bool CrawlEngine::retry_for_status(const Lease& lease, const ResponseHead& head)
   return retry_later(lease, server_wait);
 }
 
+// Commits the .part under its final name (checksum checked when listed). A
+// body cut short is retried; other failures become the record's error.
 bool CrawlEngine::save_download(const Lease& lease, PageDownload& download, ResultRecord& record) {
   const auto expected = downloads_->expected_sha256(lease.item.url, download.path());
   auto saved = download.file()->commit(expected);
@@ -672,6 +683,7 @@ bool CrawlEngine::read_page(const CrawlItem& item, const FetchResponse& response
   return queue_links(item, page.links);
 }
 
+// Queues the in-scope links one level deeper; true when the frontier refused one.
 bool CrawlEngine::queue_links(const CrawlItem& parent, const std::vector<Url>& links) {
   bool refused = false;
   for (const auto& link : links) {
