@@ -139,8 +139,24 @@ class CrawlEngine {
  private:
   class RobotsCache;
   class Downloads;
+  class PageDownload;
   void worker_main(std::stop_token stop);
   void handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
+  // handle_page's steps, in order. A bool is true when the step settled the
+  // lease (record written and lease completed, or lease given back for a
+  // retry), so handle_page stops there; read_page and queue_links return
+  // whether the frontier refused a link instead.
+  bool disallowed_by_robots(const Lease& lease, ResultRecord& record);
+  bool start_download(const Lease& lease, ResultRecord& record, FetchRequest& request,
+                      std::optional<PageDownload>& download);  // false: settled (no file name)
+  void settle_failed_fetch(const Lease& lease, ResultRecord& record, const Error& error,
+                           std::chrono::microseconds elapsed);
+  bool retry_for_status(const Lease& lease, const ResponseHead& head);
+  bool save_download(const Lease& lease, PageDownload& download, ResultRecord& record);
+  bool read_page(const CrawlItem& item, const FetchResponse& response, ResultRecord& record);
+  bool queue_links(const CrawlItem& parent, const std::vector<Url>& links);
+  bool retry_for_refused_links(const Lease& lease, ResultRecord& record);
+  void settle_unfetched(const Lease& lease, ResultRecord& record, Error error);  // attempts 0, no fetch
   void handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
   bool retry_later(const Lease& lease, std::chrono::milliseconds at_least);
   PushResult push_item(CrawlItem item);  // journals a kQueued item

@@ -198,7 +198,83 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, std::uint32_t
   return std::chrono::milliseconds(half + jitter(rng));
 }
 
+bool is_2xx(long status) { return status >= 200 && status < 300; }
+
+// The record a page starts with; the steps of handle_page fill in the rest.
+ResultRecord first_record(const CrawlItem& item) {
+  ResultRecord record;
+  record.url = item.url;
+  record.line = item.origin;
+  record.depth = item.depth;
+  record.referrer = item.referrer;
+  record.attempts = item.attempt + 1;
+  return record;
+}
+
+// What the answer says about the page; 4xx and 5xx make it an error record.
+void describe_response(ResultRecord& record, const FetchResponse& response) {
+  const long status = response.head.status;
+  record.final_url = response.final_url;
+  record.status = status;
+  record.content_type = response.head.content_type;
+  record.bytes = response.body_bytes;
+  if (status >= 400) {
+    record.error = ErrorCode::kHttpStatus;
+    record.error_message = "HTTP " + std::to_string(status);
+    if (record.attempts > 1) record.error_message += " after " + std::to_string(record.attempts) + " attempts";
+  }
+}
+
+// A page is parsed for its title and links only when someone reads them (a
+// crawl, or `get --titles`) and the answer is a 2xx HTML document.
+bool wants_page_info(const EngineOptions& options, const ResponseHead& head) {
+  return (options.parse_html || options.follow_links) && is_2xx(head.status) && is_html(head.content_type);
+}
+
 }  // namespace
+
+// Download mode, one page: the body streams to "<name>.part" instead of
+// memory. The name was reserved by the caller, unless Content-Disposition
+// names the file (then it is reserved once the response head arrives). The
+// transfer is listed for the progress display while this object lives; it
+// does not move, since the writer resolves names through it.
+class CrawlEngine::PageDownload {
+ public:
+  PageDownload(Downloads& downloads, Url url, std::optional<std::filesystem::path> known_path)
+      : downloads_(downloads),
+        url_(std::move(url)),
+        transfer_(downloads.begin_transfer(known_path ? known_path->filename().string() : url_.str())),
+        writer_([this](std::string_view disposition) { return downloads_.path_for(url_, disposition); }, known_path,
+                downloads.options().resume && !downloads.options().naming.content_disposition, transfer_->bytes) {}
+  ~PageDownload() { downloads_.end_transfer(transfer_); }
+  PageDownload(const PageDownload&) = delete;
+  PageDownload& operator=(const PageDownload&) = delete;
+
+  // Points the request at the writer and, when an earlier run left a .part,
+  // asks for the rest of it (If-Range: a changed file is sent whole).
+  void prepare(FetchRequest& request) {
+    if (FileWriter* file = writer_.file(); file != nullptr && file->existing_size() > 0) {
+      request.resume_from = file->existing_size();
+      if (auto validator = file->if_range_validator(); !validator.empty())
+        request.extra_headers.push_back("If-Range: " + validator);
+    }
+    request.writer = &writer_;
+  }
+
+  // A failed or non-2xx transfer keeps its .part for --continue.
+  void keep_part_unless_2xx(const Result<FetchResponse>& response) {
+    if (writer_.file() != nullptr && (!response || !is_2xx(response->head.status))) writer_.file()->abandon();
+  }
+
+  FileWriter* file() { return writer_.file(); }  // null while Content-Disposition has yet to name the file
+  const std::filesystem::path& path() const { return writer_.path(); }
+
+ private:
+  Downloads& downloads_;
+  const Url url_;
+  Downloads::Active* const transfer_;
+  DownloadBodyWriter writer_;
+};
 
 CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_ptr<Frontier> frontier)
     : options_(std::move(options)),
@@ -451,174 +527,176 @@ void CrawlEngine::handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_
   frontier_->complete(lease);
 }
 
+// One page lease, start to end. Each step that can settle the lease (write
+// the record and complete it, or give it back for a retry) returns whether
+// it did; the lease is settled exactly once on every path.
 void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop) {
-  const CrawlItem& item = lease.item;
-  ResultRecord record;
-  record.url = item.url;
-  record.line = item.origin;
-  record.depth = item.depth;
-  record.referrer = item.referrer;
-  record.attempts = item.attempt + 1;
-
-  if (options_.robots) {
-    const auto rules = robots_->find(item.host_key);
-    if (rules && !rules->allowed(path_and_query_of(item.url))) {
-      record.attempts = 0;
-      record.error = ErrorCode::kRobotsDisallowed;
-      record.error_message = "disallowed by " + item.host_key + "/robots.txt";
-      emit(record, {});
-      frontier_->complete(lease);
-      return;
-    }
-  }
+  ResultRecord record = first_record(lease.item);
+  if (options_.robots && disallowed_by_robots(lease, record)) return;
 
   FetchRequest request;
-  request.url = item.url;
-
-  // Download mode: the body streams to "<name>.part" instead of memory.
-  std::optional<DownloadBodyWriter> writer;
-  Downloads::Active* transfer = nullptr;
-  std::optional<Url> parsed_url;
-  if (wants_file(item.url)) {
-    auto parsed = Url::parse(item.url);
-    if (!parsed) throw std::runtime_error("queued URL does not parse: " + item.url);
-    parsed_url.emplace(std::move(*parsed));
-    std::optional<std::filesystem::path> known_path;
-    const bool by_disposition = downloads_->options().naming.content_disposition;
-    if (!by_disposition) {
-      auto path = downloads_->path_for(*parsed_url, {});
-      if (!path) {
-        record.attempts = 0;
-        record.error = path.error().code;
-        record.error_message = path.error().message;
-        emit(record, {});
-        frontier_->complete(lease);
-        return;
-      }
-      known_path = *path;
-    }
-    transfer = downloads_->begin_transfer(known_path ? known_path->filename().string() : parsed_url->str());
-    writer.emplace(
-        [this, &parsed_url](std::string_view disposition) { return downloads_->path_for(*parsed_url, disposition); },
-        known_path, downloads_->options().resume && !by_disposition, transfer->bytes);
-    if (FileWriter* file = writer->file(); file != nullptr && file->existing_size() > 0) {
-      request.resume_from = file->existing_size();
-      if (auto validator = file->if_range_validator(); !validator.empty())
-        request.extra_headers.push_back("If-Range: " + validator);
-    }
-    request.writer = &*writer;
-  }
-  struct TransferGuard {
-    Downloads* downloads;
-    Downloads::Active* transfer;
-    ~TransferGuard() {
-      if (transfer != nullptr) downloads->end_transfer(transfer);
-    }
-  } transfer_guard{downloads_.get(), transfer};
+  request.url = lease.item.url;
+  std::optional<PageDownload> download;
+  if (wants_file(lease.item.url) && !start_download(lease, record, request, download)) return;
 
   const auto started = std::chrono::steady_clock::now();
   auto response = fetcher.fetch(request, stop);
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
   record.elapsed_ms = static_cast<double>(elapsed.count()) / 1000.0;
-  // A failed or non-2xx transfer keeps its .part for --continue.
-  if (writer && writer->file() != nullptr && (!response || response->head.status < 200 || response->head.status >= 300))
-    writer->file()->abandon();
+  if (download) download->keep_part_unless_2xx(response);
+  if (!response) {
+    settle_failed_fetch(lease, record, response.error(), elapsed);
+    return;
+  }
+  if (retry_for_status(lease, response->head)) return;
 
-  if (!response && response.error().code == ErrorCode::kAborted) {
+  describe_response(record, *response);
+  bool links_refused = false;  // the frontier refused a discovered link (kClosed)
+  if (download && download->file() != nullptr && is_2xx(response->head.status)) {
+    if (save_download(lease, *download, record)) return;
+  } else if (wants_page_info(options_, response->head)) {
+    links_refused = read_page(lease.item, *response, record);
+  }
+  if (links_refused && retry_for_refused_links(lease, record)) return;
+  emit(record, elapsed);
+  frontier_->complete(lease);
+}
+
+// Settled before any transfer (robots.txt said no, no file name could be
+// reserved): the record counts no attempt.
+void CrawlEngine::settle_unfetched(const Lease& lease, ResultRecord& record, Error error) {
+  record.attempts = 0;
+  record.error = error.code;
+  record.error_message = std::move(error.message);
+  emit(record, {});
+  frontier_->complete(lease);
+}
+
+bool CrawlEngine::disallowed_by_robots(const Lease& lease, ResultRecord& record) {
+  const CrawlItem& item = lease.item;
+  const auto rules = robots_->find(item.host_key);
+  if (!rules || rules->allowed(path_and_query_of(item.url))) return false;
+  settle_unfetched(lease, record,
+                   Error{ErrorCode::kRobotsDisallowed, "disallowed by " + item.host_key + "/robots.txt"});
+  return true;
+}
+
+// Reserves the file name up front unless Content-Disposition is to name
+// it, so a retry resumes its own .part. False when no name could be
+// reserved: the page is settled with that error.
+bool CrawlEngine::start_download(const Lease& lease, ResultRecord& record, FetchRequest& request,
+                                 std::optional<PageDownload>& download) {
+  auto url = Url::parse(lease.item.url);
+  if (!url) throw std::runtime_error("queued URL does not parse: " + lease.item.url);
+  std::optional<std::filesystem::path> known_path;
+  if (!downloads_->options().naming.content_disposition) {
+    auto path = downloads_->path_for(*url, {});
+    if (!path) {
+      settle_unfetched(lease, record, std::move(path).error());
+      return false;
+    }
+    known_path = *path;
+  }
+  download.emplace(*downloads_, std::move(*url), std::move(known_path));
+  download->prepare(request);
+  return true;
+}
+
+// No answer: aborted by a stop (given back), transient (retried while
+// attempts remain), or final (the error is the record).
+void CrawlEngine::settle_failed_fetch(const Lease& lease, ResultRecord& record, const Error& error,
+                                      std::chrono::microseconds elapsed) {
+  if (error.code == ErrorCode::kAborted) {
     record.error = ErrorCode::kAborted;
-    record.error_message = response.error().message;
+    record.error_message = error.message;
     emit(record, elapsed);
     // Cut short by a stop, so not done: given back rather than completed, a
     // shared frontier lets another node fetch it (a local one is stopped anyway).
     frontier_->retry(lease, std::chrono::milliseconds(0));
     return;
   }
-  if (!response) {
-    if (is_transient(response.error().code) && retry_later(lease, {})) return;
-    record.error = response.error().code;
-    record.error_message = response.error().message;
-    if (record.attempts > 1)
-      record.error_message += " (gave up after " + std::to_string(record.attempts) + " attempts)";
-    emit(record, elapsed);
-    frontier_->complete(lease);
-    return;
-  }
-
-  const FetchResponse& r = *response;
-  bool links_refused = false;  // the frontier refused a discovered link (kClosed)
-  const long status = r.head.status;
-  if (is_transient_status(status)) {
-    std::chrono::milliseconds server_wait{0};
-    if (auto wait = parse_retry_after(r.head.retry_after, std::chrono::system_clock::now())) {
-      server_wait = *wait;
-      // Retry-After speaks for the whole host, not just this URL.
-      if (status == 429 || status == 503)
-        frontier_->backoff_host(item.host_key, std::chrono::steady_clock::now() + server_wait);
-    }
-    if (retry_later(lease, server_wait)) return;
-  }
-
-  record.final_url = r.final_url;
-  record.status = status;
-  record.content_type = r.head.content_type;
-  record.bytes = r.body_bytes;
-  if (status >= 400) {
-    record.error = ErrorCode::kHttpStatus;
-    record.error_message = "HTTP " + std::to_string(status);
-    if (record.attempts > 1) record.error_message += " after " + std::to_string(record.attempts) + " attempts";
-  }
-
-  if (writer && writer->file() != nullptr && status >= 200 && status < 300) {
-    const auto expected = downloads_->expected_sha256(item.url, writer->path());
-    auto saved = writer->file()->commit(expected);
-    if (!saved) {
-      if (saved.error().code == ErrorCode::kTruncated && retry_later(lease, {})) return;
-      record.error = saved.error().code;
-      record.error_message = saved.error().message;
-    } else {
-      record.path = std::filesystem::relative(saved->path, downloads_->root()).string();
-      record.sha256 = saved->sha256_hex;
-      record.bytes = saved->bytes;
-      downloads_->add_result(*saved);
-    }
-  } else if ((options_.parse_html || options_.follow_links) && status >= 200 && status < 300 &&
-             is_html(r.head.content_type)) {
-    // Parsing happens here, on the worker, with no lock held: gumbo costs far
-    // more than everything else a worker does per page.
-    auto base = Url::parse(r.final_url.empty() ? item.url : r.final_url);
-    if (base) {
-      const PageInfo page = extract_page_info(r.body, *base, options_.links);
-      record.title = page.title;
-      record.links = static_cast<std::uint32_t>(page.links.size());
-      if (options_.follow_links && !page.meta_nofollow) {
-        for (const auto& link : page.links) {
-          if (scope_ && !scope_->allows(link)) continue;
-          CrawlItem child;
-          child.url = link.str();
-          child.host_key = link.host_key();
-          child.depth = item.depth + 1;
-          child.referrer = item.url;
-          if (push_item(std::move(child)) == PushResult::kClosed) links_refused = true;
-        }
-      }
-    }
-  }
-  if (links_refused) {
-    // Refused without a stop, the frontier failed (a shared one lost Redis):
-    // completing would lose the links for good, so the page is tried again.
-    const bool stopping = stopping_.load();
-    if (!stopping && retry_later(lease, {})) return;
-    // After request_stop() the frontier refuses links. A journal must then
-    // not call the page done, or a resumed run would never queue them: as an
-    // aborted record it is dropped and fetched again.
-    if (options_.state != nullptr || !stopping) {
-      record.error = stopping ? ErrorCode::kAborted : ErrorCode::kInternal;
-      record.error_message = stopping ? "stopped before its links were queued" : "the frontier refused its links";
-    }
-  }
+  if (is_transient(error.code) && retry_later(lease, {})) return;
+  record.error = error.code;
+  record.error_message = error.message;
+  if (record.attempts > 1) record.error_message += " (gave up after " + std::to_string(record.attempts) + " attempts)";
   emit(record, elapsed);
   frontier_->complete(lease);
+}
+
+// 429 and 5xx answers are retried while attempts remain, no sooner than
+// the server's Retry-After.
+bool CrawlEngine::retry_for_status(const Lease& lease, const ResponseHead& head) {
+  const long status = head.status;
+  if (!is_transient_status(status)) return false;
+  std::chrono::milliseconds server_wait{0};
+  if (auto wait = parse_retry_after(head.retry_after, std::chrono::system_clock::now())) {
+    server_wait = *wait;
+    // Retry-After speaks for the whole host, not just this URL.
+    if (status == 429 || status == 503)
+      frontier_->backoff_host(lease.item.host_key, std::chrono::steady_clock::now() + server_wait);
+  }
+  return retry_later(lease, server_wait);
+}
+
+// Commits the .part under its final name (checksum checked when listed). A
+// body cut short is retried; other failures become the record's error.
+bool CrawlEngine::save_download(const Lease& lease, PageDownload& download, ResultRecord& record) {
+  const auto expected = downloads_->expected_sha256(lease.item.url, download.path());
+  auto saved = download.file()->commit(expected);
+  if (!saved) {
+    if (saved.error().code == ErrorCode::kTruncated && retry_later(lease, {})) return true;
+    record.error = saved.error().code;
+    record.error_message = saved.error().message;
+    return false;
+  }
+  record.path = std::filesystem::relative(saved->path, downloads_->root()).string();
+  record.sha256 = saved->sha256_hex;
+  record.bytes = saved->bytes;
+  downloads_->add_result(*saved);
+  return false;
+}
+
+bool CrawlEngine::read_page(const CrawlItem& item, const FetchResponse& response, ResultRecord& record) {
+  // Parsing happens here, on the worker, with no lock held: gumbo costs far
+  // more than everything else a worker does per page.
+  auto base = Url::parse(response.final_url.empty() ? item.url : response.final_url);
+  if (!base) return false;
+  const PageInfo page = extract_page_info(response.body, *base, options_.links);
+  record.title = page.title;
+  record.links = static_cast<std::uint32_t>(page.links.size());
+  if (!options_.follow_links || page.meta_nofollow) return false;
+  return queue_links(item, page.links);
+}
+
+// Queues the in-scope links one level deeper; true when the frontier refused one.
+bool CrawlEngine::queue_links(const CrawlItem& parent, const std::vector<Url>& links) {
+  bool refused = false;
+  for (const auto& link : links) {
+    if (scope_ && !scope_->allows(link)) continue;
+    CrawlItem child;
+    child.url = link.str();
+    child.host_key = link.host_key();
+    child.depth = parent.depth + 1;
+    child.referrer = parent.url;
+    if (push_item(std::move(child)) == PushResult::kClosed) refused = true;
+  }
+  return refused;
+}
+
+bool CrawlEngine::retry_for_refused_links(const Lease& lease, ResultRecord& record) {
+  // Refused without a stop, the frontier failed (a shared one lost Redis):
+  // completing would lose the links for good, so the page is tried again.
+  const bool stopping = stopping_.load();
+  if (!stopping && retry_later(lease, {})) return true;
+  // After request_stop() the frontier refuses links. A journal must then
+  // not call the page done, or a resumed run would never queue them: as an
+  // aborted record it is dropped and fetched again.
+  if (options_.state != nullptr || !stopping) {
+    record.error = stopping ? ErrorCode::kAborted : ErrorCode::kInternal;
+    record.error_message = stopping ? "stopped before its links were queued" : "the frontier refused its links";
+  }
+  return false;
 }
 
 }  // namespace fetchpool

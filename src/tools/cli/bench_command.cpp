@@ -64,6 +64,63 @@ void raise_descriptor_limit() {
   }
 }
 
+BenchOptions bench_options(const BenchCommandOptions& o, bool threads, bool processes, bool quiet) {
+  BenchOptions options;
+  options.workers = o.workers;
+  options.repeats = o.repeats;
+  options.threads = threads;
+  options.processes = processes;
+  options.per_host = o.per_host;
+  options.fetch.total_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000.0));
+  options.fetch.connect_timeout = std::min(options.fetch.connect_timeout, options.fetch.total_timeout);
+  if (!quiet) options.on_run = [](const std::string& line) { std::fprintf(stderr, "bench: %s\n", line.c_str()); };
+  return options;
+}
+
+// -i FILE: the user's URLs are the workload. Returns an exit code (kExitOk: loaded).
+int use_url_list(const BenchCommandOptions& o, BenchOptions& options) {
+  auto urls = read_url_list(o.input_file, o.requests_given ? std::optional(o.requests) : std::nullopt);
+  if (!urls) {
+    std::cerr << "fetchpool bench: " << urls.error().message << "\n";
+    return kExitUsage;
+  }
+  options.urls = std::move(*urls);
+  options.workload = "URL list " + o.input_file + " (" + std::to_string(options.urls.size()) + " distinct URLs)";
+  return kExitOk;
+}
+
+// Without -i: the built-in site, served by this process, is the workload.
+std::unique_ptr<LocalServer> start_builtin_site(const BenchCommandOptions& o, BenchOptions& options) {
+  ServerOptions site;
+  site.site.pages = o.requests;
+  site.site.page_bytes = o.page_bytes;
+  site.latency = std::chrono::milliseconds(o.latency_ms);
+  site.jitter = std::chrono::milliseconds(o.jitter_ms);
+  site.threads = o.server_threads;
+  auto server = std::make_unique<LocalServer>(site);
+  for (const auto& path : site_page_paths(site.site)) options.urls.push_back(server->base_url() + path);
+  options.workload = "built-in site " + server->base_url() + "/ in this process, latency " +
+                     std::to_string(o.latency_ms) + " ms + jitter 0.." + std::to_string(o.jitter_ms) + " ms, ~" +
+                     std::to_string(o.page_bytes) + "-byte pages, " + std::to_string(o.server_threads) +
+                     " server thread(s)";
+  return server;
+}
+
+// --csv, --json, --svg; every failure is reported, any one makes the run an internal error.
+int write_report_files(const BenchCommandOptions& o, const BenchReport& report) {
+  int rc = kExitOk;
+  const std::pair<const std::string*, std::string (*)(const BenchReport&)> outputs[] = {
+      {&o.csv, report_csv}, {&o.json, report_json}, {&o.svg, render_svg}};
+  for (const auto& [path, render] : outputs) {
+    if (path->empty()) continue;
+    if (auto written = write_text_file(*path, render(report)); !written) {
+      std::cerr << "fetchpool bench: " << written.error().message << "\n";
+      rc = kExitInternal;
+    }
+  }
+  return rc;
+}
+
 }  // namespace
 
 CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
@@ -126,38 +183,12 @@ int run_bench(BenchCommandOptions o, bool quiet) {
     launcher = std::move(*started);
   }
 
-  BenchOptions options;
-  options.workers = o.workers;
-  options.repeats = o.repeats;
-  options.threads = want_threads;
-  options.processes = want_processes;
-  options.per_host = o.per_host;
-  options.fetch.total_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000.0));
-  options.fetch.connect_timeout = std::min(options.fetch.connect_timeout, options.fetch.total_timeout);
-  if (!quiet) options.on_run = [](const std::string& line) { std::fprintf(stderr, "bench: %s\n", line.c_str()); };
-
+  BenchOptions options = bench_options(o, want_threads, want_processes, quiet);
   std::unique_ptr<LocalServer> server;
   if (!o.input_file.empty()) {
-    auto urls = read_url_list(o.input_file, o.requests_given ? std::optional(o.requests) : std::nullopt);
-    if (!urls) {
-      std::cerr << "fetchpool bench: " << urls.error().message << "\n";
-      return kExitUsage;
-    }
-    options.urls = std::move(*urls);
-    options.workload = "URL list " + o.input_file + " (" + std::to_string(options.urls.size()) + " distinct URLs)";
+    if (const int rc = use_url_list(o, options); rc != kExitOk) return rc;
   } else {
-    ServerOptions site;
-    site.site.pages = o.requests;
-    site.site.page_bytes = o.page_bytes;
-    site.latency = std::chrono::milliseconds(o.latency_ms);
-    site.jitter = std::chrono::milliseconds(o.jitter_ms);
-    site.threads = o.server_threads;
-    server = std::make_unique<LocalServer>(site);
-    for (const auto& path : site_page_paths(site.site)) options.urls.push_back(server->base_url() + path);
-    options.workload = "built-in site " + server->base_url() + "/ in this process, latency " +
-                       std::to_string(o.latency_ms) + " ms + jitter 0.." + std::to_string(o.jitter_ms) + " ms, ~" +
-                       std::to_string(o.page_bytes) + "-byte pages, " + std::to_string(o.server_threads) +
-                       " server thread(s)";
+    server = start_builtin_site(o, options);
   }
 
   auto report = run_benchmark(options, launcher.get());
@@ -169,17 +200,7 @@ int run_bench(BenchCommandOptions o, bool quiet) {
   std::fputs(format_table(*report).c_str(), stdout);
   std::fflush(stdout);
 
-  int rc = kExitOk;
-  const std::pair<const std::string*, std::string (*)(const BenchReport&)> outputs[] = {
-      {&o.csv, report_csv}, {&o.json, report_json}, {&o.svg, render_svg}};
-  for (const auto& [path, render] : outputs) {
-    if (path->empty()) continue;
-    if (auto written = write_text_file(*path, render(*report)); !written) {
-      std::cerr << "fetchpool bench: " << written.error().message << "\n";
-      rc = kExitInternal;
-    }
-  }
-  if (rc != kExitOk) return rc;
+  if (const int rc = write_report_files(o, *report); rc != kExitOk) return rc;
   for (const auto& point : report->points)
     if (point.failed > 0) return kExitSomeFailed;
   return kExitOk;

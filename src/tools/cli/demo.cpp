@@ -1,6 +1,6 @@
 #include "tools/cli/demo.hpp"
 
-#include <sys/resource.h>
+#include <CLI/CLI.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -12,26 +12,12 @@
 
 #include "fetchpool/engine.hpp"
 #include "fetchpool/sinks.hpp"
-#include "tools/cli/cli.hpp"
-#include "tools/cli/signals.hpp"
+#include "tools/cli/exit_codes.hpp"
+#include "tools/cli/serve_command.hpp"
 #include "tools/testsite/local_server.hpp"
 
 namespace fetchpool::cli {
 namespace {
-
-ServerOptions server_options(const ServeSettings& s, std::uint16_t port) {
-  ServerOptions o;
-  o.port = port;
-  o.site.pages = s.pages;
-  o.site.links_per_page = s.links_per_page;
-  o.site.page_bytes = s.page_bytes;
-  o.site.seed = s.seed;
-  o.latency = std::chrono::milliseconds(s.latency_ms);
-  o.jitter = std::chrono::milliseconds(s.jitter_ms);
-  o.error_rate = s.error_rate;
-  o.threads = s.threads;
-  return o;
-}
 
 struct DemoRun {
   std::uint32_t workers = 0;
@@ -87,26 +73,15 @@ DemoRun crawl_once(const std::string& base_url, std::uint32_t workers) {
 
 }  // namespace
 
-int run_serve(const ServeSettings& settings, std::uint16_t port) {
-  // Thousands of concurrent clients need thousands of descriptors: take the
-  // hard limit, which the soft default (often 1024) sits far below.
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
-  block_termination_signals();  // before the server's threads exist, so they inherit it
-  LocalServer server(server_options(settings, port));
-  std::printf(
-      "fetchpool serve: %s/ (%u pages, %u links/page, latency %u ms + jitter %u ms, error rate %.2f); Ctrl-C stops\n",
-      server.base_url().c_str(), settings.pages, settings.links_per_page, settings.latency_ms, settings.jitter_ms,
-      settings.error_rate);
-  std::fflush(stdout);
-  wait_for_termination_signal();
-  server.stop();
-  const auto counters = server.counters();
-  std::printf("fetchpool serve: stopped after %llu requests\n", static_cast<unsigned long long>(counters.requests));
-  return kExitOk;
+CLI::App* add_demo_command(CLI::App& app, DemoOptions& options) {
+  auto* demo = app.add_subcommand(
+      "demo", "Offline demo: crawl the built-in site sequentially and with a thread pool, show the speedup");
+  demo->add_option("--pages", options.pages, "Pages to crawl [default 200]")->check(CLI::Range(1u, 100000u));
+  demo->add_option("--latency", options.latency_ms, "Server latency per page in ms [default 25]")
+      ->check(CLI::Range(0u, 10000u));
+  demo->add_option("-j,--jobs", options.workers, "Workers in the threaded run [default 32]")
+      ->check(CLI::Range(1u, 10000u));
+  return demo;
 }
 
 int run_demo(const DemoOptions& options) {

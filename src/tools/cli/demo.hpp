@@ -1,9 +1,12 @@
-// `fetchpool demo` and `fetchpool serve`: the built-in site, used offline.
+// `fetchpool demo`: the built-in site crawled offline with 1, 4 and N
+// workers, to show what a thread pool gains on I/O-bound work.
 #pragma once
 
 #include <cstdint>
 
-#include "fetchpool/config.hpp"
+namespace CLI {
+class App;
+}
 
 namespace fetchpool::cli {
 
@@ -13,8 +16,8 @@ struct DemoOptions {
   std::uint32_t workers = 32;
 };
 
-// Serves the synthetic site until SIGINT/SIGTERM; prints its URL first.
-int run_serve(const ServeSettings& settings, std::uint16_t port);
+// Registers the subcommand and its flags on `app`; the values land in `options`.
+CLI::App* add_demo_command(CLI::App& app, DemoOptions& options);
 
 // Crawls the built-in site with 1, 4 and N workers and prints wall time and
 // speedup beside the ideal, so the I/O-bound benefit of threads is visible.

@@ -1,0 +1,99 @@
+#include "tools/cli/common_flags.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+
+#include "fetchpool/scope.hpp"
+
+namespace fetchpool::cli {
+
+void add_common_flags(CLI::App& cmd, CommonFlags& f) {
+  f.workers_opt =
+      cmd.add_option("-j,--jobs", f.workers, "Worker threads fetching in parallel [config run.workers, default 16]")
+          ->check(CLI::Range(1u, 10000u));
+  f.format_opt = cmd.add_option("--format", f.format,
+                                "Results format: jsonl, csv, or sqlite (a database file with a `results` table; needs "
+                                "a file, not stdout) [config output.format]")
+                     ->check(CLI::IsMember({"jsonl", "csv", "sqlite"}));
+  f.stats_opt = cmd.add_option("--stats-json", f.stats_json,
+                               "Also write aggregate stats (counts, latency percentiles) as JSON to this file");
+  f.ua_opt =
+      cmd.add_option("-U,--user-agent", f.user_agent, "User-Agent header; its product token is matched in robots.txt");
+  f.per_host_opt = cmd.add_option("--per-host", f.per_host, "Most requests in flight to one host (0 = unlimited)");
+  f.delay_opt = cmd.add_option("-w,--wait", f.delay_ms,
+                               "Least milliseconds between two request starts to one host (shared by all workers)");
+  f.retries_opt = cmd.add_option("-t,--tries-extra", f.retries,
+                                 "Extra attempts for transient failures (connect, timeout, reset, 5xx, 429)");
+  f.timeout_opt = cmd.add_option("-T,--timeout", f.timeout_s, "Whole-transfer timeout in seconds (0 = none)")
+                      ->check(CLI::NonNegativeNumber);
+  f.connect_timeout_opt = cmd.add_option("--connect-timeout", f.connect_timeout_s, "Connect timeout in seconds")
+                              ->check(CLI::PositiveNumber);
+  f.max_body_opt =
+      cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
+  cmd.add_option("--progress", f.progress,
+                 "Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
+      ->check(CLI::IsMember({"auto", "bar", "log", "none"}));
+  cmd.add_option("--state", f.state_dir,
+                 "Journal the run in this directory (created if needed). Rerunning the same command with the same\n"
+                 "directory after a crash, kill or Ctrl-C resumes it: finished URLs are not fetched again and the\n"
+                 "results file is rewritten with every record once (to stdout only new records are printed)");
+}
+
+void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
+  if (f.workers_opt->count()) s.run.workers = f.workers;
+  if (f.format_opt->count()) s.output.format = f.format;
+  if (f.stats_opt->count()) s.output.stats_json = f.stats_json;
+  if (f.ua_opt->count()) s.http.user_agent = f.user_agent;
+  if (f.per_host_opt->count()) (crawl ? s.politeness.crawl_per_host : s.politeness.get_per_host) = f.per_host;
+  if (f.delay_opt->count())
+    (crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms) = f.delay_ms;
+  if (f.retries_opt->count()) s.retry.max_retries = f.retries;
+  if (f.timeout_opt->count()) s.http.timeout_ms = static_cast<std::uint32_t>(f.timeout_s * 1000.0);
+  if (f.connect_timeout_opt->count())
+    s.http.connect_timeout_ms = static_cast<std::uint32_t>(f.connect_timeout_s * 1000.0);
+  if (f.max_body_opt->count()) s.http.max_body_bytes = f.max_body;
+}
+
+EngineOptions engine_options(const Settings& s, bool crawl) {
+  EngineOptions o;
+  o.workers = s.run.workers;
+  o.fetch.connect_timeout = std::chrono::milliseconds(s.http.connect_timeout_ms);
+  o.fetch.total_timeout = std::chrono::milliseconds(s.http.timeout_ms);
+  o.fetch.low_speed_limit = s.http.low_speed_limit;
+  o.fetch.low_speed_time = std::chrono::seconds(s.http.low_speed_time_s);
+  o.fetch.max_body_bytes = s.http.max_body_bytes;
+  o.fetch.max_redirects = s.http.max_redirects;
+  o.fetch.user_agent = s.http.user_agent;
+  o.fetch.accept_compressed = s.http.compressed;
+  o.fetch.http2 = s.http.http2;
+  o.fetch.verify_tls = s.http.verify_tls;
+  o.retry.max_retries = s.retry.max_retries;
+  o.retry.base_delay = std::chrono::milliseconds(s.retry.backoff_base_ms);
+  o.retry.max_delay = std::chrono::milliseconds(s.retry.backoff_max_ms);
+  o.max_crawl_delay = std::chrono::milliseconds(s.politeness.max_crawl_delay_ms);
+  o.frontier.max_in_flight_per_host = crawl ? s.politeness.crawl_per_host : s.politeness.get_per_host;
+  o.frontier.min_host_interval =
+      std::chrono::milliseconds(crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms);
+  if (crawl) {
+    o.follow_links = true;
+    o.frontier.max_depth = s.crawl.max_depth;
+    o.frontier.max_pages = s.crawl.max_pages;
+    o.robots = s.crawl.robots;
+    o.frontier.robots_first = s.crawl.robots;
+    o.links.link_tags = s.crawl.link_tags;
+    o.links.honour_rel_nofollow = s.crawl.honour_rel_nofollow;
+    ScopeOptions scope;
+    scope.mode = parse_scope_mode(s.crawl.scope).value_or(ScopeMode::kSameHost);
+    scope.include_patterns = s.crawl.include;
+    scope.exclude_patterns = s.crawl.exclude;
+    o.scope = scope;
+  } else {
+    // A list fetch fetches exactly the list: no links, no depth, no robots
+    // (like curl and aria2), but duplicates are still fetched once.
+    o.follow_links = false;
+  }
+  return o;
+}
+
+}  // namespace fetchpool::cli

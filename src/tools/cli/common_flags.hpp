@@ -1,0 +1,58 @@
+// The flags `crawl` and `get` share (workers, output format, politeness,
+// retries, timeouts, progress, --state), and how they turn the loaded
+// settings into the engine's options.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "fetchpool/config.hpp"
+#include "fetchpool/engine.hpp"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace fetchpool::cli {
+
+// Values given on the command line; each overrides the config file only when
+// the flag was actually given (CLI11's count()).
+struct CommonFlags {
+  std::uint32_t workers = 0;
+  std::string output;
+  std::string format;
+  std::string stats_json;
+  std::string user_agent;
+  std::uint32_t per_host = 0;
+  std::uint32_t delay_ms = 0;
+  std::uint32_t retries = 0;
+  double timeout_s = 0;
+  double connect_timeout_s = 0;
+  std::uint64_t max_body = 0;
+  std::string progress = "auto";
+  std::string state_dir;
+  CLI::Option* workers_opt = nullptr;
+  CLI::Option* format_opt = nullptr;
+  CLI::Option* stats_opt = nullptr;
+  CLI::Option* ua_opt = nullptr;
+  CLI::Option* per_host_opt = nullptr;
+  CLI::Option* delay_opt = nullptr;
+  CLI::Option* retries_opt = nullptr;
+  CLI::Option* timeout_opt = nullptr;
+  CLI::Option* connect_timeout_opt = nullptr;
+  CLI::Option* max_body_opt = nullptr;
+};
+
+// Registers the shared flags on `cmd` (after its own, so --help lists them last).
+void add_common_flags(CLI::App& cmd, CommonFlags& f);
+
+// Applies the flags that were given over the loaded settings. `crawl` picks
+// the crawl's politeness keys instead of the list fetch's.
+void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl);
+
+// The engine's options from the settings: a crawl follows links within its
+// scope and obeys robots.txt; a list fetch fetches exactly the list.
+EngineOptions engine_options(const Settings& s, bool crawl);
+
+}  // namespace fetchpool::cli

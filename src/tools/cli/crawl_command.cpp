@@ -1,0 +1,161 @@
+#include "tools/cli/crawl_command.hpp"
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "fetchpool/download.hpp"
+#include "fetchpool/engine.hpp"
+#include "fetchpool/redis_uri.hpp"
+#include "fetchpool/sinks.hpp"
+#include "tools/cli/exit_codes.hpp"
+#include "tools/cli/run_engine.hpp"
+#include "tools/cli/run_outputs.hpp"
+#ifdef FETCHPOOL_WITH_REDIS
+#include "fetchpool/redis_frontier.hpp"
+#endif
+
+namespace fetchpool::cli {
+namespace {
+
+// --frontier URI: the Redis frontier shared with other fetchpool processes.
+// kConfig errors (a bad URI, no Redis support) are usage errors; an
+// unreachable server is an environment error.
+Result<std::unique_ptr<Frontier>> open_shared_frontier(const std::string& text, const FrontierOptions& options) {
+  auto uri = parse_redis_uri(text);
+  if (!uri) return std::move(uri).error();
+#ifdef FETCHPOOL_WITH_REDIS
+  auto frontier = RedisFrontier::connect(*uri, options);
+  if (!frontier) return std::move(frontier).error();
+  if ((*frontier)->counts().finished) {
+    return Error{ErrorCode::kConfig,
+                 "--frontier '" + text +
+                     "': that crawl has finished; use a new PREFIX, or delete it with fetchpool status --frontier " +
+                     to_string(*uri) + " --clear"};
+  }
+  return std::unique_ptr<Frontier>(std::move(*frontier));
+#else
+  (void)options;
+  return Error{ErrorCode::kConfig,
+               "--frontier '" + text + "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)"};
+#endif
+}
+
+// In a shared crawl a URL is done for every node as soon as this process
+// completes its lease, so its record must be in the file by then. The engine
+// writes a record before it completes the lease; flushing each record makes
+// it reach the kernel first, so a node killed with SIGKILL loses no record of
+// a URL it completed (one write(2) per record, small next to a fetch).
+//
+// An `aborted` record is not written: a transfer cut short by Ctrl-C is given
+// back to the shared crawl, and the node that fetches it records it.
+class FlushEachRecord final : public ResultSink {
+ public:
+  explicit FlushEachRecord(ResultSink& inner) : inner_(inner) {}
+  void write(const ResultRecord& record) override {
+    if (record.error == ErrorCode::kAborted) return;
+    inner_.write(record);
+    (void)inner_.flush();  // an error is sticky: the final flush() reports it
+  }
+  Result<void> flush() override { return inner_.flush(); }
+
+ private:
+  ResultSink& inner_;
+};
+
+// The config file's settings with the crawl's flags applied over them.
+Settings crawl_settings(const CrawlCommandOptions& o, const Settings& base) {
+  Settings s = base;
+  apply_common_flags(o.flags, s, /*crawl=*/true);
+  if (o.depth_opt->count()) s.crawl.max_depth = o.depth;
+  if (o.max_pages_opt->count()) s.crawl.max_pages = o.max_pages;
+  if (o.scope_opt->count()) s.crawl.scope = o.scope;
+  if (o.include_opt->count()) s.crawl.include = o.include;
+  if (o.exclude_opt->count()) s.crawl.exclude = o.exclude;
+  if (o.no_robots) s.crawl.robots = false;
+  return s;
+}
+
+bool queue_seeds(CrawlEngine& engine, const std::vector<std::string>& seeds) {
+  std::uint64_t position = 0;
+  for (const auto& seed : seeds) {
+    ++position;
+    if (!engine.add(seed, position)) spdlog::warn("seed {}: '{}' was not queued (see its record)", position, seed);
+  }
+  return true;
+}
+
+}  // namespace
+
+CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
+  auto* crawl = app.add_subcommand("crawl", "Crawl recursively from seed URLs, within a scope, obeying robots.txt");
+  crawl->add_option("urls", o.seeds, "Seed URLs (http/https)")->required();
+  crawl->add_option("-o,--output", o.flags.output, "Results file, one record per URL; '-' = stdout [default: stdout]");
+  add_common_flags(*crawl, o.flags);
+  crawl->add_option("--download-dir", o.download_dir, "Save files whose URL ends in a --download-ext here");
+  crawl->add_option("--download-ext", o.download_extensions,
+                    "File extensions to save, e.g. .pdf (repeatable; needs --download-dir)");
+  o.depth_opt = crawl->add_option("-l,--depth", o.depth, "Follow links at most this far from a seed [default 5]");
+  o.max_pages_opt = crawl->add_option("--max-pages", o.max_pages, "Queue at most this many URLs (0 = unlimited)");
+  o.scope_opt = crawl
+                    ->add_option("--scope", o.scope,
+                                 "Links followed: host (same host:port as a seed), domain (same registrable domain), "
+                                 "any")
+                    ->check(CLI::IsMember({"host", "domain", "any"}));
+  o.include_opt =
+      crawl->add_option("--include", o.include, "Follow only URLs matching one of these regexes (repeatable)");
+  o.exclude_opt = crawl->add_option("--exclude", o.exclude, "Never follow URLs matching these regexes (repeatable)");
+  crawl->add_flag("--no-robots", o.no_robots, "Ignore robots.txt (on by default for crawl)");
+  crawl->add_option("--frontier", o.frontier_uri,
+                    "Share this crawl with other fetchpool processes (any machine) through Redis: "
+                    "redis://HOST[:PORT][/PREFIX][?lease=SECONDS]; each URL is fetched once across all of them, "
+                    "politeness limits are shared, a dead process's URLs return after the lease (default 60 s)");
+  return crawl;
+}
+
+int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
+  const Settings s = crawl_settings(o, base);
+  // The journal would sync a record after Redis already counts its URL as
+  // done for every node, so a crash could lose it: not combined (yet).
+  if (!o.frontier_uri.empty() && !o.flags.state_dir.empty()) {
+    std::cerr << "fetchpool crawl: --state and --frontier cannot be combined (the shared frontier keeps the "
+                 "crawl's state in Redis)\n";
+    return kExitUsage;
+  }
+  const std::string results_path = o.flags.output.empty() ? "-" : o.flags.output;
+  auto outputs = open_outputs(o.flags, "crawl", s.output.format, results_path);
+  if (!outputs) return fail(outputs.error().message, kExitUsage);
+  ResultSink& out = (*outputs)->records();
+  auto options = engine_options(s, true);
+  options.state = (*outputs)->journal.get();
+  if (!o.download_dir.empty()) {
+    if (o.download_extensions.empty()) {
+      std::cerr << "fetchpool crawl: --download-dir needs at least one --download-ext (e.g. --download-ext .pdf)\n";
+      return kExitUsage;
+    }
+    DownloadOptions download;
+    download.directory = o.download_dir;
+    download.extensions = o.download_extensions;
+    options.download = download;
+  }
+  std::unique_ptr<Frontier> shared;
+  std::optional<FlushEachRecord> flushing;
+  ResultSink* records = &out;
+  if (!o.frontier_uri.empty()) {
+    auto opened = open_shared_frontier(o.frontier_uri, options.frontier);
+    if (!opened) return fail(opened.error().message, exit_code_for(opened.error()));
+    shared = std::move(*opened);
+    records = &flushing.emplace(out);
+    options.record_duplicate_input = false;
+  }
+  CrawlEngine engine(options, *records, std::move(shared));
+  if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
+  if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
+  return run_engine(engine, *records, s, quiet ? "none" : o.flags.progress, "crawl",
+                    [&o](CrawlEngine& e) { return queue_seeds(e, o.seeds); });
+}
+
+}  // namespace fetchpool::cli

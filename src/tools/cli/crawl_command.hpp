@@ -1,0 +1,45 @@
+// `fetchpool crawl`: a recursive crawl from seed URLs within a scope, obeying
+// robots.txt, optionally saving matching files and optionally shared with
+// other processes through a Redis frontier (--frontier).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fetchpool/config.hpp"
+#include "tools/cli/common_flags.hpp"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace fetchpool::cli {
+
+struct CrawlCommandOptions {
+  std::vector<std::string> seeds;
+  CommonFlags flags;
+  std::uint32_t depth = 0;
+  std::uint64_t max_pages = 0;
+  std::string scope;
+  std::vector<std::string> include, exclude;
+  bool no_robots = false;
+  std::string download_dir;
+  std::vector<std::string> download_extensions;
+  std::string frontier_uri;  // empty: the in-memory frontier
+  // Given flags override the config file (count()).
+  CLI::Option* depth_opt = nullptr;
+  CLI::Option* max_pages_opt = nullptr;
+  CLI::Option* scope_opt = nullptr;
+  CLI::Option* include_opt = nullptr;
+  CLI::Option* exclude_opt = nullptr;
+};
+
+// Registers the subcommand and its flags on `app`; the values land in `options`.
+CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& options);
+
+// Runs the crawl over `base` (the config file's settings). Exit codes as run_cli's.
+int run_crawl(const CrawlCommandOptions& options, const Settings& base, bool quiet);
+
+}  // namespace fetchpool::cli

@@ -1,0 +1,142 @@
+#include "tools/cli/get_command.hpp"
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <istream>
+
+#include "fetchpool/download.hpp"
+#include "fetchpool/engine.hpp"
+#include "tools/cli/exit_codes.hpp"
+#include "tools/cli/run_engine.hpp"
+#include "tools/cli/run_outputs.hpp"
+
+namespace fetchpool::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The -i list: std::cin for "-", `file` opened on the path otherwise, and
+// nullptr without -i (only URL arguments).
+Result<std::istream*> open_input_list(const std::string& path, std::ifstream& file) {
+  if (path == "-") return &std::cin;
+  if (path.empty()) return static_cast<std::istream*>(nullptr);
+  file.open(path);
+  if (!file) return Error{ErrorCode::kConfig, path + ": cannot open input list"};
+  return &file;
+}
+
+// -o DIR and the flags that shape it; fails when the --checksums list does not load.
+Result<DownloadOptions> download_options(const GetCommandOptions& o) {
+  DownloadOptions download;
+  download.directory = o.download_dir;
+  download.resume = o.resume;
+  download.clobber = o.resume      ? ClobberPolicy::kSkipExisting
+                     : o.overwrite ? ClobberPolicy::kOverwrite
+                                   : ClobberPolicy::kNoClobber;
+  download.naming.content_disposition = o.content_disposition;
+  download.naming.use_directories = o.force_directories;
+  if (!o.checksum_file.empty()) {
+    auto sums = load_checksum_list(o.checksum_file);
+    if (!sums) return std::move(sums).error();
+    download.checksums = std::move(*sums);
+  }
+  return download;
+}
+
+// --results, else stdout, else (with -o) a results file inside the download directory.
+std::string results_path_for(const GetCommandOptions& o, const std::string& format) {
+  if (!o.flags.output.empty()) return o.flags.output;
+  if (o.download_dir.empty()) return "-";
+  return (fs::path(o.download_dir) / ("fetchpool-results." + std::string(format == "sqlite" ? "db" : format))).string();
+}
+
+// The list is streamed: lines are queued as they are read, while the
+// workers already fetch, so a huge list never sits in memory twice. Blank
+// lines and # comments are skipped but still count as lines. The URL
+// arguments follow the list.
+bool queue_list(CrawlEngine& engine, std::istream* in, const GetCommandOptions& o) {
+  std::uint64_t line_number = 0;
+  if (in != nullptr) {
+    for (std::string line; std::getline(*in, line);) {
+      ++line_number;
+      const auto first = line.find_first_not_of(" \t\r");
+      if (first == std::string::npos || line[first] == '#') continue;
+      const auto last = line.find_last_not_of(" \t\r");
+      engine.add(std::string_view(line).substr(first, last - first + 1), line_number);
+    }
+    if (in->bad()) {
+      spdlog::error("{}: read error after line {}", o.input_file, line_number);
+      return false;
+    }
+  }
+  for (const auto& url : o.urls) engine.add(url, ++line_number);
+  return true;
+}
+
+}  // namespace
+
+CLI::App* add_get_command(CLI::App& app, GetCommandOptions& o) {
+  auto* get = app.add_subcommand("get", "Fetch a list of URLs in parallel (one record per input line)");
+  get->add_option("-i,--input-file", o.input_file,
+                  "File with one URL per line ('-' = stdin); blank lines and # comments skipped");
+  get->add_option("urls", o.urls, "URLs to fetch, in addition to --input-file");
+  get->add_option("-o,--output-dir", o.download_dir,
+                  "Save each body as a file in this directory (.part until complete and verified)");
+  get->add_option("--results", o.flags.output,
+                  "Results file, one record per input line; '-' = stdout [default: stdout, or "
+                  "DIR/fetchpool-results.jsonl with -o]");
+  get->add_flag("-c,--continue", o.resume, "Resume .part files left by an earlier run with Range requests");
+  get->add_flag("--overwrite", o.overwrite,
+                "Replace existing files instead of picking name.1, name.2 (--no-clobber is the default)");
+  get->add_flag("--content-disposition", o.content_disposition,
+                "Name files from the server's Content-Disposition header");
+  get->add_flag("-x,--force-directories", o.force_directories,
+                "Mirror host/path directories under the output directory");
+  get->add_option("--checksums", o.checksum_file, "sha256sum-format list; files that do not match are not kept")
+      ->check(CLI::ExistingFile);
+  get->add_option("--manifest", o.manifest_file, "Write a sha256sum-format manifest of every file saved");
+  get->add_flag("--titles", o.parse_titles,
+                "Parse HTML pages for their <title> and link count (costs CPU; off by default for get)");
+  add_common_flags(*get, o.flags);
+  return get;
+}
+
+int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
+  Settings s = base;
+  apply_common_flags(o.flags, s, /*crawl=*/false);
+  if (o.input_file.empty() && o.urls.empty()) {
+    std::cerr << "fetchpool get: give URLs or -i FILE (see fetchpool get --help)\n";
+    return kExitUsage;
+  }
+  std::ifstream file;
+  auto in = open_input_list(o.input_file, file);
+  if (!in) return fail(in.error().message, kExitUsage);
+  auto options = engine_options(s, false);
+  options.parse_html = o.parse_titles;
+  if (!o.download_dir.empty()) {
+    auto download = download_options(o);
+    if (!download) return fail(download.error().message, kExitUsage);
+    options.download = std::move(*download);
+  }
+  const std::string results_path = results_path_for(o, s.output.format);
+  if (!o.download_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.download_dir, ec);
+    if (ec) return fail(o.download_dir + ": cannot create output directory: " + ec.message(), kExitUsage);
+  }
+  auto outputs = open_outputs(o.flags, "get", s.output.format, results_path);
+  if (!outputs) return fail(outputs.error().message, kExitUsage);
+  ResultSink& out = (*outputs)->records();
+  options.state = (*outputs)->journal.get();
+  CrawlEngine engine(options, out);
+  if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
+  return run_engine(
+      engine, out, s, quiet ? "none" : o.flags.progress, "get",
+      [&o, list = *in](CrawlEngine& e) { return queue_list(e, list, o); }, RunFiles{o.manifest_file, o.download_dir});
+}
+
+}  // namespace fetchpool::cli
