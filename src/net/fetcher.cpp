@@ -18,7 +18,7 @@
 #include <string_view>
 #include <utility>
 
-#include "net/curl_raii.hpp"
+#include "base/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#include "net/curl_raii.hpp"
+#include "base/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {
