@@ -17,6 +17,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "fetchpool/thread_annotations.hpp"
+
 namespace fetchpool {
 
 namespace fs = std::filesystem;
@@ -355,8 +357,8 @@ bool entry_exists(const fs::path& path) {
 }  // namespace
 
 struct OutputDirectory::Registry {
-  std::mutex mutex;
-  std::unordered_set<std::string> taken;  // guarded by mutex: reserved names and their .part/.part.meta
+  Mutex mutex;
+  std::unordered_set<std::string> taken FETCHPOOL_GUARDED_BY(mutex);  // reserved names and their .part/.part.meta
 };
 
 OutputDirectory::OutputDirectory(fs::path root, std::unique_ptr<Registry> registry)
@@ -391,7 +393,7 @@ Result<fs::path> OutputDirectory::reserve(const fs::path& relative, ClobberPolic
     if (component == "..") return outside(relative);
   }
 
-  std::lock_guard lock(registry_->mutex);
+  MutexLock lock(registry_->mutex);
   // Resolve before creating anything, so that a symlinked directory inside root that
   // points elsewhere is refused instead of followed by create_directories.
   fs::path parent = root_ / relative.parent_path();

@@ -662,7 +662,7 @@ class LocalServer::Impl {
 
   void stop() {
     // The lock makes a second caller wait until the first has joined.
-    std::lock_guard lock(stop_mutex_);
+    MutexLock lock(stop_mutex_);
     if (stopped_) return;
     for (auto& loop : loops_) loop->wake();
     for (auto& thread : threads_) thread.join();
@@ -679,8 +679,8 @@ class LocalServer::Impl {
   SharedCounters counters_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::thread> threads_;
-  std::mutex stop_mutex_;
-  bool stopped_ = false;
+  Mutex stop_mutex_;
+  bool stopped_ FETCHPOOL_GUARDED_BY(stop_mutex_) = false;
 };
 
 LocalServer::LocalServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

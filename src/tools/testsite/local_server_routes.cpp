@@ -377,7 +377,7 @@ std::string_view reason_phrase(int status) {
 
 std::uint64_t PathCounter::increment(std::string_view path) {
   Shard& shard = shards_[Hash{}(path) % kShards];
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   auto it = shard.counts.find(path);
   if (it == shard.counts.end()) it = shard.counts.emplace(std::string(path), 0).first;
   return ++it->second;
@@ -385,7 +385,7 @@ std::uint64_t PathCounter::increment(std::string_view path) {
 
 std::uint64_t PathCounter::get(std::string_view path) const {
   const Shard& shard = shards_[Hash{}(path) % kShards];
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   const auto it = shard.counts.find(path);
   return it == shard.counts.end() ? 0 : it->second;
 }
@@ -459,7 +459,7 @@ Reply Router::gzip_bomb_reply(std::uint32_t mib) {
   {
     // Built once per size under the lock: a second request waits rather than
     // compressing the same gigabyte again.
-    std::lock_guard lock(gzip_mutex_);
+    MutexLock lock(gzip_mutex_);
     auto& cached = gzip_cache_[mib];
     if (!cached) cached = std::make_shared<const std::string>(gzip_zeros(mib));
     body = cached;
