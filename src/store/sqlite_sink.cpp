@@ -123,7 +123,7 @@ void SqliteSink::write(const ResultRecord& record) {
   };
   if (!in_transaction_) {
     auto begun = exec("BEGIN");
-    if (!begun) return remember(std::move(begun));
+    if (!begun) return remember(begun);
     in_transaction_ = true;
   }
   sqlite3_stmt* s = insert_;

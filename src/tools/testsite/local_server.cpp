@@ -63,9 +63,9 @@ using Clock = std::chrono::steady_clock;
 using detail::Ending;
 using detail::Reply;
 
-constexpr std::size_t kMaxHead = 16 * 1024;  // larger request heads get 431
-constexpr std::size_t kReadPiece = 16 * 1024;
-constexpr std::size_t kWritePiece = 64 * 1024;  // body bytes produced per refill
+constexpr std::size_t kMaxHead = std::size_t{16} * 1024;  // larger request heads get 431
+constexpr std::size_t kReadPiece = std::size_t{16} * 1024;
+constexpr std::size_t kWritePiece = std::size_t{64} * 1024;  // body bytes produced per refill
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr auto kResetWaitLimit = std::chrono::seconds(1);

@@ -153,7 +153,7 @@ ByteRange parse_range(std::string_view value, std::uint64_t size) {
   return {ByteRange::kSatisfiable, *first, last};
 }
 
-Reply redirect_reply(int status, std::string location) {
+Reply redirect_reply(int status, const std::string& location) {
   Reply reply = text_reply(status, "redirecting to " + location + "\n");
   reply.fields += "Location: " + location + "\r\n";
   return reply;
