@@ -95,7 +95,7 @@ struct ResumeInfo {
 };
 
 // Parses one `R` payload (a to_json_line object) back into a record.
-Result<ResultRecord> record_from_json_line(std::string_view json);
+Result<ResultRecord> record_from_json_line(std::string_view text);
 
 class StateJournal final : public ResultSink {
  public:

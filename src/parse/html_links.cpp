@@ -54,7 +54,7 @@ class Arena {
   std::vector<std::unique_ptr<std::byte[]>> blocks_;
   std::byte* next_ = nullptr;
   std::size_t left_ = 0;
-  std::size_t block_size_ = 16 * 1024;
+  std::size_t block_size_ = std::size_t{16} * 1024;
 };
 
 bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }

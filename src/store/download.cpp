@@ -58,7 +58,7 @@ class Sha256 {
     }
     static constexpr char kHex[] = "0123456789abcdef";
     std::string hex;
-    hex.reserve(2 * length);
+    hex.reserve(std::size_t{2} * length);
     for (unsigned int i = 0; i < length; ++i) {
       hex.push_back(kHex[digest[i] >> 4]);
       hex.push_back(kHex[digest[i] & 0x0f]);
@@ -76,7 +76,7 @@ namespace {
 
 // Big enough that a write() moves a useful amount per system call, small enough that
 // many parallel downloads stay cheap.
-constexpr std::size_t kBufferBytes = 256 * 1024;
+constexpr std::size_t kBufferBytes = std::size_t{256} * 1024;
 constexpr std::size_t kMaxExtensionBytes = 16;
 constexpr int kMaxCollisionSuffix = 9999;
 constexpr std::string_view kPartSuffix = ".part";
@@ -84,11 +84,11 @@ constexpr std::string_view kMetaSuffix = ".part.meta";
 
 std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
 
-Error io_error(std::string what, const fs::path& path, int error) {
+Error io_error(const std::string& what, const fs::path& path, int error) {
   return Error{ErrorCode::kIo, what + " " + path.string() + ": " + errno_text(error)};
 }
 
-Error io_error(std::string what, const fs::path& path, const std::error_code& ec) {
+Error io_error(const std::string& what, const fs::path& path, const std::error_code& ec) {
   return Error{ErrorCode::kIo, what + " " + path.string() + ": " + ec.message()};
 }
 
@@ -369,7 +369,7 @@ OutputDirectory::~OutputDirectory() = default;
 
 const fs::path& OutputDirectory::root() const { return root_; }
 
-Result<OutputDirectory> OutputDirectory::open(fs::path root) {
+Result<OutputDirectory> OutputDirectory::open(const fs::path& root) {
   if (root.empty()) return Error{ErrorCode::kIo, "output directory: empty path"};
   std::error_code ec;
   fs::create_directories(root, ec);

@@ -2,7 +2,7 @@
 
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX kill and sigset_t, not in <csignal>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -273,7 +273,7 @@ Result<BenchPoint> measure_point(BenchMode mode, std::uint32_t workers, const Be
                                static_cast<unsigned long long>(sample->ok),
                                static_cast<unsigned long long>(sample->failed)));
     }
-    point.runs.push_back(std::move(*sample));
+    point.runs.push_back(*sample);
   }
   point.wall_s = spread_of(walls);
   point.cpu_s = spread_of(cpus).median;
