@@ -121,10 +121,12 @@ TEST_CASE("a list fetch with many workers takes about the ideal time", "[engine]
   const double narrow = timed_run(40);  // ideal 20 x 100 ms: the negative control
   INFO("200 workers: " << wide << " s, 40 workers: " << narrow << " s");
   CHECK(wide >= 0.4);
-  // Both runs make the same requests, so load on the machine slows both
-  // alike: the difference (ideal 1.6 s) shows the threads overlap the
-  // waiting, and half of it is the bound.
-  CHECK(narrow - wide > 0.8);
+  // Both runs make the same requests; narrow is bound by the 20 rounds of
+  // latency, wide by CPU too once the machine is loaded (200 threads), so
+  // the gap (ideal 1.6 s, 1.0-1.6 s measured with 4 CPU hogs on 2 cores)
+  // shrinks under load. A quarter of the ideal still separates overlapping
+  // threads from a pool stuck at 40 (gap 0) or serialised (wide 80 s).
+  CHECK(narrow - wide > 0.4);
 }
 
 TEST_CASE("every list line gets exactly one record, with its line number", "[engine]") {

@@ -13,6 +13,7 @@ namespace fetchpool::testing {
 inline int run_fetchpool(std::vector<std::string> args) {
   args.insert(args.begin(), "fetchpool");
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (auto& arg : args) argv.push_back(arg.data());
   return cli::run_cli(static_cast<int>(argv.size()), argv.data());
 }
