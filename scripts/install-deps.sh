@@ -22,6 +22,7 @@ packages=(
   zlib1g-dev              # gzip bodies in the built-in server
   redis-server            # real Redis for the Redis frontier tests
   curl                    # peer in benchmarks
+  clang clang-tidy clang-format python3  # scripts/lint.sh: format, tidy, thread-safety analysis, include check
 )
 # Peers and tools used only by bench/; installed with --bench.
 bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)

@@ -102,7 +102,7 @@ class OutputDirectory {
  public:
   // Creates `root` (and its parents) if missing. kIo naming the path if it cannot be
   // created or is not a directory.
-  static Result<OutputDirectory> open(std::filesystem::path root);
+  static Result<OutputDirectory> open(const std::filesystem::path& root);
 
   OutputDirectory(OutputDirectory&&) noexcept;
   OutputDirectory& operator=(OutputDirectory&&) noexcept;

@@ -56,7 +56,7 @@ class SizedThread;
 #ifdef FETCHPOOL_SANITIZED
 inline constexpr std::size_t kDefaultWorkerStackBytes = 2 * 1024 * 1024;
 #else
-inline constexpr std::size_t kDefaultWorkerStackBytes = 512 * 1024;
+inline constexpr std::size_t kDefaultWorkerStackBytes = std::size_t{512} * 1024;
 #endif
 
 struct RetryPolicy {

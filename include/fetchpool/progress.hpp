@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "fetchpool/thread_annotations.hpp"
+
 namespace fetchpool {
 
 struct ProgressView {
@@ -76,12 +78,12 @@ class ProgressReporter {
   Source source_;
   ProgressOptions options_;
   std::chrono::steady_clock::time_point started_;
-  mutable std::mutex mutex_;  // guards the fields below
+  mutable Mutex mutex_;
   std::condition_variable_any wake_;
-  ProgressView last_view_;
-  std::chrono::steady_clock::time_point last_time_;
-  std::uint64_t reports_ = 0;
-  bool stopped_ = false;
+  ProgressView last_view_ FETCHPOOL_GUARDED_BY(mutex_);
+  std::chrono::steady_clock::time_point last_time_ FETCHPOOL_GUARDED_BY(mutex_);
+  std::uint64_t reports_ FETCHPOOL_GUARDED_BY(mutex_) = 0;
+  bool stopped_ FETCHPOOL_GUARDED_BY(mutex_) = false;
   std::jthread thread_;  // last: starts after the fields it uses exist
 };
 

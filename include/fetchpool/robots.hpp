@@ -37,9 +37,9 @@
 namespace fetchpool {
 
 // RFC 9309 2.5: crawlers must parse at least 500 KiB; we parse exactly that.
-inline constexpr std::size_t kRobotsMaxBytes = 500 * 1024;
+inline constexpr std::size_t kRobotsMaxBytes = std::size_t{500} * 1024;
 // A line is cut after this many bytes (google/robotstxt uses 8 x 2083).
-inline constexpr std::size_t kRobotsMaxLineBytes = 16 * 1024;
+inline constexpr std::size_t kRobotsMaxLineBytes = std::size_t{16} * 1024;
 
 // Callbacks the parser reports to, one per recognised line, in file order.
 // `line` is 1-based (CR, LF and CRLF each end one line). Values are as

@@ -47,7 +47,7 @@ class Scope {
  public:
   // Errors (kConfig): a pattern that does not compile, naming it; no seeds in
   // a mode that compares against them.
-  static Result<Scope> create(ScopeOptions options, const std::vector<Url>& seeds);
+  static Result<Scope> create(const ScopeOptions& options, const std::vector<Url>& seeds);
 
   bool allows(const Url& url) const;
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fetchpool/error.hpp"
+#include "fetchpool/thread_annotations.hpp"
 
 namespace fetchpool {
 
@@ -70,14 +71,14 @@ class LockedFileSink : public ResultSink {
  protected:
   // Takes ownership of `file` unless it is stdout.
   LockedFileSink(std::FILE* file, std::string name);
-  void write_line(const std::string& line);                             // under the lock
+  void write_line(const std::string& line) FETCHPOOL_EXCLUDES(mutex_);
   virtual std::string serialise(const ResultRecord& record) const = 0;  // no lock held
 
  private:
-  std::mutex mutex_;
-  std::FILE* file_;  // guarded by mutex_
+  Mutex mutex_;
+  std::FILE* file_ FETCHPOOL_GUARDED_BY(mutex_);
   std::string name_;
-  Error first_error_{ErrorCode::kOk, {}};  // guarded by mutex_
+  Error first_error_ FETCHPOOL_GUARDED_BY(mutex_){ErrorCode::kOk, {}};
 };
 
 // One JSON object per line (default). Path "-" writes to standard output.
@@ -109,8 +110,8 @@ class MemorySink final : public ResultSink {
   std::size_t size() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::vector<ResultRecord> records_;  // guarded by mutex_
+  mutable Mutex mutex_;
+  std::vector<ResultRecord> records_ FETCHPOOL_GUARDED_BY(mutex_);
 };
 
 // Opens the sink for `format` ("jsonl", "csv" or "sqlite", see sqlite_sink.hpp)

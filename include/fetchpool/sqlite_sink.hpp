@@ -29,6 +29,7 @@
 
 #include "fetchpool/error.hpp"
 #include "fetchpool/sinks.hpp"
+#include "fetchpool/thread_annotations.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -50,16 +51,16 @@ class SqliteSink final : public ResultSink {
 
  private:
   SqliteSink(sqlite3* db, sqlite3_stmt* insert, std::string name);
-  Result<void> exec(const char* sql);  // under mutex_
-  Result<void> commit();               // under mutex_: ends the open transaction, if any
+  Result<void> exec(const char* sql) FETCHPOOL_REQUIRES(mutex_);
+  Result<void> commit() FETCHPOOL_REQUIRES(mutex_);  // ends the open transaction, if any
 
-  std::mutex mutex_;
-  sqlite3* db_;           // guarded by mutex_
-  sqlite3_stmt* insert_;  // guarded by mutex_
+  Mutex mutex_;
+  sqlite3* db_ FETCHPOOL_GUARDED_BY(mutex_);
+  sqlite3_stmt* insert_ FETCHPOOL_GUARDED_BY(mutex_);
   std::string name_;
-  int pending_rows_ = 0;                   // guarded by mutex_: rows in the open transaction
-  bool in_transaction_ = false;            // guarded by mutex_
-  Error first_error_{ErrorCode::kOk, {}};  // guarded by mutex_
+  int pending_rows_ FETCHPOOL_GUARDED_BY(mutex_) = 0;  // rows in the open transaction
+  bool in_transaction_ FETCHPOOL_GUARDED_BY(mutex_) = false;
+  Error first_error_ FETCHPOOL_GUARDED_BY(mutex_){ErrorCode::kOk, {}};
 };
 
 }  // namespace fetchpool

@@ -76,6 +76,7 @@
 #include "fetchpool/error.hpp"
 #include "fetchpool/frontier.hpp"
 #include "fetchpool/sinks.hpp"
+#include "fetchpool/thread_annotations.hpp"
 
 namespace fetchpool {
 
@@ -94,7 +95,7 @@ struct ResumeInfo {
 };
 
 // Parses one `R` payload (a to_json_line object) back into a record.
-Result<ResultRecord> record_from_json_line(std::string_view json);
+Result<ResultRecord> record_from_json_line(std::string_view text);
 
 class StateJournal final : public ResultSink {
  public:
@@ -142,8 +143,8 @@ class StateJournal final : public ResultSink {
   StateJournal(std::filesystem::path path, int fd, ResultSink& results, StateOptions options);
   Result<void> load(std::string_view command);
   void flusher_main(std::stop_token stop);
-  void sync_round();
-  void write_buffer_locked();
+  void sync_round() FETCHPOOL_EXCLUDES(mutex_);
+  void write_buffer_locked() FETCHPOOL_REQUIRES(mutex_);
 
   const std::filesystem::path path_;
   const int fd_;
@@ -154,15 +155,15 @@ class StateJournal final : public ResultSink {
   std::vector<std::uint64_t> done_lines_;   // sorted: R keys that are line numbers
   std::vector<std::uint64_t> done_urls_;    // sorted: R keys that are URLs (hashes)
 
-  std::mutex sync_mutex_;  // held for a whole sync round, taken before mutex_
-  mutable std::mutex mutex_;
+  Mutex sync_mutex_ FETCHPOOL_ACQUIRED_BEFORE(mutex_);  // held for a whole sync round
+  mutable Mutex mutex_;
   std::condition_variable_any wake_;
-  std::string buffer_;              // guarded by mutex_: lines not yet written
-  std::vector<ResultRecord> held_;  // guarded by mutex_: journalled, awaiting sync
-  bool dirty_ = false;              // guarded by mutex_: written since the last sync
-  std::uint64_t syncs_ = 0;         // guarded by mutex_
-  std::string first_error_;         // guarded by mutex_
-  std::jthread flusher_;            // last: started after everything above
+  std::string buffer_ FETCHPOOL_GUARDED_BY(mutex_);              // lines not yet written
+  std::vector<ResultRecord> held_ FETCHPOOL_GUARDED_BY(mutex_);  // journalled, awaiting sync
+  bool dirty_ FETCHPOOL_GUARDED_BY(mutex_) = false;              // written since the last sync
+  std::uint64_t syncs_ FETCHPOOL_GUARDED_BY(mutex_) = 0;
+  std::string first_error_ FETCHPOOL_GUARDED_BY(mutex_);
+  std::jthread flusher_;  // last: started after everything above
 };
 
 }  // namespace fetchpool

@@ -95,7 +95,7 @@ class Url {
   // move copies the shared pointer instead of leaving an empty husk behind.
   Url(const Url&) = default;
   Url& operator=(const Url&) = default;
-  Url(Url&& other) noexcept : rep_(other.rep_) {}
+  Url(Url&& other) noexcept : rep_(other.rep_) {}  // NOLINT(performance-move-constructor-init): see above
   Url& operator=(Url&& other) noexcept {
     rep_ = other.rep_;
     return *this;

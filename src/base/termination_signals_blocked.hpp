@@ -9,7 +9,7 @@
 // creator blocks the signals just around the creation.
 #pragma once
 
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigset_t and pthread_sigmask, not in <csignal>
 
 namespace fetchpool::detail {
 

@@ -25,18 +25,18 @@ class CrawlEngine::RobotsCache {
  public:
   void put(const std::string& host_key, RobotsRules rules) {
     auto shared = std::make_shared<const RobotsRules>(std::move(rules));
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     rules_[host_key] = std::move(shared);
   }
   std::shared_ptr<const RobotsRules> find(const std::string& host_key) const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     const auto it = rules_.find(host_key);
     return it == rules_.end() ? nullptr : it->second;
   }
 
  private:
-  mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const RobotsRules>> rules_;  // guarded by mutex_
+  mutable SharedMutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const RobotsRules>> rules_ FETCHPOOL_GUARDED_BY(mutex_);
 };
 
 // The download side of the engine: one reserved file name per URL (kept
@@ -59,7 +59,7 @@ class CrawlEngine::Downloads {
 
   Result<std::filesystem::path> path_for(const Url& url, std::string_view content_disposition) {
     const auto relative = safe_relative_path(url.host(), url.path_and_query(), content_disposition, options_.naming);
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (const auto it = reserved_.find(url.str()); it != reserved_.end()) return it->second;
     auto reserved = directory_.reserve(relative, options_.clobber);
     if (reserved) reserved_.emplace(url.str(), *reserved);
@@ -77,28 +77,28 @@ class CrawlEngine::Downloads {
   }
 
   void add_result(DownloadResult result) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     results_.push_back(std::move(result));
   }
   std::vector<DownloadResult> results() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return results_;
   }
 
   Active* begin_transfer(std::string name) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     active_.emplace_front();
     active_.front().name = std::move(name);
     return &active_.front();
   }
   void end_transfer(Active* transfer) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     active_.remove_if([transfer](const Active& a) { return &a == transfer; });
   }
   std::vector<std::pair<std::string, std::uint64_t>> largest(std::size_t count) const {
     std::vector<std::pair<std::string, std::uint64_t>> all;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       for (const auto& a : active_) all.emplace_back(a.name, a.bytes.load(std::memory_order_relaxed));
     }
     std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
@@ -109,10 +109,10 @@ class CrawlEngine::Downloads {
  private:
   OutputDirectory directory_;
   const DownloadOptions options_;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::filesystem::path> reserved_;  // guarded by mutex_
-  std::vector<DownloadResult> results_;                              // guarded by mutex_
-  std::list<Active> active_;                                         // guarded by mutex_; nodes never move
+  mutable Mutex mutex_;
+  std::unordered_map<std::string, std::filesystem::path> reserved_ FETCHPOOL_GUARDED_BY(mutex_);
+  std::vector<DownloadResult> results_ FETCHPOOL_GUARDED_BY(mutex_);
+  std::list<Active> active_ FETCHPOOL_GUARDED_BY(mutex_);  // nodes never move
 };
 
 namespace {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "crawl/seen_set.hpp"
+#include "fetchpool/thread_annotations.hpp"
 
 namespace fetchpool {
 
@@ -167,32 +168,35 @@ struct MemoryFrontier::State {
   explicit State(FrontierOptions o) : options(o) {}
 
   const FrontierOptions options;
-  mutable std::mutex mutex;
+  mutable Mutex mutex;
   std::condition_variable_any cv;
   std::condition_variable_any room_cv;  // feeders in wait_for_room()
 
-  // Guarded by mutex.
-  std::unordered_map<std::string, Host, StringHash, std::equal_to<>> hosts;  // never erased: nodes are stable
-  std::deque<Host*> ready;          // hosts that may start a request now, round-robin
-  std::vector<TimerEntry> timers;   // min-heap: hosts with work waiting for a time (lazy deletion by seq)
-  std::vector<RetryEntry> retries;  // min-heap: retried items waiting for their delay
-  detail::SeenSet seen;
-  std::uint64_t timer_seq = 0;
-  std::uint64_t retry_seq = 0;
-  std::uint64_t accepted = 0;  // kQueued pushes, for max_pages
-  std::uint64_t queued = 0;    // items in host FIFOs plus queued robots leases
-  std::uint64_t in_flight = 0;
-  std::uint64_t leased_total = 0;
-  std::uint64_t epoch = 0;             // bumped with every notification; waiters wait for a change
-  std::uint64_t waiters = 0;           // threads inside cv.wait
-  std::uint64_t room_waiters = 0;      // feeders inside room_cv.wait
-  std::uint64_t room_limit = 0;        // the largest queue limit a feeder waits for: waking too often is harmless
-  TimePoint keeper_deadline = kNever;  // the deadline the timekeeping waiter sleeps until
-  bool input_closed = false;
-  bool finished = false;
-  bool stopped = false;
+  // The frontier's state; the helpers below run with the mutex held.
+  std::unordered_map<std::string, Host, StringHash, std::equal_to<>> hosts
+      FETCHPOOL_GUARDED_BY(mutex);                      // never erased: nodes are stable
+  std::deque<Host*> ready FETCHPOOL_GUARDED_BY(mutex);  // hosts that may start a request now, round-robin
+  std::vector<TimerEntry> timers
+      FETCHPOOL_GUARDED_BY(mutex);  // min-heap: hosts with work waiting for a time (lazy deletion by seq)
+  std::vector<RetryEntry> retries FETCHPOOL_GUARDED_BY(mutex);  // min-heap: retried items waiting for their delay
+  detail::SeenSet seen FETCHPOOL_GUARDED_BY(mutex);
+  std::uint64_t timer_seq FETCHPOOL_GUARDED_BY(mutex) = 0;
+  std::uint64_t retry_seq FETCHPOOL_GUARDED_BY(mutex) = 0;
+  std::uint64_t accepted FETCHPOOL_GUARDED_BY(mutex) = 0;  // kQueued pushes, for max_pages
+  std::uint64_t queued FETCHPOOL_GUARDED_BY(mutex) = 0;    // items in host FIFOs plus queued robots leases
+  std::uint64_t in_flight FETCHPOOL_GUARDED_BY(mutex) = 0;
+  std::uint64_t leased_total FETCHPOOL_GUARDED_BY(mutex) = 0;
+  std::uint64_t epoch FETCHPOOL_GUARDED_BY(mutex) = 0;    // bumped with every notification; waiters wait for a change
+  std::uint64_t waiters FETCHPOOL_GUARDED_BY(mutex) = 0;  // threads inside cv.wait
+  std::uint64_t room_waiters FETCHPOOL_GUARDED_BY(mutex) = 0;  // feeders inside room_cv.wait
+  std::uint64_t room_limit FETCHPOOL_GUARDED_BY(mutex) =
+      0;  // the largest queue limit a feeder waits for: waking too often is harmless
+  TimePoint keeper_deadline FETCHPOOL_GUARDED_BY(mutex) = kNever;  // the deadline the timekeeping waiter sleeps until
+  bool input_closed FETCHPOOL_GUARDED_BY(mutex) = false;
+  bool finished FETCHPOOL_GUARDED_BY(mutex) = false;
+  bool stopped FETCHPOOL_GUARDED_BY(mutex) = false;
 
-  Host& host_for(std::string_view key) {
+  Host& host_for(std::string_view key) FETCHPOOL_REQUIRES(mutex) {
     auto it = hosts.find(key);
     if (it == hosts.end()) {
       it = hosts.emplace(std::string(key), Host{}).first;
@@ -202,13 +206,13 @@ struct MemoryFrontier::State {
     return it->second;
   }
 
-  Host* find_host(std::string_view key) {
+  Host* find_host(std::string_view key) FETCHPOOL_REQUIRES(mutex) {
     auto it = hosts.find(key);
     return it == hosts.end() ? nullptr : &it->second;
   }
 
   // Whether the host has something it may lease, time aside.
-  bool has_work(const Host& h) const noexcept {
+  bool has_work(const Host& h) const noexcept FETCHPOOL_REQUIRES(mutex) {
     if (options.max_in_flight_per_host != 0 && h.in_flight >= options.max_in_flight_per_host) return false;
     switch (h.robots) {
       case RobotsState::kQueued:
@@ -232,7 +236,7 @@ struct MemoryFrontier::State {
   // event that gives it work (push, complete, retry due) calls this again.
   // A host already in the ready deque stays there even if it is no longer
   // ready: pop() re-checks every host it takes from the deque.
-  void schedule(Host& h, TimePoint now) {
+  void schedule(Host& h, TimePoint now) FETCHPOOL_REQUIRES(mutex) {
     if (h.in_ready || !has_work(h)) return;
     const TimePoint at = ready_at(h);
     if (at <= now) {
@@ -250,7 +254,7 @@ struct MemoryFrontier::State {
 
   // Moves retries whose delay has passed back into their host queues, and
   // hosts whose time has come into the ready deque.
-  void promote(TimePoint now) {
+  void promote(TimePoint now) FETCHPOOL_REQUIRES(mutex) {
     while (!retries.empty() && retries.front().due <= now) {
       std::pop_heap(retries.begin(), retries.end(), Later{});
       RetryEntry e = std::move(retries.back());
@@ -274,7 +278,7 @@ struct MemoryFrontier::State {
   }
 
   // The earliest time at which waiting work may become leasable; kNever if none.
-  TimePoint earliest() {
+  TimePoint earliest() FETCHPOOL_REQUIRES(mutex) {
     while (!timers.empty() && timers.front().host->timer_seq != timers.front().seq) {
       std::pop_heap(timers.begin(), timers.end(), Later{});
       timers.pop_back();
@@ -285,7 +289,7 @@ struct MemoryFrontier::State {
     return t;
   }
 
-  Taken take(Host& h, TimePoint now) {
+  Taken take(Host& h, TimePoint now) FETCHPOOL_REQUIRES(mutex) {
     Taken t;
     t.host_key = h.key;
     t.id = ++leased_total;
@@ -309,7 +313,7 @@ struct MemoryFrontier::State {
   // earliest deadline is before the one the timekeeper sleeps until (or no
   // waiter keeps time). The woken waiter rescans, so one is enough; it passes
   // the baton on if it leaves more behind.
-  Wake wake_after_change() {
+  Wake wake_after_change() FETCHPOOL_REQUIRES(mutex) {
     if (waiters == 0) return Wake::kNone;
     if (!ready.empty() || earliest() < keeper_deadline) {
       ++epoch;
@@ -320,7 +324,7 @@ struct MemoryFrontier::State {
 
   // Finished is sticky: once nothing is pending and input is closed, nobody
   // holds a lease that could push more.
-  bool finish_if_done() {
+  bool finish_if_done() FETCHPOOL_REQUIRES(mutex) {
     if (finished || !input_closed || queued != 0 || in_flight != 0 || !retries.empty()) return false;
     finished = true;
     ++epoch;
@@ -347,7 +351,7 @@ PushResult MemoryFrontier::push(CrawlItem item) {
   QueuedItem queued_item = take_queued(item);
   const TimePoint now = Clock::now();
 
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   if (s.stopped || s.finished) return PushResult::kClosed;
   if (queued_item.depth > s.options.max_depth) return PushResult::kTooDeep;
   if (s.options.max_pages != 0 && s.accepted >= s.options.max_pages) {
@@ -372,7 +376,7 @@ PushResult MemoryFrontier::push(CrawlItem item) {
 
 std::optional<Lease> MemoryFrontier::pop(std::stop_token stop) {
   State& s = *state_;
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   for (;;) {
     if (s.stopped || s.finished || stop.stop_requested()) {
       // Leaving on our own token: if we kept time, another waiter must take over.
@@ -422,7 +426,8 @@ std::optional<Lease> MemoryFrontier::pop(std::stop_token stop) {
     const bool keeper = deadline < s.keeper_deadline;
     if (keeper) s.keeper_deadline = deadline;
     const std::uint64_t seen_epoch = s.epoch;
-    const auto changed = [&s, seen_epoch] { return s.stopped || s.finished || s.epoch != seen_epoch; };
+    const auto changed = [&s, seen_epoch]()
+                             FETCHPOOL_REQUIRES(s.mutex) { return s.stopped || s.finished || s.epoch != seen_epoch; };
     ++s.waiters;
     if (keeper) {
       s.cv.wait_until(lock, stop, deadline, changed);
@@ -437,7 +442,7 @@ std::optional<Lease> MemoryFrontier::pop(std::stop_token stop) {
 void MemoryFrontier::complete(const Lease& lease) {
   State& s = *state_;
   const TimePoint now = Clock::now();
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   Host* host = s.find_host(lease.item.host_key);
   assert(host != nullptr && host->in_flight > 0 && "complete() of a lease this frontier did not hand out");
   if (host == nullptr || host->in_flight == 0) return;  // a lease given back twice must not corrupt the counts
@@ -459,7 +464,7 @@ void MemoryFrontier::retry(Lease lease, std::chrono::milliseconds delay) {
   QueuedItem item = take_queued(lease.item);
   item.attempt = attempt;
 
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   Host* host = s.find_host(lease.item.host_key);
   assert(host != nullptr && host->in_flight > 0 && "retry() of a lease this frontier did not hand out");
   if (host == nullptr || host->in_flight == 0) return;
@@ -480,7 +485,7 @@ void MemoryFrontier::retry(Lease lease, std::chrono::milliseconds delay) {
 void MemoryFrontier::set_host_delay(std::string_view host_key, std::chrono::milliseconds delay) {
   State& s = *state_;
   const TimePoint now = Clock::now();
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   Host& host = s.host_for(host_key);
   host.interval = clamp_delay(std::max(delay, s.options.min_host_interval));
   s.schedule(host, now);
@@ -492,7 +497,7 @@ void MemoryFrontier::set_host_delay(std::string_view host_key, std::chrono::mill
 void MemoryFrontier::backoff_host(std::string_view host_key, TimePoint until) {
   State& s = *state_;
   const TimePoint now = Clock::now();
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   Host& host = s.host_for(host_key);
   host.backoff_until = std::max(host.backoff_until, until);
   s.schedule(host, now);
@@ -503,7 +508,7 @@ void MemoryFrontier::backoff_host(std::string_view host_key, TimePoint until) {
 
 void MemoryFrontier::close_input() {
   State& s = *state_;
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   s.input_closed = true;
   const Wake wake = s.finish_if_done() ? Wake::kAll : Wake::kNone;
   lock.unlock();
@@ -514,24 +519,25 @@ void MemoryFrontier::close_input() {
 void MemoryFrontier::mark_seen(std::string_view url) {
   State& s = *state_;
   const detail::Hash128 hash = detail::hash_url(url);
-  std::lock_guard lock(s.mutex);
+  MutexLock lock(s.mutex);
   if (s.options.dedup && s.seen.insert(hash)) ++s.accepted;
 }
 
 bool MemoryFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token stop) {
   State& s = *state_;
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   ++s.room_waiters;
   s.room_limit = s.room_waiters == 1 ? max_queued : std::max(s.room_limit, max_queued);
-  const bool room =
-      s.room_cv.wait(lock, stop, [&s, max_queued] { return s.stopped || s.finished || s.queued < max_queued; });
+  const bool room = s.room_cv.wait(lock, stop, [&s, max_queued]() FETCHPOOL_REQUIRES(s.mutex) {
+    return s.stopped || s.finished || s.queued < max_queued;
+  });
   --s.room_waiters;
   return room && !s.stopped && !s.finished;
 }
 
 void MemoryFrontier::stop() {
   State& s = *state_;
-  std::unique_lock lock(s.mutex);
+  MutexLock lock(s.mutex);
   s.stopped = true;
   ++s.epoch;
   lock.unlock();
@@ -541,7 +547,7 @@ void MemoryFrontier::stop() {
 
 FrontierCounts MemoryFrontier::counts() const {
   const State& s = *state_;
-  std::lock_guard lock(s.mutex);
+  MutexLock lock(s.mutex);
   FrontierCounts c;
   c.queued = s.queued;
   c.in_flight = s.in_flight;

@@ -74,7 +74,7 @@ ProgressReporter::~ProgressReporter() { stop(); }
 
 void ProgressReporter::stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -84,12 +84,12 @@ void ProgressReporter::stop() {
 }
 
 std::uint64_t ProgressReporter::reports_printed() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return reports_;
 }
 
 void ProgressReporter::run(std::stop_token stop) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (!stop.stop_requested()) {
     // Returns at the interval, or at once when stop is requested.
     wake_.wait_for(lock, stop, options_.interval, [] { return false; });
@@ -106,7 +106,7 @@ void ProgressReporter::report(bool final) {
   const auto now = std::chrono::steady_clock::now();
   std::string line;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const double window = std::chrono::duration<double>(now - last_time_).count();
     ProgressRates rates;
     rates.elapsed_s = std::chrono::duration<double>(now - started_).count();

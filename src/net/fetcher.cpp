@@ -19,7 +19,7 @@
 #include <utility>
 
 #include "base/ascii.hpp"
-#include "net/curl_raii.hpp"
+#include "base/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {
@@ -134,7 +134,7 @@ using Clock = std::chrono::steady_clock;
 // curl's receive buffer. 64 KiB instead of the default 16 KiB: a quarter of
 // the recv calls and callbacks for big bodies, measured 15-20% less client
 // CPU on 1 MiB downloads from nginx; small pages are unaffected.
-constexpr long kReceiveBufferBytes = 64 * 1024;
+constexpr long kReceiveBufferBytes = 64L * 1024;
 
 // With no curl timer pending and no stop possible, poll still wakes this
 // often to let curl run its timers; a safety net, not the normal path.
@@ -224,12 +224,12 @@ struct Fetcher::State {
     if (wake_fd >= 0) ::close(wake_fd);
   }
   void configure(SharedCurlCache* shared);
-  CURLcode apply_request(const FetchRequest& request);
+  CURLcode apply_request(const FetchRequest& next);
   CURLcode set_headers(const std::vector<std::string>& extra);
   bool begin_body(bool check_size);
   CURLcode run_transfer(const std::stop_token& stop, bool& aborted);
   Error transfer_error(CURLcode code) const;
-  Result<FetchResponse> finish(FetchResponse& response, CURLcode code, bool aborted);
+  Result<FetchResponse> finish(FetchResponse& out, CURLcode code, bool aborted);
 
   static size_t on_header(char* data, size_t size, size_t count, void* user) noexcept;
   static size_t on_body(char* data, size_t size, size_t count, void* user) noexcept;

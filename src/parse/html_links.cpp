@@ -59,7 +59,7 @@ class Arena {
   std::vector<std::unique_ptr<std::byte[]>> blocks_;
   std::byte* next_ = nullptr;
   std::size_t left_ = 0;
-  std::size_t block_size_ = 16 * 1024;
+  std::size_t block_size_ = std::size_t{16} * 1024;
 };
 
 // Calls `visit` with each token of `text` split at whitespace and `extra`.

@@ -67,7 +67,7 @@ std::optional<ScopeMode> parse_scope_mode(std::string_view name) {
 Scope::Scope(ScopeMode mode, KeySet keys, std::vector<std::regex> includes, std::vector<std::regex> excludes)
     : mode_(mode), keys_(std::move(keys)), includes_(std::move(includes)), excludes_(std::move(excludes)) {}
 
-Result<Scope> Scope::create(ScopeOptions options, const std::vector<Url>& seeds) {
+Result<Scope> Scope::create(const ScopeOptions& options, const std::vector<Url>& seeds) {
   if (options.mode != ScopeMode::kAny && seeds.empty()) {
     return Error{ErrorCode::kConfig, std::string("scope \"") +
                                          (options.mode == ScopeMode::kSameHost ? "host" : "domain") +

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "base/ascii.hpp"
+#include "base/curl_raii.hpp"
 #include "base/percent_coding.hpp"
-#include "net/curl_raii.hpp"
 
 namespace fetchpool {
 namespace {

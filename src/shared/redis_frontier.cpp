@@ -16,6 +16,7 @@
 
 #include "base/murmur_hash3.hpp"
 #include "base/termination_signals_blocked.hpp"
+#include "fetchpool/thread_annotations.hpp"
 #include "shared/lua/scripts.hpp"
 
 namespace fetchpool {
@@ -211,21 +212,21 @@ struct RedisFrontier::State {
   std::array<std::string, kScriptCount> shas;  // written by connect() only
 
   // Connection pool: the mutex guards only the vector.
-  std::mutex pool_mutex;
-  std::vector<Context> pool;
+  Mutex pool_mutex;
+  std::vector<Context> pool FETCHPOOL_GUARDED_BY(pool_mutex);
 
   // Local state: the robots gates, the leases this process holds (renewed),
   // and the wake-up machinery of pop() and wait_for_room().
-  mutable std::mutex mutex;
+  mutable Mutex mutex;
   std::condition_variable_any cv;
-  std::unordered_map<std::string, RobotsGate> gates;  // guarded by mutex
-  std::unordered_set<std::uint64_t> held;             // guarded by mutex: page lease ids to renew
-  std::uint64_t epoch = 0;                            // guarded by mutex; bumped by local changes
-  std::uint64_t waiters = 0;                          // guarded by mutex
-  bool stopped = false;                               // guarded by mutex
-  bool finished = false;                              // guarded by mutex
-  std::optional<TimePoint> failing_since;             // guarded by mutex
-  TimePoint last_error_log{};                         // guarded by mutex
+  std::unordered_map<std::string, RobotsGate> gates FETCHPOOL_GUARDED_BY(mutex);
+  std::unordered_set<std::uint64_t> held FETCHPOOL_GUARDED_BY(mutex);  // page lease ids to renew
+  std::uint64_t epoch FETCHPOOL_GUARDED_BY(mutex) = 0;                 // bumped by local changes
+  std::uint64_t waiters FETCHPOOL_GUARDED_BY(mutex) = 0;
+  bool stopped FETCHPOOL_GUARDED_BY(mutex) = false;
+  bool finished FETCHPOOL_GUARDED_BY(mutex) = false;
+  std::optional<TimePoint> failing_since FETCHPOOL_GUARDED_BY(mutex);
+  TimePoint last_error_log FETCHPOOL_GUARDED_BY(mutex){};
 
   std::jthread renewer;  // last: stopped and joined first
 
@@ -233,7 +234,7 @@ struct RedisFrontier::State {
 
   Result<Context> take() {
     {
-      std::lock_guard lock(pool_mutex);
+      MutexLock lock(pool_mutex);
       if (!pool.empty()) {
         Context c = std::move(pool.back());
         pool.pop_back();
@@ -244,7 +245,7 @@ struct RedisFrontier::State {
   }
 
   void give(Context c) {
-    std::lock_guard lock(pool_mutex);
+    MutexLock lock(pool_mutex);
     pool.push_back(std::move(c));
   }
 
@@ -281,7 +282,7 @@ struct RedisFrontier::State {
   // Returns true when Redis has failed for kGiveUpAfter without a success.
   bool note_failure(const Error& error) {
     const TimePoint now = Clock::now();
-    std::unique_lock lock(mutex);
+    MutexLock lock(mutex);
     if (!failing_since) failing_since = now;
     const bool log = now - last_error_log >= kErrorLogEvery;
     if (log) last_error_log = now;
@@ -292,7 +293,7 @@ struct RedisFrontier::State {
   }
 
   void note_success() {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     failing_since.reset();
     last_error_log = {};
   }
@@ -300,7 +301,7 @@ struct RedisFrontier::State {
   // Wakes one local waiter: something it may lease may have appeared.
   void poke() {
     {
-      std::lock_guard lock(mutex);
+      MutexLock lock(mutex);
       ++epoch;
     }
     cv.notify_one();
@@ -308,7 +309,7 @@ struct RedisFrontier::State {
 
   void mark_finished() {
     {
-      std::lock_guard lock(mutex);
+      MutexLock lock(mutex);
       finished = true;
       ++epoch;
     }
@@ -325,16 +326,16 @@ struct RedisFrontier::State {
 
   void renew_loop(std::stop_token stop) {
     const auto period = std::max(milliseconds(uri.lease) / 3, milliseconds(100));
-    std::mutex m;
+    Mutex m;
     std::condition_variable_any sleeper;
     for (;;) {
       {
-        std::unique_lock lock(m);
+        MutexLock lock(m);
         if (sleeper.wait_for(lock, stop, period, [] { return false; }) || stop.stop_requested()) return;
       }
       std::vector<std::string> ids;
       {
-        std::lock_guard lock(mutex);
+        MutexLock lock(mutex);
         ids.reserve(held.size());
         for (const auto id : held) ids.push_back(std::to_string(id));
       }
@@ -382,7 +383,7 @@ RedisFrontier::~RedisFrontier() {
   if (s.renewer.joinable()) s.renewer.join();
   std::vector<std::uint64_t> ids;
   {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     ids.assign(s.held.begin(), s.held.end());
     s.held.clear();
   }
@@ -392,7 +393,7 @@ RedisFrontier::~RedisFrontier() {
 PushResult RedisFrontier::push(CrawlItem item) {
   State& s = *state_;
   {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     if (s.stopped || s.finished) return PushResult::kClosed;
   }
   const std::string hash = s.options.dedup ? url_hash(item.url) : std::string();
@@ -426,7 +427,7 @@ std::optional<Lease> RedisFrontier::pop(std::stop_token stop) {
     std::optional<TimePoint> gate_due;
     std::uint64_t seen_epoch = 0;
     {
-      std::lock_guard lock(s.mutex);
+      MutexLock lock(s.mutex);
       if (s.stopped || s.finished || stop.stop_requested()) return std::nullopt;
       const TimePoint now = Clock::now();
       for (auto& [host, gate] : s.gates) {
@@ -472,7 +473,7 @@ std::optional<Lease> RedisFrontier::pop(std::stop_token stop) {
         page.kind = LeaseKind::kPage;
         page.id = to_u64(reply_text(*reply.element[1]));
         page.item = decode_item(reply_text(*reply.element[3]), reply_text(*reply.element[2]));
-        std::lock_guard lock(s.mutex);
+        MutexLock lock(s.mutex);
         s.held.insert(page.id);
         if (!s.options.robots_first) return page;
         auto [it, created] = s.gates.try_emplace(page.item.host_key);
@@ -498,12 +499,13 @@ std::optional<Lease> RedisFrontier::pop(std::stop_token stop) {
     }
     poll = std::min(poll * 2, kLastPoll);
 
-    std::unique_lock lock(s.mutex);
+    MutexLock lock(s.mutex);
     TimePoint deadline = Clock::now() + wait;
     if (gate_due) deadline = std::min(deadline, *gate_due);
     ++s.waiters;
-    s.cv.wait_until(lock, stop, deadline,
-                    [&s, seen_epoch] { return s.stopped || s.finished || s.epoch != seen_epoch; });
+    s.cv.wait_until(lock, stop, deadline, [&s, seen_epoch]() FETCHPOOL_REQUIRES(s.mutex) {
+      return s.stopped || s.finished || s.epoch != seen_epoch;
+    });
     --s.waiters;
   }
 }
@@ -513,7 +515,7 @@ void RedisFrontier::complete(const Lease& lease) {
   if (lease.kind == LeaseKind::kRobots) {
     std::vector<Lease> parked;
     {
-      std::lock_guard lock(s.mutex);
+      MutexLock lock(s.mutex);
       auto it = s.gates.find(lease.item.host_key);
       if (it == s.gates.end()) return;
       it->second.state = RobotsGate::State::kDone;
@@ -527,7 +529,7 @@ void RedisFrontier::complete(const Lease& lease) {
     return;
   }
   {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     s.held.erase(lease.id);
   }
   const std::string id = std::to_string(lease.id);
@@ -556,7 +558,7 @@ void RedisFrontier::retry(Lease lease, std::chrono::milliseconds delay) {
   const milliseconds clamped = std::clamp(delay, milliseconds(0), kMaxDelay);
   if (lease.kind == LeaseKind::kRobots) {
     {
-      std::lock_guard lock(s.mutex);
+      MutexLock lock(s.mutex);
       auto it = s.gates.find(lease.item.host_key);
       if (it == s.gates.end()) return;
       it->second.state = RobotsGate::State::kDelayed;  // the parked pages stay held, the gate closed
@@ -567,7 +569,7 @@ void RedisFrontier::retry(Lease lease, std::chrono::milliseconds delay) {
     return;
   }
   {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     s.held.erase(lease.id);
   }
   const std::string id = std::to_string(lease.id);
@@ -627,7 +629,7 @@ bool RedisFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token stop
   for (;;) {
     std::uint64_t seen_epoch = 0;
     {
-      std::lock_guard lock(s.mutex);
+      MutexLock lock(s.mutex);
       if (s.stopped || s.finished || stop.stop_requested()) return false;
       seen_epoch = s.epoch;
     }
@@ -641,8 +643,10 @@ bool RedisFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token stop
     } else if (s.note_failure(r.error())) {
       return false;
     }
-    std::unique_lock lock(s.mutex);
-    s.cv.wait_for(lock, stop, poll, [&s, seen_epoch] { return s.stopped || s.finished || s.epoch != seen_epoch; });
+    MutexLock lock(s.mutex);
+    s.cv.wait_for(lock, stop, poll, [&s, seen_epoch]() FETCHPOOL_REQUIRES(s.mutex) {
+      return s.stopped || s.finished || s.epoch != seen_epoch;
+    });
     poll = std::min(poll * 2, kLastPoll);
   }
 }
@@ -651,7 +655,7 @@ void RedisFrontier::stop() {
   State& s = *state_;
   std::vector<Lease> parked;
   {
-    std::lock_guard lock(s.mutex);
+    MutexLock lock(s.mutex);
     s.stopped = true;
     ++s.epoch;
     for (auto& [host, gate] : s.gates) {
@@ -674,7 +678,7 @@ FrontierCounts RedisFrontier::counts() const {
   } else {
     spdlog::debug("{}", r.error().message);
   }
-  std::lock_guard lock(s.mutex);
+  MutexLock lock(s.mutex);
   c.waiting = s.waiters;
   c.finished = c.finished || s.finished;
   return c;

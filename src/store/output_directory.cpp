@@ -1,11 +1,11 @@
 // The OutputDirectory part of download.hpp: collision-free final names in one directory.
 #include "fetchpool/download.hpp"
 
-#include <mutex>
 #include <string>
 #include <unordered_set>
 #include <utility>
 
+#include "fetchpool/thread_annotations.hpp"
 #include "store/download_internal.hpp"
 
 namespace fetchpool {
@@ -30,8 +30,8 @@ bool entry_exists(const fs::path& path) {
 }  // namespace
 
 struct OutputDirectory::Registry {
-  std::mutex mutex;
-  std::unordered_set<std::string> taken;  // guarded by mutex: reserved names and their .part/.part.meta
+  Mutex mutex;
+  std::unordered_set<std::string> taken FETCHPOOL_GUARDED_BY(mutex);  // reserved names and their .part/.part.meta
 };
 
 OutputDirectory::OutputDirectory(fs::path root, std::unique_ptr<Registry> registry)
@@ -42,7 +42,7 @@ OutputDirectory::~OutputDirectory() = default;
 
 const fs::path& OutputDirectory::root() const { return root_; }
 
-Result<OutputDirectory> OutputDirectory::open(fs::path root) {
+Result<OutputDirectory> OutputDirectory::open(const fs::path& root) {
   if (root.empty()) return Error{ErrorCode::kIo, "output directory: empty path"};
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -66,7 +66,7 @@ Result<fs::path> OutputDirectory::reserve(const fs::path& relative, ClobberPolic
     if (component == "..") return outside(relative);
   }
 
-  std::lock_guard lock(registry_->mutex);
+  MutexLock lock(registry_->mutex);
   // Resolve before creating anything, so that a symlinked directory inside root that
   // points elsewhere is refused instead of followed by create_directories.
   fs::path parent = root_ / relative.parent_path();

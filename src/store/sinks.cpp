@@ -151,14 +151,14 @@ void LockedFileSink::write(const ResultRecord& record) {
 }
 
 void LockedFileSink::write_line(const std::string& line) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() && first_error_.code == ErrorCode::kOk) {
     first_error_ = Error{ErrorCode::kIo, name_ + ": cannot write results: " + std::strerror(errno)};
   }
 }
 
 Result<void> LockedFileSink::flush() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (std::fflush(file_) != 0 && first_error_.code == ErrorCode::kOk) {
     first_error_ = Error{ErrorCode::kIo, name_ + ": cannot write results: " + std::strerror(errno)};
   }
@@ -197,17 +197,17 @@ Result<std::unique_ptr<CsvSink>> CsvSink::open(const std::filesystem::path& path
 }
 
 void MemorySink::write(const ResultRecord& record) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   records_.push_back(record);
 }
 
 std::vector<ResultRecord> MemorySink::records() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return records_;
 }
 
 std::size_t MemorySink::size() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return records_.size();
 }
 

@@ -90,7 +90,7 @@ SqliteSink::SqliteSink(sqlite3* db, sqlite3_stmt* insert, std::string name)
 
 SqliteSink::~SqliteSink() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     (void)commit();  // a failure here has nowhere to go; flush() reports it to callers that care
     sqlite3_finalize(insert_);
   }
@@ -117,13 +117,13 @@ Result<void> SqliteSink::commit() {
 
 void SqliteSink::write(const ResultRecord& record) {
   const std::string error_class = record.error == ErrorCode::kOk ? std::string() : std::string(to_string(record.error));
-  std::lock_guard lock(mutex_);
-  auto remember = [this](Result<void> result) {
+  MutexLock lock(mutex_);
+  auto remember = [this](const Result<void>& result) FETCHPOOL_REQUIRES(mutex_) {
     if (!result && first_error_.code == ErrorCode::kOk) first_error_ = result.error();
   };
   if (!in_transaction_) {
     auto begun = exec("BEGIN");
-    if (!begun) return remember(std::move(begun));
+    if (!begun) return remember(begun);
     in_transaction_ = true;
   }
   sqlite3_stmt* s = insert_;
@@ -154,7 +154,7 @@ void SqliteSink::write(const ResultRecord& record) {
 }
 
 Result<void> SqliteSink::flush() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (auto committed = commit(); !committed && first_error_.code == ErrorCode::kOk) first_error_ = committed.error();
   if (first_error_.code != ErrorCode::kOk) return first_error_;
   return {};

@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigset_t, not in <csignal>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -442,7 +442,7 @@ void StateJournal::queued(const CrawlItem& item) {
   line.push_back(' ');
   detail::append_json_string_bytes(line, item.referrer);
   line.push_back('\n');
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   buffer_ += line;
   // A long list queues many lines before its first record: write them out
   // in large pieces rather than hold them all.
@@ -455,7 +455,7 @@ void StateJournal::write(const ResultRecord& record) {
   line.push_back('\n');
   bool wake = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     buffer_ += line;
     write_buffer_locked();
     held_.push_back(record);
@@ -486,11 +486,11 @@ void StateJournal::write_buffer_locked() {
 }
 
 void StateJournal::sync_round() {
-  std::lock_guard round(sync_mutex_);
+  MutexLock round(sync_mutex_);
   std::vector<ResultRecord> batch;
   bool dirty = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     write_buffer_locked();
     batch.swap(held_);
     dirty = dirty_;
@@ -499,7 +499,7 @@ void StateJournal::sync_round() {
   if (dirty) {
     const bool synced = ::fdatasync(fd_) == 0;
     const int err = errno;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (synced) {
       ++syncs_;
     } else if (first_error_.empty()) {
@@ -518,8 +518,9 @@ void StateJournal::sync_round() {
 void StateJournal::flusher_main(std::stop_token stop) {
   while (!stop.stop_requested()) {
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, stop, options_.sync_interval, [this] { return held_.size() >= options_.sync_records; });
+      MutexLock lock(mutex_);
+      wake_.wait_for(lock, stop, options_.sync_interval,
+                     [this]() FETCHPOOL_REQUIRES(mutex_) { return held_.size() >= options_.sync_records; });
     }
     sync_round();
   }
@@ -528,13 +529,13 @@ void StateJournal::flusher_main(std::stop_token stop) {
 Result<void> StateJournal::flush() {
   sync_round();
   auto flushed = results_.flush();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (!first_error_.empty()) return Error{ErrorCode::kIo, first_error_};
   return flushed;
 }
 
 std::uint64_t StateJournal::syncs() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return syncs_;
 }
 

@@ -121,10 +121,12 @@ TEST_CASE("a list fetch with many workers takes about the ideal time", "[engine]
   const double narrow = timed_run(40);  // ideal 20 x 100 ms: the negative control
   INFO("200 workers: " << wide << " s, 40 workers: " << narrow << " s");
   CHECK(wide >= 0.4);
-  if (!fetchpool::testing::kSanitized) {
-    CHECK(wide < 0.4 * 3.0);     // generous: shared, noisy machines
-    CHECK(narrow / wide > 2.5);  // ideal ratio 5: threads really overlap the waiting
-  }
+  // Both runs make the same requests; narrow is bound by the 20 rounds of
+  // latency, wide by CPU too once the machine is loaded (200 threads), so
+  // the gap (ideal 1.6 s, 1.0-1.6 s measured with 4 CPU hogs on 2 cores)
+  // shrinks under load. A quarter of the ideal still separates overlapping
+  // threads from a pool stuck at 40 (gap 0) or serialised (wide 80 s).
+  CHECK(narrow - wide > 0.4);
 }
 
 TEST_CASE("every list line gets exactly one record, with its line number", "[engine]") {
@@ -204,7 +206,10 @@ TEST_CASE("stopping mid-crawl aborts promptly and joins every thread", "[engine]
     const auto started = std::chrono::steady_clock::now();
     const auto summary = engine.wait();
     CHECK(summary.interrupted);
-    CHECK(std::chrono::steady_clock::now() - started < (fetchpool::testing::kSanitized ? 30s : 5s));
+    // Finishing the 5,000 pages at 200 ms on 64 workers would take over 15 s;
+    // a prompt stop takes milliseconds, so 10 s separates the two even on a
+    // loaded machine, and the record count below is the event-based check.
+    CHECK(std::chrono::steady_clock::now() - started < 10s);
   }
   CHECK(thread_count() == threads_before);
   const auto records = sink.records();

@@ -50,7 +50,10 @@ TEST_CASE("a per-host cap holds across all workers", "[politeness]") {
   const double free = list_fetch_seconds(server, 20, o, free_sink);  // 2 rounds
   INFO("cap 2: " << capped << " s, no cap: " << free << " s");
   CHECK(capped >= 0.95);
-  if (!fetchpool::testing::kSanitized) CHECK(free < capped / 2.5);
+  // The negative control: both runs make the same 20 requests, so load on the
+  // machine slows both alike and cancels in the difference (ideal 0.8 s);
+  // half of it is the bound.
+  CHECK(capped - free > 0.4);
   CHECK(capped_sink.size() == 20);
 }
 
@@ -84,7 +87,10 @@ TEST_CASE("robots.txt Crawl-delay spaces the requests of all workers to a host",
   const double control = crawl_seconds("User-agent: *\nDisallow: /private/\n");
   INFO("crawl-delay: " << delayed << " s, none: " << control << " s");
   CHECK(delayed >= 5 * 0.25 - 0.05);
-  if (!fetchpool::testing::kSanitized) CHECK(control < 0.5);
+  // The same crawl without the delay is faster by about 1.25 s; load slows
+  // both runs alike, so the difference, not the control's own time, is
+  // checked, against half its ideal value.
+  CHECK(delayed - control > 0.6);
 }
 
 TEST_CASE("429 with Retry-After backs off the host before the retry", "[politeness]") {
@@ -107,8 +113,8 @@ TEST_CASE("429 with Retry-After backs off the host before the retry", "[politene
   MemorySink control;
   const double without = run_seconds(0, control);
   INFO("with retry: " << with_retry << " s, without: " << without << " s");
-  CHECK(with_retry >= 0.95);  // waited the server's 1 s, not the 10 ms backoff
-  if (!fetchpool::testing::kSanitized) CHECK(without < 0.5);
+  CHECK(with_retry >= 0.95);          // waited the server's 1 s, not the 10 ms backoff
+  CHECK(with_retry - without > 0.5);  // the wait, not slowness of the machine, made the difference (ideal 1 s)
   REQUIRE(retried.size() == 1);
   const auto record = retried.records().front();
   CHECK(record.status == 429);

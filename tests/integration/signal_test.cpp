@@ -61,7 +61,7 @@ TEST_CASE("SIGINT stops a crawl, keeps every record gathered, exits 3", "[signal
 
 TEST_CASE("a second SIGINT exits at once", "[signals]") {
   fetchpool::ServerOptions options;
-  options.latency = 2000ms;  // every request hangs long enough to need the second signal
+  options.latency = 20s;  // every request hangs long enough to need the second signal
   fetchpool::LocalServer server(options);
   const pid_t pid = spawn({FETCHPOOL_BINARY, "-q", "get", server.base_url() + "/s/0/1.html", "--results", "/dev/null"});
   // Signal only once the request is in flight, so the handler is in place.
@@ -73,7 +73,9 @@ TEST_CASE("a second SIGINT exits at once", "[signals]") {
   std::this_thread::sleep_for(50ms);
   kill(pid, SIGINT);
   const auto started = std::chrono::steady_clock::now();
-  const int code = wait_exit(pid, 5s);
+  const int code = wait_exit(pid, 30s);
   CHECK((code == 130 || code == 3));  // 3 when the first stop already finished the run
-  if (!fetchpool::testing::kSanitized) CHECK(std::chrono::steady_clock::now() - started < 1500ms);
+  // "At once": well before the 20 s request could have finished, however
+  // loaded the machine (the exit itself takes milliseconds).
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
 }

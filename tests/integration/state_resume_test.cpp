@@ -24,7 +24,7 @@
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/state_journal.hpp"
 #include "support/child_process.hpp"
-#include "support/cli_runner.hpp"
+#include "support/scratch_dir.hpp"
 #include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;

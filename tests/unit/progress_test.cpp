@@ -79,8 +79,8 @@ TEST_CASE("stop returns at once even with a long interval, and prints a final re
   ProgressReporter reporter([] { return ProgressView{}; }, ProgressOptions{1h, true, out, "t"});
   const auto started = std::chrono::steady_clock::now();
   reporter.stop();
-  reporter.stop();  // idempotent
-  CHECK(std::chrono::steady_clock::now() - started < 2s);
+  reporter.stop();                                           // idempotent
+  CHECK(std::chrono::steady_clock::now() - started < 1min);  // did not wait out the 1 h interval, however loaded
   CHECK(reporter.reports_printed() == 1);
   const auto text = read_all(out);
   CHECK(text.rfind("\rt: 0 done", 0) == 0);  // interactive: rewritten in place

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "support/cli_runner.hpp"
+#include "support/scratch_dir.hpp"
 
 using fetchpool::CrawlItem;
 using fetchpool::ErrorCode;

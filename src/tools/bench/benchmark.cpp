@@ -173,7 +173,7 @@ Result<BenchPoint> measure_point(BenchMode mode, std::uint32_t workers, const Be
                                static_cast<unsigned long long>(sample->ok),
                                static_cast<unsigned long long>(sample->failed)));
     }
-    point.runs.push_back(std::move(*sample));
+    point.runs.push_back(*sample);
   }
   point.wall_s = spread_of(walls);
   point.cpu_s = spread_of(cpus).median;

@@ -9,7 +9,7 @@
 // after a timeout tick (a 100 ms tick used to add up to 100 ms to every run).
 #pragma once
 
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigset_t, not in <csignal>
 
 #include <atomic>
 #include <functional>

@@ -67,9 +67,9 @@ using Clock = std::chrono::steady_clock;
 using detail::Ending;
 using detail::Reply;
 
-constexpr std::size_t kMaxHead = 16 * 1024;  // larger request heads get 431
-constexpr std::size_t kReadPiece = 16 * 1024;
-constexpr std::size_t kWritePiece = 64 * 1024;  // body bytes produced per refill
+constexpr std::size_t kMaxHead = std::size_t{16} * 1024;  // larger request heads get 431
+constexpr std::size_t kReadPiece = std::size_t{16} * 1024;
+constexpr std::size_t kWritePiece = std::size_t{64} * 1024;  // body bytes produced per refill
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr auto kResetWaitLimit = std::chrono::seconds(1);
@@ -646,7 +646,7 @@ class LocalServer::Impl {
 
   void stop() {
     // The lock makes a second caller wait until the first has joined.
-    std::lock_guard lock(stop_mutex_);
+    MutexLock lock(stop_mutex_);
     if (stopped_) return;
     for (auto& loop : loops_) loop->wake();
     for (auto& thread : threads_) thread.join();
@@ -663,8 +663,8 @@ class LocalServer::Impl {
   SharedCounters counters_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::thread> threads_;
-  std::mutex stop_mutex_;
-  bool stopped_ = false;
+  Mutex stop_mutex_;
+  bool stopped_ FETCHPOOL_GUARDED_BY(stop_mutex_) = false;
 };
 
 LocalServer::LocalServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "fetchpool/thread_annotations.hpp"
 #include "tools/testsite/local_server.hpp"
 
 namespace fetchpool::detail {
@@ -123,8 +124,8 @@ class PathCounter {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   struct Shard {
-    mutable std::mutex mutex;
-    std::unordered_map<std::string, std::uint64_t, Hash, std::equal_to<>> counts;
+    mutable Mutex mutex;
+    std::unordered_map<std::string, std::uint64_t, Hash, std::equal_to<>> counts FETCHPOOL_GUARDED_BY(mutex);
   };
   static constexpr std::size_t kShards = 16;
   std::array<Shard, kShards> shards_;
@@ -148,8 +149,8 @@ class Router {
   std::string base_url_;
   SyntheticSite site_;
   PathCounter counts_;
-  std::mutex gzip_mutex_;
-  std::map<std::uint32_t, std::shared_ptr<const std::string>> gzip_cache_;  // by MiB
+  Mutex gzip_mutex_;
+  std::map<std::uint32_t, std::shared_ptr<const std::string>> gzip_cache_ FETCHPOOL_GUARDED_BY(gzip_mutex_);  // by MiB
 };
 
 }  // namespace fetchpool::detail

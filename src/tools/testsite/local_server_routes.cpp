@@ -142,7 +142,7 @@ ByteRange parse_range(std::string_view value, std::uint64_t size) {
   return {ByteRange::kSatisfiable, *first, last};
 }
 
-Reply redirect_reply(int status, std::string location) {
+Reply redirect_reply(int status, const std::string& location) {
   Reply reply = text_reply(status, "redirecting to " + location + "\n");
   reply.fields += "Location: " + location + "\r\n";
   return reply;
@@ -346,7 +346,7 @@ std::string_view reason_phrase(int status) {
 
 std::uint64_t PathCounter::increment(std::string_view path) {
   Shard& shard = shards_[Hash{}(path) % kShards];
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   auto it = shard.counts.find(path);
   if (it == shard.counts.end()) it = shard.counts.emplace(std::string(path), 0).first;
   return ++it->second;
@@ -354,7 +354,7 @@ std::uint64_t PathCounter::increment(std::string_view path) {
 
 std::uint64_t PathCounter::get(std::string_view path) const {
   const Shard& shard = shards_[Hash{}(path) % kShards];
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   const auto it = shard.counts.find(path);
   return it == shard.counts.end() ? 0 : it->second;
 }
@@ -428,7 +428,7 @@ Reply Router::gzip_bomb_reply(std::uint32_t mib) {
   {
     // Built once per size under the lock: a second request waits rather than
     // compressing the same gigabyte again.
-    std::lock_guard lock(gzip_mutex_);
+    MutexLock lock(gzip_mutex_);
     auto& cached = gzip_cache_[mib];
     if (!cached) cached = std::make_shared<const std::string>(gzip_zeros(mib));
     body = cached;

@@ -1,0 +1,3 @@
+#include "low/low_extra.hpp"
+
+int low_extra() { return 1; }
