@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "base/sized_thread.hpp"
+#include "crawl/worker_budget.hpp"
 #include "fetchpool/robots.hpp"
 #include "fetchpool/state_journal.hpp"
 #include "fetchpool/url.hpp"
@@ -219,7 +220,8 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
       sink_(sink),
       frontier_(frontier ? std::move(frontier) : std::make_unique<MemoryFrontier>(options_.frontier)),
       robots_(std::make_unique<RobotsCache>()),
-      curl_cache_(std::make_unique<SharedCurlCache>()) {
+      curl_cache_(std::make_unique<SharedCurlCache>()),
+      shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
   if (options_.workers == 0) options_.workers = 1;
 }
 
@@ -339,25 +341,104 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
 }
 
 void CrawlEngine::start() {
+  const auto budget = detail::plan_workers(options_.workers);
+  planned_workers_ = budget.workers;
+  if (!budget.limited_by.empty())
+    note_worker_limit(budget.limited_by + "; running " + std::to_string(budget.workers) + " workers");
+  stop_wakeup_ = std::make_unique<StopWakeup>(stop_.get_token());
+  try {
+    spawner_ = std::jthread([this] { spawn_workers(); });
+  } catch (const std::system_error& e) {
+    // Not one thread: the caller's thread does the work in wait(), so add()
+    // must not wait for room that no worker would make.
+    note_worker_limit(std::string("thread creation failed (") + e.what() + "); working on the calling thread");
+    work_in_wait_ = true;
+    return;
+  }
   started_.store(true, std::memory_order_release);
-  spawner_ = std::jthread([this] {
-    workers_.reserve(options_.workers);
-    for (std::uint32_t i = 0;
-         i < options_.workers && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed); ++i) {
+}
+
+void CrawlEngine::note_worker_limit(std::string why) {
+  spdlog::warn("fewer workers than -j {}: {}", options_.workers, why);
+  std::lock_guard lock(workers_mutex_);
+  if (!workers_limited_by_.empty()) workers_limited_by_ += "; ";
+  workers_limited_by_ += why;
+}
+
+// Runs on spawner_. A worker is started when queued work finds no idle
+// worker, so short lists start few threads and the threads that do start
+// find work at once; a shared frontier's counts() is a network round trip,
+// so its workers all start at once.
+void CrawlEngine::spawn_workers() {
+  workers_.reserve(planned_workers_);
+  const auto wants_another = [this] {
+    if (shared_frontier_) return true;
+    const auto counts = frontier_->counts();
+    return counts.queued > counts.waiting;
+  };
+  for (std::uint32_t index = 0;
+       index < planned_workers_ && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed);) {
+    if (!wants_another()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    {
+      std::lock_guard lock(workers_mutex_);
+      ++workers_live_;
+    }
+    try {
+      if (options_.spawn_hook) options_.spawn_hook(index);
       workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
                                                                [this] { worker_main(stop_.get_token()); }));
+    } catch (const std::system_error& e) {
+      {
+        std::lock_guard lock(workers_mutex_);
+        --workers_live_;
+      }
+      note_worker_limit("thread creation failed after " + std::to_string(index) + " workers (" + e.what() +
+                        "); running those");
+      break;
     }
-  });
+    ++index;
+  }
+  bool none_alive = false;
+  {
+    std::lock_guard lock(workers_mutex_);
+    spawning_done_ = true;
+    none_alive = workers_live_ == 0;
+  }
+  // No worker could be created (or every one failed to start): this thread
+  // exists, so it works, rather than leave the URLs without records.
+  if (none_alive && !stop_.stop_requested()) {
+    {
+      std::lock_guard lock(workers_mutex_);
+      ++workers_live_;
+    }
+    worker_main(stop_.get_token());
+  }
 }
 
 void CrawlEngine::finish_input() { frontier_->close_input(); }
 
 RunSummary CrawlEngine::wait() {
+  if (work_in_wait_) {
+    work_in_wait_ = false;
+    {
+      std::lock_guard lock(workers_mutex_);
+      ++workers_live_;
+      spawning_done_ = true;
+    }
+    worker_main(stop_.get_token());
+  }
   if (spawner_.joinable()) spawner_.join();
   for (auto& worker : workers_) worker->join();
   workers_.clear();
   RunSummary summary;
-  summary.stats = stats_.snapshot();
+  summary.stats = stats();
+  {
+    std::lock_guard lock(workers_mutex_);
+    summary.stats.workers_limited_by = workers_limited_by_;
+  }
   summary.records = records_.load();
   summary.interrupted = stop_.stop_requested();
   if (downloads_) summary.downloads = downloads_->results();
@@ -374,7 +455,12 @@ void CrawlEngine::request_stop() {
   stop_.request_stop();
 }
 
-StatsSnapshot CrawlEngine::stats() const { return stats_.snapshot(); }
+StatsSnapshot CrawlEngine::stats() const {
+  auto snapshot = stats_.snapshot();
+  snapshot.workers_requested = options_.workers;
+  snapshot.workers_started = workers_started_.load(std::memory_order_relaxed);
+  return snapshot;
+}
 
 ProgressView CrawlEngine::progress_view() const {
   const auto snapshot = stats_.snapshot();
@@ -398,7 +484,17 @@ void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds ela
 }
 
 void CrawlEngine::worker_main(std::stop_token stop) {
-  Fetcher fetcher(options_.fetch, curl_cache_.get());
+  // A worker that cannot start costs only itself (its Fetcher needs memory
+  // for a curl handle); the others, or the last one, handle the URLs.
+  std::optional<Fetcher> made;
+  try {
+    made.emplace(options_.fetch, curl_cache_.get(), stop_wakeup_.get());
+  } catch (const std::exception& e) {
+    worker_failed_to_start(e.what());
+    return;
+  }
+  workers_started_.fetch_add(1, std::memory_order_relaxed);
+  Fetcher& fetcher = *made;
   while (auto lease = frontier_->pop(stop)) {
     // Nothing may escape a worker: an unexpected exception becomes the URL's
     // record, and the lease is still completed so the run can finish.
@@ -423,6 +519,29 @@ void CrawlEngine::worker_main(std::stop_token stop) {
   }
   // pop() ends only when the frontier finished or stopped: no worker spawned
   // from now on would find work, so the spawner stops adding them.
+  work_ended_.store(true, std::memory_order_relaxed);
+}
+
+void CrawlEngine::worker_failed_to_start(const std::string& why) {
+  bool last = false;
+  {
+    std::lock_guard lock(workers_mutex_);
+    last = --workers_live_ == 0 && spawning_done_;
+  }
+  spdlog::error("worker: could not start: {}", why);
+  if (!last) return;
+  // No worker is left to fetch: every remaining URL gets its record here.
+  while (auto lease = frontier_->pop(stop_.get_token())) {
+    if (lease->kind == LeaseKind::kPage) {
+      ResultRecord record;
+      record.url = lease->item.url;
+      record.line = lease->item.origin;
+      record.error = ErrorCode::kInternal;
+      record.error_message = "not fetched: no worker could start (" + why + ")";
+      emit(record, {});
+    }
+    frontier_->complete(*lease);
+  }
   work_ended_.store(true, std::memory_order_relaxed);
 }
 
