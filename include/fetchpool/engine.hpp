@@ -185,6 +185,7 @@ class CrawlEngine {
   bool work_in_wait_ = false;  // not even the spawner thread started: wait() works on the caller's thread
   std::uint32_t planned_workers_ = 0;
   std::atomic<std::uint32_t> workers_started_{0};
+  std::atomic<std::uint32_t> workers_starting_{0};  // created, not yet in their first pop(): work they will take
   // Workers alive or about to start, and whether the spawner is done: the
   // last worker that cannot start its Fetcher records the remaining URLs.
   std::mutex workers_mutex_;

@@ -374,7 +374,7 @@ void CrawlEngine::spawn_workers() {
   const auto wants_another = [this] {
     if (shared_frontier_) return true;
     const auto counts = frontier_->counts();
-    return counts.queued > counts.waiting;
+    return counts.queued > counts.waiting + workers_starting_.load(std::memory_order_relaxed);
   };
   for (std::uint32_t index = 0;
        index < planned_workers_ && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed);) {
@@ -386,17 +386,19 @@ void CrawlEngine::spawn_workers() {
       std::lock_guard lock(workers_mutex_);
       ++workers_live_;
     }
+    workers_starting_.fetch_add(1, std::memory_order_relaxed);
     try {
       if (options_.spawn_hook) options_.spawn_hook(index);
       workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
                                                                [this] { worker_main(stop_.get_token()); }));
     } catch (const std::system_error& e) {
+      workers_starting_.fetch_sub(1, std::memory_order_relaxed);
       {
         std::lock_guard lock(workers_mutex_);
         --workers_live_;
       }
-      note_worker_limit("thread creation failed after " + std::to_string(index) + " workers (" + e.what() +
-                        "); running those");
+      note_worker_limit("thread creation failed after " + std::to_string(index) + " workers (" + e.what() + "); " +
+                        (index == 0 ? "the spawner thread works alone" : "running those"));
       break;
     }
     ++index;
@@ -414,6 +416,7 @@ void CrawlEngine::spawn_workers() {
       std::lock_guard lock(workers_mutex_);
       ++workers_live_;
     }
+    workers_starting_.fetch_add(1, std::memory_order_relaxed);
     worker_main(stop_.get_token());
   }
 }
@@ -428,6 +431,7 @@ RunSummary CrawlEngine::wait() {
       ++workers_live_;
       spawning_done_ = true;
     }
+    workers_starting_.fetch_add(1, std::memory_order_relaxed);
     worker_main(stop_.get_token());
   }
   if (spawner_.joinable()) spawner_.join();
@@ -490,10 +494,13 @@ void CrawlEngine::worker_main(std::stop_token stop) {
   try {
     made.emplace(options_.fetch, curl_cache_.get(), stop_wakeup_.get());
   } catch (const std::exception& e) {
+    workers_starting_.fetch_sub(1, std::memory_order_relaxed);
     worker_failed_to_start(e.what());
     return;
   }
   workers_started_.fetch_add(1, std::memory_order_relaxed);
+  // From its first pop() on, the frontier counts this worker as waiting.
+  workers_starting_.fetch_sub(1, std::memory_order_relaxed);
   Fetcher& fetcher = *made;
   while (auto lease = frontier_->pop(stop)) {
     // Nothing may escape a worker: an unexpected exception becomes the URL's
