@@ -378,7 +378,9 @@ void CrawlEngine::spawn_workers() {
   };
   for (std::uint32_t index = 0;
        index < planned_workers_ && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed);) {
-    if (!wants_another()) {
+    // The first worker starts at once: it is the one that sees the frontier
+    // finish (work_ended_), also when a resumed run has nothing left to do.
+    if (index > 0 && !wants_another()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
