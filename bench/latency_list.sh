@@ -101,7 +101,7 @@ if (( fetchpool_ok )) && (( ${#MANY_JOBS[@]} > 0 )); then
       "$FETCHPOOL_RESULTS_OPT" "$out/results.jsonl" --stats-json "$out/stats.json"
     records=$(wc -l <"$out/results.jsonl" 2>/dev/null || echo 0)
     ok=$(count_jsonl "$out")
-    started=$(grep -o '"started":[0-9]*' "$out/stats.json" 2>/dev/null | cut -d: -f2 || true)
+    started=$(grep -oE '"started": *[0-9]+' "$out/stats.json" 2>/dev/null | grep -oE '[0-9]+$' || true)
     ideal=$(awk -v u="$MANY_URLS" -v n="$n" -v l="$LATENCY_S" 'BEGIN { printf "%.2f", int((u + n - 1) / n) * l }')
     printf '%-10s %5s %8s %8s %6s %12s %8s %s\n' fetchpool "$n" "$M_WALL" "$ideal" "$(ratio "$ideal" "$M_WALL")" \
       "$records/$MANY_URLS" "$(mib "$M_RSS")" "started ${started:--}, $ok ok"

@@ -370,6 +370,7 @@ void CrawlEngine::note_worker_limit(std::string why) {
 // find work at once; a shared frontier's counts() is a network round trip,
 // so its workers all start at once.
 void CrawlEngine::spawn_workers() {
+  const auto began = std::chrono::steady_clock::now();
   workers_.reserve(planned_workers_);
   const auto wants_another = [this] {
     if (shared_frontier_) return true;
@@ -405,6 +406,9 @@ void CrawlEngine::spawn_workers() {
     }
     ++index;
   }
+  // -v shows it: the start-up figure of issue 14 (all workers within one latency).
+  spdlog::debug("spawner: {} worker threads created in {:.1f} ms", workers_.size(),
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
   bool none_alive = false;
   {
     std::lock_guard lock(workers_mutex_);
