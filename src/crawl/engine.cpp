@@ -377,14 +377,19 @@ void CrawlEngine::spawn_workers() {
     const auto counts = frontier_->counts();
     return counts.queued > counts.waiting + workers_starting_.load(std::memory_order_relaxed);
   };
+  std::chrono::milliseconds idle_wait{1};
   for (std::uint32_t index = 0;
        index < planned_workers_ && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed);) {
     // The first worker starts at once: it is the one that sees the frontier
     // finish (work_ended_), also when a resumed run has nothing left to do.
     if (index > 0 && !wants_another()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      // No demand: look again soon, less often the longer none comes (a
+      // crawl of a slow site must not cost a wake-up per millisecond).
+      std::this_thread::sleep_for(idle_wait);
+      idle_wait = std::min(idle_wait * 2, std::chrono::milliseconds(16));
       continue;
     }
+    idle_wait = std::chrono::milliseconds(1);
     {
       std::lock_guard lock(workers_mutex_);
       ++workers_live_;
@@ -394,7 +399,7 @@ void CrawlEngine::spawn_workers() {
       if (options_.spawn_hook) options_.spawn_hook(index);
       workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
                                                                [this] { worker_main(stop_.get_token()); }));
-    } catch (const std::system_error& e) {
+    } catch (const std::exception& e) {  // std::system_error from pthread_create; bad_alloc
       workers_starting_.fetch_sub(1, std::memory_order_relaxed);
       {
         std::lock_guard lock(workers_mutex_);
