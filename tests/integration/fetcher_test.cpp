@@ -666,7 +666,7 @@ TEST_CASE("a stop request aborts a stalled transfer promptly", "[fetcher]") {
   CHECK(server.requests().size() == 1);
 }
 
-TEST_CASE("fetchers sharing a StopWakeup stop through it; other tokens use their own", "[fetcher]") {
+TEST_CASE("fetchers sharing a StopWakeup stop through it, other tokens use their own", "[fetcher]") {
   // One scripted server per fetcher: a server serves one connection at a time.
   std::atomic<int> stalls{0};
   auto script = [&stalls](ScriptedConnection& connection, const std::string& request) {
