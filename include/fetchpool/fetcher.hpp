@@ -18,8 +18,9 @@
 //   close is complete by definition (RFC 9112 section 6.3, rule 8).
 // - Stopping: fetch() takes a std::stop_token. The Fetcher drives curl's
 //   multi_socket API with its own poll(), which a stop request wakes at once
-//   (an eventfd), so the fetch returns kAborted within milliseconds, also
-//   while the server is silent; no progress callback runs per transfer.
+//   (a StopWakeup shared by a pool's Fetchers, else the Fetcher's own
+//   eventfd), so the fetch returns kAborted within milliseconds, also while
+//   the server is silent; no progress callback runs per transfer.
 // - Proxies come from the environment as libcurl reads them (http_proxy,
 //   https_proxy, all_proxy, no_proxy, per request); whether any is set is
 //   checked once, when the Fetcher is built, to choose how the User-Agent is
