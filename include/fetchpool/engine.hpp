@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,6 +41,7 @@
 #include "fetchpool/scope.hpp"
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/stats.hpp"
+#include "fetchpool/thread_annotations.hpp"
 
 namespace fetchpool {
 
@@ -99,6 +101,10 @@ struct EngineOptions {
   // A shared (Redis) crawl: an input URL another node already queued is that
   // node's to record, so add() skips it without a `duplicate` record.
   bool record_duplicate_input = true;
+  // Test seam: called on the spawner thread before worker `index` (0-based)
+  // is created; throwing std::system_error there acts as a failed thread
+  // creation, so tests can make spawning fail part-way. Empty in production.
+  std::function<void(std::uint32_t index)> spawn_hook;
 };
 
 struct RunSummary {
@@ -128,7 +134,12 @@ class CrawlEngine {
   // options.state; call once, before add() and start().
   Result<void> prepare();
 
-  void start();         // spawns the workers
+  // Spawns the workers, as work appears (a list of 3 URLs starts 3 threads),
+  // up to options.workers or what the open-files limit carries. Fewer
+  // workers than asked (that limit, or a failed thread creation) is logged
+  // once as a warning and reported in stats(); the run goes on with those
+  // that started, and every URL still gets its record.
+  void start();
   void finish_input();  // no more add() calls; the run ends when the frontier drains
   RunSummary wait();    // blocks until finished or stopped; joins every worker
   void request_stop();  // abort (see the header comment); safe from any thread, not from a signal handler
@@ -140,7 +151,10 @@ class CrawlEngine {
   class RobotsCache;
   class Downloads;
   class PageDownload;
+  void spawn_workers();
   void worker_main(std::stop_token stop);
+  void worker_failed_to_start(const std::string& why);
+  void note_worker_limit(std::string why);
   void handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
   // handle_page's steps, in order. A bool is true when the step settled the
   // lease (record written and lease completed, or lease given back for a
@@ -182,7 +196,19 @@ class CrawlEngine {
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.
   std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined
-  std::jthread spawner_;                                       // last: joined first on destruction
+  std::unique_ptr<StopWakeup> stop_wakeup_;                    // one stop eventfd for every worker's Fetcher
+  bool shared_frontier_ = false;                               // counts() is a round trip: spawn all at once
+  bool work_in_wait_ = false;  // not even the spawner thread started: wait() works on the caller's thread
+  std::uint32_t planned_workers_ = 0;
+  std::atomic<std::uint32_t> workers_started_{0};
+  std::atomic<std::uint32_t> workers_starting_{0};  // created, not yet in their first pop(): work they will take
+  // Workers alive or about to start, and whether the spawner is done: the
+  // last worker that cannot start its Fetcher records the remaining URLs.
+  Mutex workers_mutex_;
+  std::uint32_t workers_live_ FETCHPOOL_GUARDED_BY(workers_mutex_) = 0;
+  bool spawning_done_ FETCHPOOL_GUARDED_BY(workers_mutex_) = false;
+  std::string workers_limited_by_ FETCHPOOL_GUARDED_BY(workers_mutex_);
+  std::jthread spawner_;  // last: joined first on destruction
 };
 
 }  // namespace fetchpool

@@ -18,8 +18,9 @@
 //   close is complete by definition (RFC 9112 section 6.3, rule 8).
 // - Stopping: fetch() takes a std::stop_token. The Fetcher drives curl's
 //   multi_socket API with its own poll(), which a stop request wakes at once
-//   (an eventfd), so the fetch returns kAborted within milliseconds, also
-//   while the server is silent; no progress callback runs per transfer.
+//   (a StopWakeup shared by a pool's Fetchers, else the Fetcher's own
+//   eventfd), so the fetch returns kAborted within milliseconds, also while
+//   the server is silent; no progress callback runs per transfer.
 // - Proxies come from the environment as libcurl reads them (http_proxy,
 //   https_proxy, all_proxy, no_proxy, per request); whether any is set is
 //   checked once, when the Fetcher is built, to choose how the User-Agent is
@@ -33,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -91,11 +93,40 @@ class SharedCurlCache {
   std::unique_ptr<State> state_;
 };
 
+// One descriptor that wakes the poll of every Fetcher whose fetch() is given
+// `token`, once a stop is requested: a pool of N workers sharing one stop
+// holds one eventfd instead of N. A Fetcher without one (or fetching with
+// another token) makes its own eventfd at its first stoppable fetch. When
+// the eventfd cannot be made (descriptors exhausted), fd() is -1 and stops
+// are seen within about a second instead of at once. Must outlive every
+// Fetcher given it; thread-safe.
+class StopWakeup {
+ public:
+  explicit StopWakeup(std::stop_token token);
+  ~StopWakeup();
+  StopWakeup(const StopWakeup&) = delete;
+  StopWakeup& operator=(const StopWakeup&) = delete;
+
+  int fd() const noexcept { return fd_; }
+  const std::stop_token& token() const noexcept { return token_; }
+
+ private:
+  struct Write {
+    int fd;
+    void operator()() const noexcept;
+  };
+  std::stop_token token_;
+  int fd_;
+  std::optional<std::stop_callback<Write>> callback_;
+};
+
 class Fetcher {
  public:
   // Throws std::invalid_argument for negative timeouts or limits and
-  // std::runtime_error if libcurl cannot allocate its handles.
-  explicit Fetcher(FetchOptions options, SharedCurlCache* shared = nullptr);
+  // std::runtime_error if libcurl cannot allocate its easy handle. Opens no
+  // descriptor: the multi handle (and its socketpair) and a private stop
+  // eventfd are made by the first fetch.
+  explicit Fetcher(FetchOptions options, SharedCurlCache* shared = nullptr, const StopWakeup* wakeup = nullptr);
   ~Fetcher();
   Fetcher(Fetcher&& other) noexcept;  // the moved-from Fetcher may only be destroyed or assigned to
   Fetcher& operator=(Fetcher&& other) noexcept;

@@ -54,6 +54,11 @@ struct StatsSnapshot {
   double latency_max_ms = 0;
   double latency_mean_ms = 0;
   std::chrono::steady_clock::duration elapsed{};  // since construction or reset()
+  // Filled by CrawlEngine::wait(): the workers asked for (-j), those that
+  // started, and why fewer did (empty when all of them did).
+  std::uint32_t workers_requested = 0;
+  std::uint32_t workers_started = 0;
+  std::string workers_limited_by;
 };
 
 class CrawlStats {

@@ -12,6 +12,7 @@
 
 #include "base/ascii.hpp"
 #include "base/sized_thread.hpp"
+#include "crawl/worker_budget.hpp"
 #include "fetchpool/robots.hpp"
 #include "fetchpool/state_journal.hpp"
 #include "fetchpool/url.hpp"
@@ -281,7 +282,8 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
       sink_(sink),
       frontier_(frontier ? std::move(frontier) : std::make_unique<MemoryFrontier>(options_.frontier)),
       robots_(std::make_unique<RobotsCache>()),
-      curl_cache_(std::make_unique<SharedCurlCache>()) {
+      curl_cache_(std::make_unique<SharedCurlCache>()),
+      shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
   if (options_.workers == 0) options_.workers = 1;
 }
 
@@ -401,25 +403,119 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
 }
 
 void CrawlEngine::start() {
+  const auto budget = detail::plan_workers(options_.workers);
+  planned_workers_ = budget.workers;
+  if (!budget.limited_by.empty())
+    note_worker_limit(budget.limited_by + "; running " + std::to_string(budget.workers) + " workers");
+  stop_wakeup_ = std::make_unique<StopWakeup>(stop_.get_token());
+  try {
+    spawner_ = std::jthread([this] { spawn_workers(); });
+  } catch (const std::system_error& e) {
+    // Not one thread: the caller's thread does the work in wait(), so add()
+    // must not wait for room that no worker would make.
+    note_worker_limit(std::string("thread creation failed (") + e.what() + "); working on the calling thread");
+    work_in_wait_ = true;
+    return;
+  }
   started_.store(true, std::memory_order_release);
-  spawner_ = std::jthread([this] {
-    workers_.reserve(options_.workers);
-    for (std::uint32_t i = 0;
-         i < options_.workers && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed); ++i) {
+}
+
+void CrawlEngine::note_worker_limit(std::string why) {
+  spdlog::warn("fewer workers than -j {}: {}", options_.workers, why);
+  MutexLock lock(workers_mutex_);
+  if (!workers_limited_by_.empty()) workers_limited_by_ += "; ";
+  workers_limited_by_ += why;
+}
+
+// Runs on spawner_. A worker is started when queued work finds no idle
+// worker, so short lists start few threads and the threads that do start
+// find work at once; a shared frontier's counts() is a network round trip,
+// so its workers all start at once.
+void CrawlEngine::spawn_workers() {
+  const auto began = std::chrono::steady_clock::now();
+  workers_.reserve(planned_workers_);
+  const auto wants_another = [this] {
+    if (shared_frontier_) return true;
+    const auto counts = frontier_->counts();
+    return counts.queued > counts.waiting + workers_starting_.load(std::memory_order_relaxed);
+  };
+  std::chrono::milliseconds idle_wait{1};
+  for (std::uint32_t index = 0;
+       index < planned_workers_ && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed);) {
+    // The first worker starts at once: it is the one that sees the frontier
+    // finish (work_ended_), also when a resumed run has nothing left to do.
+    if (index > 0 && !wants_another()) {
+      // No demand: look again soon, less often the longer none comes (a
+      // crawl of a slow site must not cost a wake-up per millisecond).
+      std::this_thread::sleep_for(idle_wait);
+      idle_wait = std::min(idle_wait * 2, std::chrono::milliseconds(16));
+      continue;
+    }
+    idle_wait = std::chrono::milliseconds(1);
+    {
+      MutexLock lock(workers_mutex_);
+      ++workers_live_;
+    }
+    workers_starting_.fetch_add(1, std::memory_order_relaxed);
+    try {
+      if (options_.spawn_hook) options_.spawn_hook(index);
       workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
                                                                [this] { worker_main(stop_.get_token()); }));
+    } catch (const std::exception& e) {  // std::system_error from pthread_create; bad_alloc
+      workers_starting_.fetch_sub(1, std::memory_order_relaxed);
+      {
+        MutexLock lock(workers_mutex_);
+        --workers_live_;
+      }
+      note_worker_limit("thread creation failed after " + std::to_string(index) + " workers (" + e.what() + "); " +
+                        (index == 0 ? "the spawner thread works alone" : "running those"));
+      break;
     }
-  });
+    ++index;
+  }
+  // -v shows it: the start-up figure of issue 14 (all workers within one latency).
+  spdlog::debug("spawner: {} worker threads created in {:.1f} ms", workers_.size(),
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
+  bool none_alive = false;
+  {
+    MutexLock lock(workers_mutex_);
+    spawning_done_ = true;
+    none_alive = workers_live_ == 0;
+  }
+  // No worker could be created (or every one failed to start): this thread
+  // exists, so it works, rather than leave the URLs without records.
+  if (none_alive && !stop_.stop_requested()) {
+    {
+      MutexLock lock(workers_mutex_);
+      ++workers_live_;
+    }
+    workers_starting_.fetch_add(1, std::memory_order_relaxed);
+    worker_main(stop_.get_token());
+  }
 }
 
 void CrawlEngine::finish_input() { frontier_->close_input(); }
 
 RunSummary CrawlEngine::wait() {
+  if (work_in_wait_) {
+    work_in_wait_ = false;
+    {
+      MutexLock lock(workers_mutex_);
+      ++workers_live_;
+      spawning_done_ = true;
+    }
+    workers_starting_.fetch_add(1, std::memory_order_relaxed);
+    worker_main(stop_.get_token());
+  }
   if (spawner_.joinable()) spawner_.join();
   for (auto& worker : workers_) worker->join();
   workers_.clear();
   RunSummary summary;
-  summary.stats = stats_.snapshot();
+  summary.stats = stats();
+  {
+    MutexLock lock(workers_mutex_);
+    summary.stats.workers_limited_by = workers_limited_by_;
+  }
   summary.records = records_.load();
   summary.interrupted = stop_.stop_requested();
   if (downloads_) summary.downloads = downloads_->results();
@@ -436,7 +532,12 @@ void CrawlEngine::request_stop() {
   stop_.request_stop();
 }
 
-StatsSnapshot CrawlEngine::stats() const { return stats_.snapshot(); }
+StatsSnapshot CrawlEngine::stats() const {
+  auto snapshot = stats_.snapshot();
+  snapshot.workers_requested = options_.workers;
+  snapshot.workers_started = workers_started_.load(std::memory_order_relaxed);
+  return snapshot;
+}
 
 ProgressView CrawlEngine::progress_view() const {
   const auto snapshot = stats_.snapshot();
@@ -460,7 +561,20 @@ void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds ela
 }
 
 void CrawlEngine::worker_main(std::stop_token stop) {
-  Fetcher fetcher(options_.fetch, curl_cache_.get());
+  // A worker that cannot start costs only itself (its Fetcher needs memory
+  // for a curl handle); the others, or the last one, handle the URLs.
+  std::optional<Fetcher> made;
+  try {
+    made.emplace(options_.fetch, curl_cache_.get(), stop_wakeup_.get());
+  } catch (const std::exception& e) {
+    workers_starting_.fetch_sub(1, std::memory_order_relaxed);
+    worker_failed_to_start(e.what());
+    return;
+  }
+  workers_started_.fetch_add(1, std::memory_order_relaxed);
+  // From its first pop() on, the frontier counts this worker as waiting.
+  workers_starting_.fetch_sub(1, std::memory_order_relaxed);
+  Fetcher& fetcher = *made;
   while (auto lease = frontier_->pop(stop)) {
     // Nothing may escape a worker: an unexpected exception becomes the URL's
     // record, and the lease is still completed so the run can finish.
@@ -485,6 +599,29 @@ void CrawlEngine::worker_main(std::stop_token stop) {
   }
   // pop() ends only when the frontier finished or stopped: no worker spawned
   // from now on would find work, so the spawner stops adding them.
+  work_ended_.store(true, std::memory_order_relaxed);
+}
+
+void CrawlEngine::worker_failed_to_start(const std::string& why) {
+  bool last = false;
+  {
+    MutexLock lock(workers_mutex_);
+    last = --workers_live_ == 0 && spawning_done_;
+  }
+  spdlog::error("worker: could not start: {}", why);
+  if (!last) return;
+  // No worker is left to fetch: every remaining URL gets its record here.
+  while (auto lease = frontier_->pop(stop_.get_token())) {
+    if (lease->kind == LeaseKind::kPage) {
+      ResultRecord record;
+      record.url = lease->item.url;
+      record.line = lease->item.origin;
+      record.error = ErrorCode::kInternal;
+      record.error_message = "not fetched: no worker could start (" + why + ")";
+      emit(record, {});
+    }
+    frontier_->complete(*lease);
+  }
   work_ended_.store(true, std::memory_order_relaxed);
 }
 

@@ -176,13 +176,30 @@ SharedCurlCache::SharedCurlCache() : state_(std::make_unique<State>()) {
 SharedCurlCache::~SharedCurlCache() = default;
 
 // ---------------------------------------------------------------------------
+// StopWakeup
+
+StopWakeup::StopWakeup(std::stop_token stop) : token_(std::move(stop)), fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  // Written once and never drained: level-triggered, it wakes every poll from
+  // the stop on, however many Fetchers watch it.
+  if (fd_ >= 0) callback_.emplace(token_, Write{fd_});
+}
+
+void StopWakeup::Write::operator()() const noexcept { WakeFd{fd}(); }
+
+StopWakeup::~StopWakeup() {
+  callback_.reset();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+// ---------------------------------------------------------------------------
 // Fetcher
 
 struct Fetcher::State {
   FetchOptions options;
-  detail::CurlMultiPtr multi;
+  detail::CurlMultiPtr multi;  // made by the first fetch: it holds curl's wake-up socketpair
   detail::CurlEasyPtr easy;
-  int wake_fd = -1;  // eventfd; a stop request writes to it
+  const StopWakeup* shared_wakeup = nullptr;  // polled when a fetch's stop token is its token
+  int wake_fd = -1;                           // own eventfd, made by the first stoppable fetch without one
   char error_buffer[CURL_ERROR_SIZE] = {};
 
   // Sent with every request. Passed as header lines rather than through
@@ -224,6 +241,8 @@ struct Fetcher::State {
     if (wake_fd >= 0) ::close(wake_fd);
   }
   void configure(SharedCurlCache* shared);
+  bool ensure_multi();
+  int wake_fd_for(const std::stop_token& stop);
   CURLcode apply_request(const FetchRequest& next);
   CURLcode set_headers(const std::vector<std::string>& extra);
   bool begin_body(bool check_size);
@@ -286,18 +305,37 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
   // Aborting during a DNS lookup must not wait for the resolver thread.
   FETCHPOOL_SETOPT(h, CURLOPT_QUICK_EXIT, 1L);
   if (shared != nullptr) FETCHPOOL_SETOPT(h, CURLOPT_SHARE, shared->state_->share.get());
+}
 
-  // The multi_socket API instead of curl_easy_perform: we poll the
-  // connection ourselves and tell curl which event fired, so curl skips the
-  // readiness poll(0) it would otherwise make before each read (one syscall
-  // per request), and a stop request can wake the poll at once.
-  CURLM* m = multi.get();
-  if (curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &State::on_socket) != CURLM_OK ||
+// The multi_socket API instead of curl_easy_perform: we poll the connection
+// ourselves and tell curl which event fired, so curl skips the readiness
+// poll(0) it would otherwise make before each read (one syscall per request),
+// and a stop request can wake the poll at once. Made by the first fetch, not
+// the constructor: curl_multi_init opens a socketpair for curl_multi_wakeup
+// (unused here), so a worker that never fetches holds no descriptor.
+bool Fetcher::State::ensure_multi() {
+  if (multi) return true;
+  detail::CurlMultiPtr made(curl_multi_init());
+  CURLM* m = made.get();
+  if (m == nullptr || curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &State::on_socket) != CURLM_OK ||
       curl_multi_setopt(m, CURLMOPT_SOCKETDATA, this) != CURLM_OK ||
       curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &State::on_timer) != CURLM_OK ||
       curl_multi_setopt(m, CURLMOPT_TIMERDATA, this) != CURLM_OK) {
-    throw std::runtime_error("fetcher: curl_multi_setopt failed");
+    return false;
   }
+  multi = std::move(made);
+  return true;
+}
+
+// The descriptor that wakes poll() when `stop` is requested: the shared one
+// when the fetch uses its token (no per-fetch registration, no descriptor of
+// our own), else this Fetcher's eventfd. -1 when none can be had (descriptors
+// exhausted): the poll then still wakes every kIdlePollMs and sees the stop.
+int Fetcher::State::wake_fd_for(const std::stop_token& stop) {
+  if (shared_wakeup != nullptr && shared_wakeup->fd() >= 0 && shared_wakeup->token() == stop)
+    return shared_wakeup->fd();
+  if (wake_fd < 0) wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return wake_fd;
 }
 
 CURLcode Fetcher::State::set_headers(const std::vector<std::string>& extra) {
@@ -508,12 +546,15 @@ int Fetcher::State::on_timer(CURLM*, long timeout_ms, void* user) noexcept {
 // the stop eventfd), hand each event to curl_multi_socket_action, run curl's
 // timers when they are due, until curl reports no running transfer.
 CURLcode Fetcher::State::run_transfer(const std::stop_token& stop, bool& aborted) {
-  CURLM* m = multi.get();
   aborted = false;
+  if (!ensure_multi()) return CURLE_OUT_OF_MEMORY;
+  CURLM* m = multi.get();
   if (curl_multi_add_handle(m, easy.get()) != CURLM_OK) return CURLE_OUT_OF_MEMORY;
-  // Registered only when a stop can come; costs nothing otherwise.
+  // Only when a stop can come; the shared wake-up needs no registration.
+  const int stop_fd = stop.stop_possible() ? wake_fd_for(stop) : -1;
+  const bool own_wake = stop_fd >= 0 && stop_fd == wake_fd;
   std::optional<std::stop_callback<WakeFd>> wake;
-  if (stop.stop_possible()) wake.emplace(stop, WakeFd{wake_fd});
+  if (own_wake) wake.emplace(stop, WakeFd{wake_fd});
 
   CURLcode result = CURLE_OK;
   bool mcode_failed = false;
@@ -546,7 +587,7 @@ CURLcode Fetcher::State::run_transfer(const std::stop_token& stop, bool& aborted
           0};
     }
     const nfds_t socket_count = count;
-    if (wake) fds[count++] = pollfd{wake_fd, POLLIN, 0};
+    if (stop_fd >= 0) fds[count++] = pollfd{stop_fd, POLLIN, 0};
     const int ready = ::poll(fds.data(), count, wait_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
@@ -580,8 +621,9 @@ CURLcode Fetcher::State::run_transfer(const std::stop_token& stop, bool& aborted
   }
   wake.reset();
   curl_multi_remove_handle(m, easy.get());
-  if (stop.stop_requested()) {
-    // Drain the eventfd so that the next fetch does not wake at once.
+  if (own_wake && stop.stop_requested()) {
+    // Drain our eventfd so that the next fetch does not wake at once (the
+    // shared one stays readable: its stop is for good).
     std::uint64_t count = 0;
     [[maybe_unused]] const ssize_t got = ::read(wake_fd, &count, sizeof count);
   }
@@ -662,18 +704,16 @@ Error Fetcher::State::transfer_error(CURLcode code) const {
   return Error{kind, request->url + ": " + what + " (curl: " + std::string(trim_ows_and_newlines(detail)) + ")"};
 }
 
-Fetcher::Fetcher(FetchOptions options, SharedCurlCache* shared) : state_(std::make_unique<State>()) {
+Fetcher::Fetcher(FetchOptions options, SharedCurlCache* shared, const StopWakeup* wakeup)
+    : state_(std::make_unique<State>()) {
   if (options.connect_timeout.count() < 0 || options.total_timeout.count() < 0 || options.low_speed_limit < 0 ||
       options.low_speed_time.count() < 0 || options.max_redirects < 0) {
     throw std::invalid_argument("fetcher: timeouts, low-speed limits and max_redirects must not be negative");
   }
   state_->options = std::move(options);
   state_->easy.reset(curl_easy_init());
-  state_->multi.reset(curl_multi_init());
-  state_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (!state_->easy || !state_->multi || state_->wake_fd < 0) {
-    throw std::runtime_error("fetcher: curl_easy_init/curl_multi_init/eventfd failed");
-  }
+  if (!state_->easy) throw std::runtime_error("fetcher: curl_easy_init failed");
+  state_->shared_wakeup = wakeup;
   state_->configure(shared);
 }
 

@@ -3,10 +3,12 @@
 
 #include <dirent.h>
 
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -318,4 +320,60 @@ TEST_CASE("stopping while the feeder waits for room records the line as aborted"
   std::set<std::uint64_t> lines;
   for (const auto& r : sink.records()) CHECK(lines.insert(r.line).second);
   CHECK(lines.count(line) == 1);  // the refused line still has its record
+}
+
+TEST_CASE("thread creation failing part-way costs only the workers not made", "[engine][workers]") {
+  ServerOptions server_options;
+  server_options.site.pages = 300;
+  server_options.latency = 5ms;
+  LocalServer server(server_options);
+  const auto paths = site_page_paths(server_options.site);
+  // After `made` workers the seam fails as pthread_create does when the
+  // process is out of threads; made == 0: not one worker thread.
+  const std::uint32_t made = GENERATE(3u, 0u);
+  EngineOptions o;
+  o.workers = 50;
+  o.spawn_hook = [made](std::uint32_t index) {
+    if (index >= made) throw std::system_error(EAGAIN, std::generic_category(), "pthread_create (test seam)");
+  };
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  std::uint64_t line = 0;
+  for (const auto& path : paths) engine.add(server.base_url() + path, ++line);
+  engine.finish_input();
+  const auto summary = engine.wait();
+  INFO("made " << made << ", started " << summary.stats.workers_started);
+  CHECK_FALSE(summary.interrupted);
+  std::set<std::uint64_t> lines;
+  for (const auto& r : sink.records()) {
+    CHECK(r.ok());
+    lines.insert(r.line);
+  }
+  CHECK(lines.size() == paths.size());
+  CHECK(sink.size() == paths.size());
+  CHECK(summary.stats.workers_requested == 50);
+  // With no worker thread, the spawner thread does the work itself.
+  CHECK(summary.stats.workers_started == std::max(made, 1u));
+  CHECK(summary.stats.workers_limited_by.find("thread creation failed after " + std::to_string(made) + " workers") !=
+        std::string::npos);
+}
+
+TEST_CASE("a short list starts about as many workers as it has URLs", "[engine][workers]") {
+  LocalServer server(ServerOptions{});
+  EngineOptions o;
+  o.workers = 200;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  for (std::uint64_t line = 1; line <= 3; ++line)
+    engine.add(server.base_url() + "/s/0/" + std::to_string(line) + ".html", line);
+  engine.finish_input();
+  const auto summary = engine.wait();
+  CHECK(sink.size() == 3);
+  CHECK(summary.stats.workers_started >= 1);
+  // Workers start when queued work finds none idle: 3 URLs, 3 workers, one
+  // more at most in the instant between a start and its first pop.
+  CHECK(summary.stats.workers_started <= 4);
+  CHECK(summary.stats.workers_limited_by.empty());
 }

@@ -37,6 +37,7 @@ using fetchpool::ResponseHead;
 using fetchpool::Result;
 using fetchpool::ServerOptions;
 using fetchpool::SharedCurlCache;
+using fetchpool::StopWakeup;
 using fetchpool::test::Event;
 using fetchpool::test::ScriptedConnection;
 using fetchpool::test::ScriptedServer;
@@ -663,6 +664,58 @@ TEST_CASE("a stop request aborts a stalled transfer promptly", "[fetcher]") {
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().code == ErrorCode::kAborted);
   CHECK(server.requests().size() == 1);
+}
+
+TEST_CASE("fetchers sharing a StopWakeup stop through it, other tokens use their own", "[fetcher]") {
+  // One scripted server per fetcher: a server serves one connection at a time.
+  std::atomic<int> stalls{0};
+  auto script = [&stalls](ScriptedConnection& connection, const std::string& request) {
+    if (request.find("/bytes/3") != std::string::npos) {
+      connection.send(http_head("200 OK", {"Content-Length: 3"}) + "abc");
+      return;
+    }
+    connection.send(http_head("200 OK", {"Content-Length: 100000"}) + std::string(10, 'x'));
+    ++stalls;
+    connection.hang();
+  };
+  ScriptedServer server_a(script);
+  ScriptedServer server_b(script);
+  auto wait_for_stalls = [&stalls](int count) {
+    const auto deadline = Clock::now() + 10s;
+    while (stalls < count && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    return stalls >= count;
+  };
+  std::stop_source pool_stop;
+  StopWakeup wakeup(pool_stop.get_token());
+  REQUIRE(wakeup.fd() >= 0);
+  Fetcher first(test_options(), nullptr, &wakeup);  // low-speed timeout 5 s: only the stop can end it sooner
+  Fetcher second(test_options(), nullptr, &wakeup);
+  auto a =
+      std::async(std::launch::async, [&] { return first.fetch(get(server_a.url("/stall")), pool_stop.get_token()); });
+  auto b =
+      std::async(std::launch::async, [&] { return second.fetch(get(server_b.url("/stall")), pool_stop.get_token()); });
+  REQUIRE(wait_for_stalls(2));
+  pool_stop.request_stop();
+  for (auto* pending : {&a, &b}) {
+    auto result = pending->get();
+    REQUIRE_FALSE(result.ok());
+    INFO(result.error().message);
+    CHECK(result.error().code == ErrorCode::kAborted);
+  }
+  // The shared descriptor stays readable after its stop; a fetch with another
+  // token is not stopped by it, and its own stop still works.
+  std::stop_source own_stop;
+  auto fine = first.fetch(get(server_a.url("/bytes/3")), own_stop.get_token());
+  REQUIRE(fine.ok());
+  CHECK(fine->body == "abc");
+  auto c =
+      std::async(std::launch::async, [&] { return second.fetch(get(server_b.url("/stall")), own_stop.get_token()); });
+  REQUIRE(wait_for_stalls(3));
+  own_stop.request_stop();
+  auto stopped = c.get();
+  REQUIRE_FALSE(stopped.ok());
+  INFO(stopped.error().message);
+  CHECK(stopped.error().code == ErrorCode::kAborted);
 }
 
 TEST_CASE("the configured User-Agent is sent", "[fetcher]") {

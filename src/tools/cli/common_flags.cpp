@@ -10,7 +10,10 @@ namespace fetchpool::cli {
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.workers_opt =
-      cmd.add_option("-j,--jobs", f.workers, "Worker threads fetching in parallel [config run.workers, default 16]")
+      cmd.add_option("-j,--jobs", f.workers,
+                     "Worker threads fetching in parallel [config run.workers, default 16]. When the open-files "
+                     "limit cannot carry N (about 6 descriptors each), the run uses the workers that fit, warns "
+                     "once, and reports it under \"workers\" in --stats-json; the exit code is unchanged")
           ->check(CLI::Range(1u, 10000u));
   f.format_opt = cmd.add_option("--format", f.format,
                                 "Results format: jsonl, csv, or sqlite (a database file with a `results` table; needs "

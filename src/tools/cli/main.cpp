@@ -1,11 +1,15 @@
 #include <curl/curl.h>
 
+#include "crawl/worker_budget.hpp"
 #include "tools/cli/cli.hpp"
 
 int main(int argc, char** argv) {
   // libcurl's global init is not thread-safe: it must run before any thread
   // exists (libcurl-thread.md), so it lives here and nowhere else.
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return fetchpool::cli::kExitInternal;
+  // As servers do: every descriptor the hard limit allows, so that -j N is
+  // cut down (see CrawlEngine::start) only where the hard limit says so.
+  fetchpool::detail::raise_descriptor_limit();
   const int rc = fetchpool::cli::run_cli(argc, argv);
   curl_global_cleanup();
   return rc;

@@ -24,6 +24,12 @@ nlohmann::ordered_json stats_to_json(const StatsSnapshot& s) {
   j["by_error"] = by_error;
   j["latency_ms"] = {{"mean", s.latency_mean_ms}, {"p50", s.latency_p50_ms}, {"p90", s.latency_p90_ms},
                      {"p95", s.latency_p95_ms},   {"p99", s.latency_p99_ms}, {"max", s.latency_max_ms}};
+  nlohmann::ordered_json workers;
+  workers["requested"] = s.workers_requested;
+  workers["started"] = s.workers_started;
+  workers["limited_by"] = nullptr;  // every worker asked for started
+  if (!s.workers_limited_by.empty()) workers["limited_by"] = s.workers_limited_by;
+  j["workers"] = std::move(workers);
   return j;
 }
 

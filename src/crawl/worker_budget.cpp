@@ -1,0 +1,52 @@
+#include "crawl/worker_budget.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace fetchpool::detail {
+namespace {
+
+// Descriptors open now; /proc/self/fd lists them (the directory iterator's
+// own descriptor is one of them, which only errs on the safe side).
+std::uint64_t open_descriptors() {
+  std::error_code ec;
+  std::uint64_t count = 0;
+  std::filesystem::directory_iterator it("/proc/self/fd", ec), end;
+  for (; !ec && it != end; it.increment(ec)) ++count;
+  return ec && count == 0 ? 3 : count;
+}
+
+}  // namespace
+
+std::uint64_t raise_descriptor_limit() noexcept {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<std::uint64_t>(limit.rlim_cur);
+}
+
+WorkerBudget plan_workers(std::uint32_t requested) {
+  WorkerBudget budget;
+  budget.workers = std::max<std::uint32_t>(requested, 1);
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return budget;
+  const auto soft = static_cast<std::uint64_t>(limit.rlim_cur);
+  const std::uint64_t used = open_descriptors() + kReservedDescriptors;
+  const std::uint64_t fit = soft > used ? (soft - used) / kDescriptorsPerWorker : 0;
+  if (fit >= budget.workers) return budget;
+  // One worker even when none "fits": it needs a descriptor or two, not six,
+  // for plain list fetches, and without it no URL would get a record.
+  budget.workers = static_cast<std::uint32_t>(std::max<std::uint64_t>(fit, 1));
+  budget.limited_by = "open files limit (RLIMIT_NOFILE) " + std::to_string(soft) + ": -j " + std::to_string(requested) +
+                      " needs about " + std::to_string(requested * kDescriptorsPerWorker + used) + " descriptors";
+  return budget;
+}
+
+}  // namespace fetchpool::detail
