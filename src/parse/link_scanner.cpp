@@ -25,10 +25,10 @@ constexpr std::size_t kLongestReferenceName = 32;  // "CounterClockwiseContourIn
 
 // 13.2.5.80 "Numeric character reference end state": C1 controls written as
 // references mean what windows-1252 has there.
-constexpr std::array<std::uint32_t, 32> kWindows1252 = {
-    0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0x8D,   0x017D, 0x8F,   0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
+constexpr std::array<std::uint32_t, 32> kWindows1252 = {0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+                                                        0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,   0x017D, 0x8F,
+                                                        0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                                        0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
@@ -152,8 +152,8 @@ std::size_t consume_reference(std::string_view s, std::size_t at, bool in_attrib
     std::uint32_t value = 0;
     while (end < s.size() && (hex ? is_hex(s[end]) : is_digit(s[end]))) {
       const char c = s[end];
-      const std::uint32_t digit = is_digit(c) ? static_cast<std::uint32_t>(c - '0')
-                                              : static_cast<std::uint32_t>(ascii_lower(c) - 'a' + 10);
+      const std::uint32_t digit =
+          is_digit(c) ? static_cast<std::uint32_t>(c - '0') : static_cast<std::uint32_t>(ascii_lower(c) - 'a' + 10);
       value = std::min<std::uint32_t>(value * (hex ? 16 : 10) + digit, 0x110000);  // saturates: too big is too big
       ++end;
     }
@@ -251,13 +251,13 @@ struct ForeignEntry {
 
 // Where tags go: the document itself, or the contents of a <template>.
 struct Context {
-  bool template_fresh = false;         // a template that has had no start tag yet
-  bool column_group = false;           // ... whose first start tag was <col>: all but <col> ignored
-  bool select_open = false;            // "in select": most tags ignored
-  bool select_in_table = false;        // "in select in table": table tags close the select
-  std::size_t tables = 0;              // open <table>s, as far as end tags tell
-  std::uint32_t table_parts = 0;       // bits of kTableParts whose start tag came since the last <table>
-  std::vector<ForeignEntry> foreign;   // open elements below the outermost <svg>/<math>
+  bool template_fresh = false;        // a template that has had no start tag yet
+  bool column_group = false;          // ... whose first start tag was <col>: all but <col> ignored
+  bool select_open = false;           // "in select": most tags ignored
+  bool select_in_table = false;       // "in select in table": table tags close the select
+  std::size_t tables = 0;             // open <table>s, as far as end tags tell
+  std::uint32_t table_parts = 0;      // bits of kTableParts whose start tag came since the last <table>
+  std::vector<ForeignEntry> foreign;  // open elements below the outermost <svg>/<math>
 };
 
 // Table parts: in a select in a table, their end tag closes the select only
@@ -285,36 +285,40 @@ bool one_of(std::string_view name, const std::array<std::string_view, N>& names)
 
 // 13.2.6.5: start tags that leave foreign content.
 constexpr std::array<std::string_view, 44> kBreakout = {
-    "b",  "big", "blockquote", "body",    "br",   "center", "code", "dd",     "div",    "dl",     "dt",
-    "em", "embed", "h1",       "h2",      "h3",   "h4",     "h5",   "h6",     "head",   "hr",     "i",
-    "img", "li",  "listing",    "menu",    "meta", "nobr",   "ol",   "p",      "pre",    "ruby",   "s",
-    "small", "span", "strong",  "strike",  "sub",  "sup",    "table", "tt",   "u",      "ul",     "var"};
+    "b",     "big",   "blockquote", "body",   "br",   "center", "code",  "dd", "div",  "dl",   "dt",
+    "em",    "embed", "h1",         "h2",     "h3",   "h4",     "h5",    "h6", "head", "hr",   "i",
+    "img",   "li",    "listing",    "menu",   "meta", "nobr",   "ol",    "p",  "pre",  "ruby", "s",
+    "small", "span",  "strong",     "strike", "sub",  "sup",    "table", "tt", "u",    "ul",   "var"};
 
 // The attributes any rule here reads.
 constexpr std::array<std::string_view, 12> kReadAttributes = {
     "href", "xlink:href", "src", "rel", "name", "content", "http-equiv", "type", "encoding", "color", "face", "size"};
 
 // Elements that are never open (13.1.2 "void elements"), inside foreign content's integration points.
-constexpr std::array<std::string_view, 18> kVoid = {"area",  "base",  "basefont", "bgsound", "br",     "col",
-                                                    "embed", "frame", "hr",       "img",     "input",  "keygen",
-                                                    "link",  "meta",  "param",    "source",  "track",  "wbr"};
+constexpr std::array<std::string_view, 18> kVoid = {"area",  "base",  "basefont", "bgsound", "br",    "col",
+                                                    "embed", "frame", "hr",       "img",     "input", "keygen",
+                                                    "link",  "meta",  "param",    "source",  "track", "wbr"};
+
+// Start tags that "in template" hands to "in head" without choosing a mode.
+constexpr std::array<std::string_view, 10> kTemplateHeadTags = {"base",     "basefont", "bgsound", "link",     "meta",
+                                                                "noframes", "script",   "style",   "template", "title"};
 
 // Start tags "in head" handles; any other one starts the body.
-constexpr std::array<std::string_view, 13> kHeadTags = {"html",     "head",  "base",  "basefont", "bgsound",
-                                                        "link",     "meta",  "noframes", "script", "style",
+constexpr std::array<std::string_view, 13> kHeadTags = {"html",     "head",  "base",     "basefont", "bgsound",
+                                                        "link",     "meta",  "noframes", "script",   "style",
                                                         "template", "title", "noscript"};
 
 // Start tags "in body" that set the frameset-ok flag to "not ok".
 constexpr std::array<std::string_view, 22> kFramesetNotOk = {
-    "applet", "marquee", "object", "table",  "area",     "br",     "embed", "img",    "keygen", "wbr",   "hr",
-    "pre",    "listing", "li",     "dd",     "dt",       "button", "textarea", "xmp", "iframe", "select", "body"};
+    "applet", "marquee", "object", "table", "area", "br",     "embed",    "img", "keygen", "wbr",    "hr",
+    "pre",    "listing", "li",     "dd",    "dt",   "button", "textarea", "xmp", "iframe", "select", "body"};
 
 // End tags that close HTML elements around foreign content: the scanner
 // does not keep the HTML stack, and takes them to close the foreign content
 // (they are "special" elements that a document keeps open around an <svg>).
 constexpr std::array<std::string_view, 24> kClosesForeign = {
-    "html",  "body",  "div", "p",    "table",   "tbody",   "thead",  "tfoot",   "tr",      "td",     "th",  "li",
-    "ul",    "ol",    "dl",  "dd",   "dt",      "section", "article", "aside",  "header",  "footer", "nav", "form"};
+    "html", "body", "div", "p",  "table", "tbody",   "thead",   "tfoot", "tr",     "td",     "th",  "li",
+    "ul",   "ol",   "dl",  "dd", "dt",    "section", "article", "aside", "header", "footer", "nav", "form"};
 
 class Scanner {
  public:
@@ -381,7 +385,8 @@ void Scanner::run() {
   std::size_t at = 0;
   while (at < n) {
     const void* found = std::memchr(html_.data() + at, '<', n - at);
-    const std::size_t open = found != nullptr ? static_cast<std::size_t>(static_cast<const char*>(found) - html_.data()) : n;
+    const std::size_t open =
+        found != nullptr ? static_cast<std::size_t>(static_cast<const char*>(found) - html_.data()) : n;
     if (open > at) text(html_.substr(at, open - at));
     if (open + 1 >= n) {
       if (open < n) text("<");
@@ -473,7 +478,7 @@ void Scanner::text(std::string_view run) {
 
 void Scanner::start_body() {
   mode_ = Mode::kBody;
-  body_start_ = Snapshot{page_.hrefs.size(), page_.has_title,   page_.title,        page_.base_href,
+  body_start_ = Snapshot{page_.hrefs.size(),   page_.has_title,     page_.title,       page_.base_href,
                          page_.canonical_href, page_.meta_nofollow, page_.meta_noindex};
 }
 
@@ -572,9 +577,10 @@ void Scanner::start_tag() {
     }
     return;
   }
-  if (ctx.template_fresh) {
-    // 13.2.6.4.18 "in template": the first start tag picks the mode; after
-    // <col> it is "in column group" with the template as current node.
+  if (ctx.template_fresh && !one_of(std::string_view(tag_.name), kTemplateHeadTags)) {
+    // 13.2.6.4.18 "in template": the first start tag that is not for the
+    // head picks the mode; after <col> it is "in column group" with the
+    // template as current node.
     ctx.template_fresh = false;
     ctx.column_group = tag_.name == "col";
   }
@@ -615,8 +621,8 @@ void Scanner::foreign_start_tag() {
   if (ns == Namespace::kSvg) {
     entry.html_integration = tag_.name == "foreignobject" || tag_.name == "desc" || tag_.name == "title";
   } else {
-    entry.mathml_text_integration = tag_.name == "mi" || tag_.name == "mo" || tag_.name == "mn" ||
-                                    tag_.name == "ms" || tag_.name == "mtext";
+    entry.mathml_text_integration =
+        tag_.name == "mi" || tag_.name == "mo" || tag_.name == "mn" || tag_.name == "ms" || tag_.name == "mtext";
     if (tag_.name == "annotation-xml") {
       entry.annotation_xml = true;
       if (const Attribute* encoding = tag_.find("encoding")) {
@@ -693,7 +699,8 @@ void Scanner::html_start_tag() {
   }
   ctx.table_parts |= table_part_bit(name);
   if (name == "svg" || name == "math") {
-    if (!tag_.self_closing) ctx.foreign.push_back(ForeignEntry{name == "svg" ? Namespace::kSvg : Namespace::kMathMl, name});
+    if (!tag_.self_closing)
+      ctx.foreign.push_back(ForeignEntry{name == "svg" ? Namespace::kSvg : Namespace::kMathMl, name});
     return;
   }
   const bool capture_title = name == "title" && !page_.has_title;
@@ -732,7 +739,8 @@ void Scanner::element(bool html) {
     } else if (name == "meta") {
       const Attribute* content = tag_.find("content");
       if (content != nullptr) {
-        if (const Attribute* meta_name = tag_.find("name")) apply_meta_robots(value(*meta_name), value(*content), page_);
+        if (const Attribute* meta_name = tag_.find("name"))
+          apply_meta_robots(value(*meta_name), value(*content), page_);
         const Attribute* equiv = tag_.find("http-equiv");
         if (options_.follow_meta_refresh && equiv != nullptr && iequals(value(*equiv), "refresh")) {
           if (auto target = refresh_url(value(*content))) page_.hrefs.push_back(*target);
@@ -821,7 +829,9 @@ std::size_t Scanner::skip_script(std::size_t at) {
   const std::size_t n = html_.size();
   enum class State { kData, kEscaped, kDoubleEscaped } state = State::kData;
   std::size_t dashes = 0;  // '-'s just before `at` in an escaped state
-  const auto name_ends = [&](std::size_t i) { return i < n && (is_space(html_[i]) || html_[i] == '/' || html_[i] == '>'); };
+  const auto name_ends = [&](std::size_t i) {
+    return i < n && (is_space(html_[i]) || html_[i] == '/' || html_[i] == '>');
+  };
   const auto script_end_tag = [&](std::size_t lt) {  // "</script" and a terminator at `lt`
     return html_.compare(lt, 2, "</") == 0 && starts_with_ci(html_, lt + 2, "script") && name_ends(lt + 8);
   };
