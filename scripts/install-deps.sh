@@ -22,6 +22,7 @@ packages=(
   zlib1g-dev              # gzip bodies in the built-in server
   redis-server            # real Redis for the Redis frontier tests
   curl                    # peer in benchmarks
+  python3-doc             # real HTML written by others: html_links_diff_test compares both parsers on it
 )
 # Peers and tools used only by bench/; installed with --bench.
 bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)

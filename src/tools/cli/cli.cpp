@@ -203,6 +203,8 @@ EngineOptions engine_options(const Settings& s, bool crawl) {
     o.robots = s.crawl.robots;
     o.frontier.robots_first = s.crawl.robots;
     o.links.link_tags = s.crawl.link_tags;
+    o.links.parser = s.crawl.html_parser == "gumbo" ? HtmlParser::kGumbo : HtmlParser::kFast;
+    o.links.max_links = s.crawl.max_links_per_page;
     o.links.honour_rel_nofollow = s.crawl.honour_rel_nofollow;
     ScopeOptions scope;
     scope.mode = parse_scope_mode(s.crawl.scope).value_or(ScopeMode::kSameHost);
@@ -421,6 +423,13 @@ int run_cli(int argc, char** argv) {
       crawl->add_option("--include", include, "Follow only URLs matching one of these regexes (repeatable)");
   auto* exclude_opt = crawl->add_option("--exclude", exclude, "Never follow URLs matching these regexes (repeatable)");
   crawl->add_flag("--no-robots", no_robots, "Ignore robots.txt (on by default for crawl)");
+  std::string html_parser;
+  std::uint64_t max_links_per_page = 0;
+  auto* html_parser_opt =
+      crawl->add_option("--html-parser", html_parser, "fast (one pass, no tree) or gumbo (full HTML5 tree) [fast]")
+          ->check(CLI::IsMember({"fast", "gumbo"}));
+  auto* max_links_opt = crawl->add_option("--max-links-per-page", max_links_per_page,
+                                          "Keep at most this many links of one page [default 10000]");
   std::string frontier_uri;
   crawl->add_option("--frontier", frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
@@ -521,6 +530,8 @@ int run_cli(int argc, char** argv) {
       if (include_opt->count()) s.crawl.include = include;
       if (exclude_opt->count()) s.crawl.exclude = exclude;
       if (no_robots) s.crawl.robots = false;
+      if (html_parser_opt->count()) s.crawl.html_parser = html_parser;
+      if (max_links_opt->count()) s.crawl.max_links_per_page = max_links_per_page;
       // The journal would sync a record after Redis already counts its URL as
       // done for every node, so a crash could lose it: not combined (yet).
       if (!frontier_uri.empty() && !crawl_flags.state_dir.empty()) {
