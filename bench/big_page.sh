@@ -16,7 +16,7 @@ mkdir -p "$www"
 awk -v links="$LINKS" -v bytes=$(( PAGE_MB * 1024 * 1024 )) 'BEGIN {
   out = "<!DOCTYPE html><html><head><title>one big page</title></head><body>\n"
   printf "%s", out; n = length(out)
-  for (i = 0; i < links; i++) { line = sprintf("<a href=\"/p%07d.html\">%d</a>\n", i, i); printf "%s", line; n += length(line) }
+  for (i = 0; i < links; i++) { line = sprintf("<a href=/p%07d>x</a>\n", i); printf "%s", line; n += length(line) }
   pad = "<p>" sprintf("%1000s", "") "</p>\n"
   while (n < bytes - 32) { printf "%s", pad; n += length(pad) }
   print "</body></html>"
