@@ -522,6 +522,9 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
     }
     request.writer = &*writer;
   }
+  // Nothing reads the body of a plain list fetch: count it, do not keep it.
+  DiscardBodyWriter discard;
+  if (request.writer == nullptr && !options_.parse_html && !options_.follow_links) request.writer = &discard;
   struct TransferGuard {
     Downloads* downloads;
     Downloads::Active* transfer;

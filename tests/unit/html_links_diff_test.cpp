@@ -43,7 +43,7 @@ namespace {
 // python3-doc, installed by scripts/install-deps.sh).
 constexpr const char* kRealHtmlDir = "/usr/share/doc/python3/html";
 constexpr std::size_t kMinRealDocuments = 400;
-constexpr std::uintmax_t kMaxRealBytes = 300 * 1024;  // keeps the run short under sanitizers
+constexpr std::uintmax_t kMaxRealBytes = 160 * 1024;  // keeps the run short under sanitizers
 constexpr int kGeneratedDocuments = 2000;
 constexpr std::size_t kMaxUnexplainedGenerated = 4;  // see the end of the generated test
 
