@@ -314,3 +314,30 @@ TEST_CASE("stopping while the feeder waits for room records the line as aborted"
   for (const auto& r : sink.records()) CHECK(lines.insert(r.line).second);
   CHECK(lines.count(line) == 1);  // the refused line still has its record
 }
+
+TEST_CASE("a list fetch that nobody parses counts the body as it streams instead of keeping it", "[engine]") {
+  LocalServer server(ServerOptions{});
+  const std::string url = server.base_url() + "/bytes/100000";
+  for (const bool parse : {false, true}) {
+    EngineOptions o;
+    o.workers = 1;
+    o.retry.max_retries = 0;
+    o.parse_html = parse;
+    o.fetch.max_body_bytes = 1000;  // bounds bodies kept in memory only
+    MemorySink sink;
+    CrawlEngine engine(o, sink);
+    engine.start();
+    engine.add(url, 1);
+    engine.finish_input();
+    engine.wait();
+    REQUIRE(sink.size() == 1);
+    const ResultRecord record = sink.records().front();
+    INFO("parse_html " << parse << ": " << record.error_message);
+    if (parse) {
+      CHECK(record.error == ErrorCode::kTooLarge);  // a body that is read must fit in memory
+    } else {
+      CHECK(record.ok());
+      CHECK(record.bytes == 100000);
+    }
+  }
+}
