@@ -583,6 +583,9 @@ void Scanner::start_tag() {
     // template as current node.
     ctx.template_fresh = false;
     ctx.column_group = tag_.name == "col";
+    // A row, cell or section first puts the contents in a table mode, so a
+    // <select> in them is "in select in table".
+    if (tag_.name != "table" && table_part_bit(tag_.name) != 0) ctx.tables = 1;
   }
   if (ctx.column_group) {
     if (tag_.name == "template") contexts_.push_back(template_context());

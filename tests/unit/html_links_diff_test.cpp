@@ -45,7 +45,7 @@ constexpr const char* kRealHtmlDir = "/usr/share/doc/python3/html";
 constexpr std::size_t kMinRealDocuments = 400;
 constexpr std::uintmax_t kMaxRealBytes = 160 * 1024;  // keeps the run short under sanitizers
 constexpr int kGeneratedDocuments = 2000;
-constexpr std::size_t kMaxUnexplainedGenerated = 4;  // see the end of the generated test
+constexpr std::size_t kMaxUnexplainedGenerated = 3;  // see the end of the generated test
 
 // What both paths must agree on.
 struct Answer {
@@ -551,7 +551,7 @@ TEST_CASE("fast path and gumbo agree on 2,000 generated adversarial documents", 
       ++unexplained;
     }
   }
-  // Open work: a few generated documents (4 of 2,000 with this seed) still
+  // Open work: a few generated documents (3 of 2,000 with this seed) still
   // differ in ways no known difference explains. Those examined are the
   // scanner's own shortcut, not gumbo's error: in a table, foster parenting
   // (13.2.6.1) puts a later <title> or <base> ahead of an earlier one in
