@@ -51,7 +51,9 @@ count_jsonl() { grep '"ok":true' "$1/results.jsonl" 2>/dev/null | grep -c '\.htm
 count_wget2_csv() { awk -F, 'NR > 1 && $4 == 200 && $3 ~ /\.html$/' "$1/stats.csv" 2>/dev/null | wc -l; }
 
 if (( fetchpool_ok )); then
-  run_crawl fetchpool count_jsonl -- "$FETCHPOOL" -q crawl "$seed" -j "$JOBS" --depth 1000 --per-host "$JOBS" \
+  # FETCHPOOL_ARGS: extra crawl flags, e.g. "--html-parser gumbo" to measure the tree parser.
+  # shellcheck disable=SC2086
+  run_crawl fetchpool count_jsonl -- "$FETCHPOOL" -q crawl "$seed" -j "$JOBS" --depth 1000 --per-host "$JOBS" ${FETCHPOOL_ARGS:-} \
     --progress none -o "$BENCH_TMP/out/results.jsonl"
 fi
 if have wget2; then

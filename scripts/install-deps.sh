@@ -23,6 +23,7 @@ packages=(
   redis-server            # real Redis for the Redis frontier tests
   curl                    # peer in benchmarks
   clang clang-tidy clang-format python3  # scripts/lint.sh: format, tidy, thread-safety analysis, include check
+  python3-doc             # real HTML written by others: html_links_diff_test compares both parsers on it
 )
 # Peers and tools used only by bench/; installed with --bench.
 bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)

@@ -42,4 +42,12 @@ class BodyWriter {
   virtual Result<void> write(std::string_view chunk) = 0;
 };
 
+// A body nobody reads (a `get` that neither saves, hashes nor parses): the
+// fetcher still counts its bytes (FetchResponse::body_bytes), nothing is kept.
+class DiscardBodyWriter final : public BodyWriter {
+ public:
+  Result<void> begin(const ResponseHead& /*head*/) override { return {}; }
+  Result<void> write(std::string_view /*chunk*/) override { return {}; }
+};
+
 }  // namespace fetchpool

@@ -32,7 +32,9 @@ struct CrawlSettings {
   std::vector<std::string> exclude;  // regexes a URL must not match
   bool robots = true;                // obey robots.txt
   std::vector<std::string> link_tags{"a", "area", "link", "iframe", "frame"};
-  bool honour_rel_nofollow = false;  // skip <a rel="nofollow">
+  bool honour_rel_nofollow = false;          // skip <a rel="nofollow">
+  std::string html_parser = "fast";          // fast (one-pass scanner) | gumbo (full HTML5 tree)
+  std::uint64_t max_links_per_page = 10000;  // links kept per page; bounds a page's memory
 };
 
 struct HttpSettings {

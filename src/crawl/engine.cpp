@@ -675,6 +675,9 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   request.url = lease.item.url;
   std::optional<PageDownload> download;
   if (wants_file(lease.item.url) && !start_download(lease, record, request, download)) return;
+  // Nothing reads the body of a plain list fetch: count it, do not keep it.
+  DiscardBodyWriter discard;
+  if (request.writer == nullptr && !options_.parse_html && !options_.follow_links) request.writer = &discard;
 
   const auto started = std::chrono::steady_clock::now();
   auto response = fetcher.fetch(request, stop);

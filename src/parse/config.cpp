@@ -35,6 +35,8 @@ std::vector<Field> fields_of(Settings& s) {
       {"crawl", "robots", &s.crawl.robots},
       {"crawl", "link_tags", &s.crawl.link_tags},
       {"crawl", "honour_rel_nofollow", &s.crawl.honour_rel_nofollow},
+      {"crawl", "html_parser", &s.crawl.html_parser},
+      {"crawl", "max_links_per_page", &s.crawl.max_links_per_page},
       {"http", "user_agent", &s.http.user_agent},
       {"http", "connect_timeout_ms", &s.http.connect_timeout_ms},
       {"http", "timeout_ms", &s.http.timeout_ms},
@@ -150,6 +152,8 @@ std::string validate(const Settings& s, std::string* key) {
     return fail("run.log_level", "'" + s.run.log_level + "' is not one of trace, debug, info, warn, error, off");
   if (s.crawl.scope != "host" && s.crawl.scope != "domain" && s.crawl.scope != "any")
     return fail("crawl.scope", "'" + s.crawl.scope + "' is not one of host, domain, any");
+  if (s.crawl.html_parser != "fast" && s.crawl.html_parser != "gumbo")
+    return fail("crawl.html_parser", "'" + s.crawl.html_parser + "' is not one of fast, gumbo");
   if (s.output.format != "jsonl" && s.output.format != "csv" && s.output.format != "sqlite")
     return fail("output.format", "'" + s.output.format + "' is not one of jsonl, csv, sqlite");
   if (s.serve.error_rate < 0.0 || s.serve.error_rate > 1.0) return fail("serve.error_rate", "must be between 0 and 1");

@@ -6,18 +6,14 @@
 #include <array>
 #include <cstddef>
 #include <memory>
-#include <unordered_set>
 #include <utility>
 
 #include "base/ascii.hpp"
 #include "parse/html_guard.hpp"
+#include "parse/link_scanner.hpp"
 
 namespace fetchpool {
 namespace {
-
-using detail::iequals;
-using detail::is_html_space;
-using detail::trim_html_space;
 
 // Memory for one parse, handed out by bumping a pointer and released all at
 // once. Gumbo frees through the callback, which does nothing, so gumbo's own
@@ -59,21 +55,11 @@ class Arena {
   std::vector<std::unique_ptr<std::byte[]>> blocks_;
   std::byte* next_ = nullptr;
   std::size_t left_ = 0;
-  std::size_t block_size_ = std::size_t{16} * 1024;
+  std::size_t block_size_ = 16 * 1024;
 };
 
-// Calls `visit` with each token of `text` split at whitespace and `extra`.
-template <typename Visit>
-void for_each_token(std::string_view text, char extra, Visit visit) {
-  std::size_t at = 0;
-  while (at < text.size()) {
-    while (at < text.size() && (is_html_space(text[at]) || text[at] == extra)) ++at;
-    std::size_t end = at;
-    while (end < text.size() && !is_html_space(text[end]) && text[end] != extra) ++end;
-    if (end > at) visit(text.substr(at, end - at));
-    at = end;
-  }
-}
+using detail::ascii_lower;
+using detail::iequals;
 
 const char* attribute(const GumboElement& element, const char* name) {
   const GumboAttribute* found = gumbo_get_attribute(&element.attributes, name);
@@ -83,21 +69,7 @@ const char* attribute(const GumboElement& element, const char* name) {
 // Whether a rel attribute (a set of space-separated tokens) contains `token`.
 bool has_rel(const GumboElement& element, std::string_view token) {
   const char* rel = attribute(element, "rel");
-  if (rel == nullptr) return false;
-  bool found = false;
-  for_each_token(rel, ' ', [&](std::string_view value) { found = found || iequals(value, token); });
-  return found;
-}
-
-// Appends `text` with runs of whitespace as one space and none at the ends.
-void append_collapsed(std::string_view text, std::string& out) {
-  for (const char c : text) {
-    if (is_html_space(c)) {
-      if (!out.empty() && out.back() != ' ') out += ' ';
-    } else {
-      out += c;
-    }
-  }
+  return rel != nullptr && detail::has_token(rel, token);
 }
 
 // The elements LinkExtractOptions::link_tags names.
@@ -130,48 +102,38 @@ class TagSet {
   std::vector<std::string> unknown_;  // names gumbo has no enum for, matched by text
 };
 
-// What the walk over the tree collects; the strings live in the arena.
-struct Collected {
-  bool has_title = false;
-  std::string title;
-  const char* base_href = nullptr;
-  const char* canonical_href = nullptr;
-  std::vector<std::string_view> hrefs;
-};
-
 void visit(const GumboElement& element, const TagSet& link_tags, const LinkExtractOptions& options,
-           Collected& collected, PageInfo& info) {
+           detail::RawPage& page) {
   switch (element.tag) {
     case GUMBO_TAG_TITLE:
-      if (!collected.has_title) {
-        collected.has_title = true;
+      if (!page.has_title) {
+        page.has_title = true;
         for (unsigned int i = 0; i < element.children.length; ++i) {
           const auto* child = static_cast<const GumboNode*>(element.children.data[i]);
           if (child->type == GUMBO_NODE_TEXT || child->type == GUMBO_NODE_WHITESPACE) {
-            append_collapsed(child->v.text.text, collected.title);
+            detail::append_collapsed(child->v.text.text, page.title);
           }
         }
-        if (!collected.title.empty() && collected.title.back() == ' ') collected.title.pop_back();
+        detail::finish_collapsed(page.title);
       }
       break;
     case GUMBO_TAG_BASE:
-      if (collected.base_href == nullptr) collected.base_href = attribute(element, "href");
+      if (!page.base_href) {
+        if (const char* href = attribute(element, "href")) page.base_href = href;
+      }
       break;
     case GUMBO_TAG_LINK:
-      if (collected.canonical_href == nullptr && has_rel(element, "canonical")) {
-        collected.canonical_href = attribute(element, "href");
+      if (!page.canonical_href && has_rel(element, "canonical")) {
+        if (const char* href = attribute(element, "href")) page.canonical_href = href;
       }
       break;
     case GUMBO_TAG_META: {
-      const char* name = attribute(element, "name");
       const char* content = attribute(element, "content");
-      const std::string_view trimmed_name = trim_html_space(name != nullptr ? name : "");
-      if (content != nullptr && iequals(trimmed_name, "robots")) {
-        for_each_token(content, ',', [&info](std::string_view directive) {
-          const bool none = iequals(directive, "none");
-          info.meta_nofollow = info.meta_nofollow || none || iequals(directive, "nofollow");
-          info.meta_noindex = info.meta_noindex || none || iequals(directive, "noindex");
-        });
+      if (content == nullptr) break;
+      if (const char* name = attribute(element, "name")) detail::apply_meta_robots(name, content, page);
+      const char* equiv = attribute(element, "http-equiv");
+      if (options.follow_meta_refresh && equiv != nullptr && iequals(equiv, "refresh")) {
+        if (auto target = detail::refresh_url(content)) page.hrefs.push_back(*target);
       }
       break;
     }
@@ -183,19 +145,17 @@ void visit(const GumboElement& element, const TagSet& link_tags, const LinkExtra
   const char* target = attribute(element, "href");
   if (target == nullptr) target = attribute(element, "xlink:href");
   if (target == nullptr) target = attribute(element, "src");
-  if (target != nullptr) collected.hrefs.emplace_back(target);
+  if (target != nullptr) page.hrefs.emplace_back(target);
 }
 
-}  // namespace
-
-PageInfo extract_page_info(std::string_view html, const Url& page_url, const LinkExtractOptions& options) {
-  PageInfo info;
+PageInfo extract_with_gumbo(std::string_view html, const Url& page_url, const LinkExtractOptions& options) {
+  bool truncated = false;
   std::string rewritten;
   std::string_view document = detail::without_foreign_content(html, rewritten);
   const detail::NestingEstimate nesting = detail::estimate_nesting(document, kMaxHtmlNesting);
   if (nesting.safe_length < document.size()) {
     document = document.substr(0, nesting.safe_length);
-    info.truncated = true;
+    truncated = true;
   }
 
   Arena arena;
@@ -209,7 +169,7 @@ PageInfo extract_page_info(std::string_view html, const Url& page_url, const Lin
   const GumboOutput* output = gumbo_parse_with_options(&gumbo_options, document.data(), document.size());
 
   const TagSet link_tags(options.link_tags);
-  Collected collected;
+  detail::RawPage page;  // its views point into the arena
   // Depth-first, in document order, with an explicit stack: never recursion.
   std::vector<const GumboNode*> pending{output->document};
   while (!pending.empty()) {
@@ -219,36 +179,23 @@ PageInfo extract_page_info(std::string_view html, const Url& page_url, const Lin
     if (node->type == GUMBO_NODE_DOCUMENT) {
       children = &node->v.document.children;
     } else if (node->type == GUMBO_NODE_ELEMENT || node->type == GUMBO_NODE_TEMPLATE) {
-      visit(node->v.element, link_tags, options, collected, info);
+      visit(node->v.element, link_tags, options, page);
       children = &node->v.element.children;
     }
     for (unsigned int i = children != nullptr ? children->length : 0; i-- > 0;) {
       pending.push_back(static_cast<const GumboNode*>(children->data[i]));
     }
   }
-  info.title = std::move(collected.title);
-
-  if (collected.base_href != nullptr) {
-    if (auto base = page_url.resolve(collected.base_href)) info.base = std::move(base).value();
-  }
-  const Url& base = info.base ? *info.base : page_url;
-  if (collected.canonical_href != nullptr) {
-    if (auto canonical = base.resolve(collected.canonical_href)) info.canonical = std::move(canonical).value();
-  }
-  // Views into the Urls' own strings, which do not move when links grows.
-  std::unordered_set<std::string_view> seen;
-  for (const std::string_view href : collected.hrefs) {
-    if (info.links.size() >= options.max_links) break;
-    Result<Url> link = base.resolve(href);
-    if (!link) {
-      if (link.error().code == ErrorCode::kInvalidUrl) ++info.invalid_links;
-      continue;
-    }
-    if (seen.contains(link->str())) continue;
-    info.links.push_back(std::move(link).value());
-    seen.insert(info.links.back().str());
-  }
+  PageInfo info = detail::resolve_page(page, page_url, options);
+  info.truncated = truncated;
   return info;
+}
+
+}  // namespace
+
+PageInfo extract_page_info(std::string_view html, const Url& page_url, const LinkExtractOptions& options) {
+  if (options.parser == HtmlParser::kGumbo) return extract_with_gumbo(html, page_url, options);
+  return detail::resolve_page(detail::scan_page(html, options), page_url, options);
 }
 
 }  // namespace fetchpool

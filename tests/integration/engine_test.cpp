@@ -377,3 +377,30 @@ TEST_CASE("a short list starts about as many workers as it has URLs", "[engine][
   CHECK(summary.stats.workers_started <= 4);
   CHECK(summary.stats.workers_limited_by.empty());
 }
+
+TEST_CASE("a list fetch that nobody parses counts the body as it streams instead of keeping it", "[engine]") {
+  LocalServer server(ServerOptions{});
+  const std::string url = server.base_url() + "/bytes/100000";
+  for (const bool parse : {false, true}) {
+    EngineOptions o;
+    o.workers = 1;
+    o.retry.max_retries = 0;
+    o.parse_html = parse;
+    o.fetch.max_body_bytes = 1000;  // bounds bodies kept in memory only
+    MemorySink sink;
+    CrawlEngine engine(o, sink);
+    engine.start();
+    engine.add(url, 1);
+    engine.finish_input();
+    engine.wait();
+    REQUIRE(sink.size() == 1);
+    const ResultRecord record = sink.records().front();
+    INFO("parse_html " << parse << ": " << record.error_message);
+    if (parse) {
+      CHECK(record.error == ErrorCode::kTooLarge);  // a body that is read must fit in memory
+    } else {
+      CHECK(record.ok());
+      CHECK(record.bytes == 100000);
+    }
+  }
+}

@@ -33,6 +33,8 @@ TEST_CASE("config/default.toml documents exactly the built-in defaults", "[confi
   CHECK(loaded->crawl.scope == defaults.crawl.scope);
   CHECK(loaded->crawl.robots == defaults.crawl.robots);
   CHECK(loaded->crawl.link_tags == defaults.crawl.link_tags);
+  CHECK(loaded->crawl.html_parser == defaults.crawl.html_parser);
+  CHECK(loaded->crawl.max_links_per_page == defaults.crawl.max_links_per_page);
   CHECK(loaded->http.user_agent == defaults.http.user_agent);
   CHECK(loaded->http.timeout_ms == defaults.http.timeout_ms);
   CHECK(loaded->http.max_body_bytes == defaults.http.max_body_bytes);
@@ -92,6 +94,8 @@ TEST_CASE("bad config gives one line naming the file and the key", "[config]") {
   CHECK_THAT(error_of("[runn]\nworkers = 4\n"), Contains("test.toml: runn: unknown section"));
   CHECK_THAT(error_of("[crawl]\nscope = \"planet\"\n"),
              Contains("crawl.scope: 'planet' is not one of host, domain, any"));
+  CHECK_THAT(error_of("[crawl]\nhtml_parser = \"regex\"\n"),
+             Contains("crawl.html_parser: 'regex' is not one of fast, gumbo"));
   CHECK_THAT(error_of("[crawl]\nexclude = [1, 2]\n"), Contains("crawl.exclude: expected an array of strings"));
   CHECK_THAT(error_of("[http]\ncompressed = \"yes\"\n"), Contains("http.compressed: expected true or false"));
   CHECK_THAT(error_of("[output]\nformat = \"xml\"\n"), Contains("output.format"));

@@ -255,20 +255,101 @@ TEST_CASE("meta robots: nofollow, noindex, none", "[html_links]") {
   }
 }
 
-TEST_CASE("100,000 nested <div>s on a 512 KiB stack: cut at the nesting limit, links before it kept", "[html_links]") {
+LinkExtractOptions gumbo_options() {
+  LinkExtractOptions options;
+  options.parser = fetchpool::HtmlParser::kGumbo;
+  return options;
+}
+
+TEST_CASE("gumbo: 100,000 nested <div>s on a 512 KiB stack: cut at the nesting limit, links before it kept",
+          "[html_links]") {
   const std::string html = "<a href=first></a>" + repeat("<div>", 100000) + "<a href=deep></a>";
   PageInfo info;
   fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes,
-                                     [&] { info = extract_page_info(html, page_url()); });
+                                     [&] { info = extract_page_info(html, page_url(), gumbo_options()); });
   CHECK(info.truncated);
   CHECK(link_strings(info) == std::vector<std::string>{"http://example.com/dir/first"});
 
   // Just within the limit, nothing is cut and the innermost link is found.
   const std::string fits = repeat("<div>", fetchpool::kMaxHtmlNesting - 1) + "<a href=deep></a>";
   fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes,
-                                     [&] { info = extract_page_info(fits, page_url()); });
+                                     [&] { info = extract_page_info(fits, page_url(), gumbo_options()); });
   CHECK_FALSE(info.truncated);
   CHECK(link_strings(info) == std::vector<std::string>{"http://example.com/dir/deep"});
+}
+
+TEST_CASE("the fast parser has no nesting limit: it keeps no stack of elements", "[html_links]") {
+  const std::string html = "<a href=first></a>" + repeat("<div>", 100000) + "<a href=deep></a>";
+  PageInfo info;
+  fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes,
+                                     [&] { info = extract_page_info(html, page_url()); });
+  CHECK_FALSE(info.truncated);
+  CHECK(link_strings(info) == std::vector<std::string>{"http://example.com/dir/first", "http://example.com/dir/deep"});
+}
+
+TEST_CASE("fast parser: the spec where gumbo 0.10.1 errs, and rules gumbo does not have", "[html_links]") {
+  struct Case {
+    std::string html;
+    std::vector<std::string> links;
+    const char* rule;
+  };
+  const Case kCases[] = {
+      {"<a x x href=y>",
+       {"http://example.com/dir/y"},
+       "13.2.5.33: a repeated attribute is dropped (gumbo glues its name onto the next one)"},
+      {"<a href='a\001b'>",
+       {"http://example.com/dir/a%01b"},
+       "13.2.3.5: a control character is a parse error and stays (gumbo makes it U+FFFD)"},
+      {"<svg><style><a href=in-svg-style></a></style></svg><style><a href=no></style>",
+       {"http://example.com/dir/in-svg-style"},
+       "13.2.6.5: <style> in SVG is an SVG element, its text is markup"},
+      {"<svg><![CDATA[ > <a href=no> ]]></svg><![CDATA[ > <a href=yes> ]]>",
+       {"http://example.com/dir/yes"},
+       "13.2.5.42: CDATA only in foreign content; elsewhere a bogus comment up to the first '>'"},
+      {"<svg><p><a href=a></a>", {"http://example.com/dir/a"}, "13.2.6.5: <p> breaks out of foreign content"},
+      {"<meta http-equiv=Refresh content='5; URL=\"/next\"'>",
+       {"http://example.com/next"},
+       "meta refresh: shared declarative refresh steps"},
+      {"<meta http-equiv=refresh content='5'><meta http-equiv=refresh content='x; url=/no'>",
+       {},
+       "meta refresh without a URL, or with a bad time"},
+      {"<a href='?a=1&notit=2&copy=3&copy;&amp'>",
+       {"http://example.com/dir/page.html?a=1&notit=2&copy=3%C2%A9&"},
+       "13.2.5.73: legacy references without ';' stay as written before '=' or an alphanumeric"},
+      {"<a href='&CounterClockwiseContourIntegral;&#128512;&#x80;&#0;'>",
+       {"http://example.com/dir/%E2%88%B3%F0%9F%98%80%E2%82%AC%EF%BF%BD"},
+       "named (longest), numeric, windows-1252 and NUL references"},
+      {"<select><a href=no><option></select><a href=yes>",
+       {"http://example.com/dir/yes"},
+       "13.2.6.4.16: in select, other tags are ignored"},
+      {"<frameset><frame src=f></frameset><a href=no>",
+       {"http://example.com/dir/f"},
+       "13.2.6.4.20: in a frameset only frames"},
+      {"<a href=lost></a><frameset><frame src=f>",
+       {"http://example.com/dir/f"},
+       "13.2.6.4.7: a frameset replaces a body in which nothing happened yet"},
+      {"<template><col><a href=no></template><a href=yes>",
+       {"http://example.com/dir/yes"},
+       "13.2.6.4.18: a template in column-group mode ignores all but <col>"},
+      {"<script><!--<script></script><a href=no></script>--></script><a href=yes>",
+       {"http://example.com/dir/yes"},
+       "13.2.5.20-27: script data escaped and double-escaped states"},
+      {"<noscript><a href=ns></noscript>", {"http://example.com/dir/ns"}, "<noscript> parsed as markup, as gumbo does"},
+  };
+  for (const Case& c : kCases) {
+    INFO(c.rule << ": " << c.html);
+    CHECK(link_strings(extract_page_info(c.html, page_url())) == c.links);
+  }
+}
+
+TEST_CASE("the link cap bounds what a page of a million links keeps", "[html_links]") {
+  std::string html;
+  for (int i = 0; i < 200000; ++i) html += "<a href=/p" + std::to_string(i) + ">x</a>";
+  LinkExtractOptions options;
+  options.max_links = 1000;
+  const PageInfo info = extract_page_info(html, page_url(), options);
+  REQUIRE(info.links.size() == 1000);
+  CHECK(info.links.back().str() == "http://example.com/p999");
 }
 
 TEST_CASE("deep or broken documents never crash and never take long", "[html_links]") {
@@ -299,8 +380,11 @@ TEST_CASE("deep or broken documents never crash and never take long", "[html_lin
     INFO(c.what);
     PageInfo info;
     fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes,
-                                       [&] { info = extract_page_info(c.html, page_url()); });
+                                       [&] { info = extract_page_info(c.html, page_url(), gumbo_options()); });
     CHECK(info.truncated == c.truncated);
+    fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes,
+                                       [&] { info = extract_page_info(c.html, page_url()); });
+    CHECK_FALSE(info.truncated);
   }
 }
 

@@ -85,6 +85,8 @@ EngineOptions engine_options(const Settings& s, bool crawl) {
     o.robots = s.crawl.robots;
     o.frontier.robots_first = s.crawl.robots;
     o.links.link_tags = s.crawl.link_tags;
+    o.links.parser = s.crawl.html_parser == "gumbo" ? HtmlParser::kGumbo : HtmlParser::kFast;
+    o.links.max_links = s.crawl.max_links_per_page;
     o.links.honour_rel_nofollow = s.crawl.honour_rel_nofollow;
     ScopeOptions scope;
     scope.mode = parse_scope_mode(s.crawl.scope).value_or(ScopeMode::kSameHost);

@@ -76,6 +76,8 @@ Settings crawl_settings(const CrawlCommandOptions& o, const Settings& base) {
   if (o.include_opt->count()) s.crawl.include = o.include;
   if (o.exclude_opt->count()) s.crawl.exclude = o.exclude;
   if (o.no_robots) s.crawl.robots = false;
+  if (o.html_parser_opt->count()) s.crawl.html_parser = o.html_parser;
+  if (o.max_links_opt->count()) s.crawl.max_links_per_page = o.max_links_per_page;
   return s;
 }
 
@@ -109,6 +111,11 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
       crawl->add_option("--include", o.include, "Follow only URLs matching one of these regexes (repeatable)");
   o.exclude_opt = crawl->add_option("--exclude", o.exclude, "Never follow URLs matching these regexes (repeatable)");
   crawl->add_flag("--no-robots", o.no_robots, "Ignore robots.txt (on by default for crawl)");
+  o.html_parser_opt =
+      crawl->add_option("--html-parser", o.html_parser, "fast (one pass, no tree) or gumbo (full HTML5 tree) [fast]")
+          ->check(CLI::IsMember({"fast", "gumbo"}));
+  o.max_links_opt = crawl->add_option("--max-links-per-page", o.max_links_per_page,
+                                      "Keep at most this many links of one page [default 10000]");
   crawl->add_option("--frontier", o.frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
                     "redis://HOST[:PORT][/PREFIX][?lease=SECONDS]; each URL is fetched once across all of them, "

@@ -25,6 +25,8 @@ struct CrawlCommandOptions {
   std::string scope;
   std::vector<std::string> include, exclude;
   bool no_robots = false;
+  std::string html_parser;
+  std::uint64_t max_links_per_page = 0;
   std::string download_dir;
   std::vector<std::string> download_extensions;
   std::string frontier_uri;  // empty: the in-memory frontier
@@ -34,6 +36,8 @@ struct CrawlCommandOptions {
   CLI::Option* scope_opt = nullptr;
   CLI::Option* include_opt = nullptr;
   CLI::Option* exclude_opt = nullptr;
+  CLI::Option* html_parser_opt = nullptr;
+  CLI::Option* max_links_opt = nullptr;
 };
 
 // Registers the subcommand and its flags on `app`; the values land in `options`.
