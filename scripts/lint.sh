@@ -15,13 +15,15 @@ if [[ ${#steps[@]} -eq 0 ]]; then steps=(format includes tidy threads); fi
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # The compile_commands.json of a clang build: clang-tidy and the analysis
-# parse with clang, so they need clang's flags, not gcc's. Configuring is
-# enough; nothing is compiled here.
+# parse with clang, so they need clang's flags, not gcc's. Configuring and
+# generating the embedded headers is enough; nothing is compiled here.
 configure_clang() {
   if [[ ! -f build-clang/compile_commands.json ]]; then
     cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
           -DCMAKE_CXX_COMPILER=clang++ -DFETCHPOOL_BUILD_BENCH=OFF >/dev/null
   fi
+  # Generated headers (the embedded Lua scripts) must exist to be parsed.
+  cmake --build build-clang --target fetchpool_generated >/dev/null
 }
 
 # Sources in the clang build's compilation database under the given folders.

@@ -3,16 +3,19 @@
 // The engine is the only component that sees all the others (scrapy's engine):
 // it owns the frontier, the worker threads, the shared curl cache, the robots
 // cache and the statistics, and writes one ResultRecord per URL to the sink it
-// is given. Each worker is a std::jthread with its own Fetcher (one reused curl
-// easy handle, so connections stay alive), looping
+// is given. Each worker is a detail::SizedThread (a joining thread with a small
+// stack, started by the spawner thread as queued work outgrows the idle
+// workers) with its own Fetcher (one reused curl easy handle, so connections
+// stay alive), looping
 //     pop lease -> fetch (no lock held) -> parse HTML (no lock held)
 //               -> push discovered links -> write record -> complete lease
 // Links are pushed before the lease completes, so the frontier can never
 // report "finished" while a page's children are still on their way.
 //
-// Stop policy: request_stop() aborts. Waiting pops return at once, in-flight
-// transfers end through curl's progress callback within about a second, each
-// aborted URL still gets a record ("aborted"), and wait() joins every thread.
+// Stop policy: request_stop() aborts. Waiting pops return at once; in-flight
+// transfers end at once because every Fetcher polls one shared StopWakeup
+// eventfd beside its sockets, which a stop_callback writes; each aborted URL
+// still gets a record ("aborted"), and wait() joins every thread.
 //
 // Thread-safety: add(), finish_input(), request_stop(), stats() and
 // progress_view() may be called from any thread; start() and wait() from the
@@ -189,10 +192,9 @@ class CrawlEngine {
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> input_total_{0};
   std::atomic<bool> started_{false};
-  std::atomic<bool> work_ended_{false};
-  std::atomic<bool> stopping_{
-      false};  // set first thing in request_stop()  // a worker saw pop() end: short runs need no more workers
-  bool restored_ = false;  // options_.state was restored (prepare() runs before any thread)
+  std::atomic<bool> work_ended_{false};  // a worker saw pop() end: short runs need no more workers
+  std::atomic<bool> stopping_{false};    // set first thing in request_stop()
+  bool restored_ = false;                // options_.state was restored (prepare() runs before any thread)
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.
   std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined

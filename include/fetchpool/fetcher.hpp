@@ -102,7 +102,7 @@ class SharedCurlCache {
 // Fetcher given it; thread-safe.
 class StopWakeup {
  public:
-  explicit StopWakeup(std::stop_token token);
+  explicit StopWakeup(std::stop_token stop);
   ~StopWakeup();
   StopWakeup(const StopWakeup&) = delete;
   StopWakeup& operator=(const StopWakeup&) = delete;

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/utf8.hpp"
+
 namespace fetchpool::detail {
 
 // Records are written once per URL on every worker, so their serialisation is
@@ -26,7 +28,8 @@ namespace fetchpool::detail {
 inline void append_json_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* begin = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* p = begin;
   const auto* end = p + text.size();
   while (p < end) {
     const unsigned char c = *p;
@@ -59,30 +62,9 @@ inline void append_json_string(std::string& out, std::string_view text) {
       ++p;
       continue;
     }
-    // Length and smallest code point of a well-formed sequence (RFC 3629).
-    std::size_t length = 0;
-    std::uint32_t code = 0, minimum = 0;
-    if ((c & 0xe0) == 0xc0) {
-      length = 2;
-      code = c & 0x1f;
-      minimum = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      length = 3;
-      code = c & 0x0f;
-      minimum = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      length = 4;
-      code = c & 0x07;
-      minimum = 0x10000;
-    }
-    bool valid = length != 0 && static_cast<std::size_t>(end - p) >= length;
-    for (std::size_t i = 1; valid && i < length; ++i) {
-      if ((p[i] & 0xc0) != 0x80)
-        valid = false;
-      else
-        code = (code << 6) | (p[i] & 0x3f);
-    }
-    if (valid && (code < minimum || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))) valid = false;
+    const Utf8Sequence sequence = utf8_sequence_at(text, static_cast<std::size_t>(p - begin));
+    const bool valid = sequence.valid;
+    const std::size_t length = sequence.length;
     if (valid) {
       out.append(reinterpret_cast<const char*>(p), length);
       p += length;

@@ -55,10 +55,9 @@ class Arena {
   std::vector<std::unique_ptr<std::byte[]>> blocks_;
   std::byte* next_ = nullptr;
   std::size_t left_ = 0;
-  std::size_t block_size_ = 16 * 1024;
+  std::size_t block_size_ = std::size_t{16} * 1024;
 };
 
-using detail::ascii_lower;
 using detail::iequals;
 
 const char* attribute(const GumboElement& element, const char* name) {

@@ -1,7 +1,6 @@
 // See parse/link_scanner.hpp. Section numbers are those of the WHATWG HTML
 // Standard, 13.2 "Parsing HTML documents".
 #include "parse/link_scanner.hpp"
-#include "base/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,6 +9,9 @@
 #include <iterator>
 #include <unordered_set>
 #include <utility>
+
+#include "base/ascii.hpp"
+#include "base/utf8.hpp"
 
 namespace fetchpool::detail {
 namespace {
@@ -33,7 +35,6 @@ constexpr std::array<std::uint32_t, 32> kWindows1252 = {0x20AC, 0x81,   0x201A, 
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
-
 bool starts_with_ci(std::string_view text, std::size_t at, std::string_view prefix) noexcept {
   return at <= text.size() && text.size() - at >= prefix.size() && iequals(text.substr(at, prefix.size()), prefix);
 }
@@ -54,42 +55,6 @@ void append_utf8(std::uint32_t code_point, std::string& out) {
     out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (code_point & 0x3F));
   }
-}
-
-// Length of the valid UTF-8 sequence at `at`, or 0 where the decoder of the
-// Encoding Standard emits U+FFFD; `skip` is then how many bytes that U+FFFD
-// stands for (a lead byte and the continuation bytes that fit it).
-std::size_t valid_utf8(std::string_view s, std::size_t at, std::size_t& skip) noexcept {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char lead = byte(at);
-  std::size_t need = 0;
-  unsigned char lower = 0x80;
-  unsigned char upper = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    need = 1;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    need = 2;
-    if (lead == 0xE0) lower = 0xA0;
-    if (lead == 0xED) upper = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    need = 3;
-    if (lead == 0xF0) lower = 0x90;
-    if (lead == 0xF4) upper = 0x8F;
-  } else {
-    skip = 1;
-    return 0;
-  }
-  std::size_t i = 1;
-  for (; i <= need; ++i) {
-    if (at + i >= s.size()) break;
-    const unsigned char next = byte(at + i);
-    if (next < lower || next > upper) break;
-    lower = 0x80;
-    upper = 0xBF;
-  }
-  if (i > need) return need + 1;
-  skip = i;
-  return 0;
 }
 
 // Whether a value needs more than a copy: a character reference, NUL, CR
@@ -175,15 +140,13 @@ void decode_into(std::string_view raw, bool references, bool in_attribute, std::
     const char c = raw[at];
     const auto byte = static_cast<unsigned char>(c);
     if (byte >= 0x80) {
-      std::size_t skip = 0;
-      const std::size_t valid = valid_utf8(raw, at, skip);
-      if (valid != 0) {
-        out.append(raw.substr(at, valid));
-        at += valid;
+      const Utf8Sequence sequence = utf8_sequence_at(raw, at);
+      if (sequence.valid) {
+        out.append(raw.substr(at, sequence.length));
       } else {
-        out.append(kReplacement);
-        at += skip;
+        out.append(kReplacement);  // one per maximal subpart (Encoding Standard, UTF-8 decoder)
       }
+      at += sequence.length;
     } else if (c == '\0') {
       out.append(kReplacement);
       ++at;

@@ -65,7 +65,7 @@ class Sha256 {
 
 // Big enough that a write() moves a useful amount per system call, small enough that
 // many parallel downloads stay cheap.
-inline constexpr std::size_t kDownloadBufferBytes = 256 * 1024;
+inline constexpr std::size_t kDownloadBufferBytes = std::size_t{256} * 1024;
 inline constexpr std::string_view kPartSuffix = ".part";
 inline constexpr std::string_view kMetaSuffix = ".part.meta";
 

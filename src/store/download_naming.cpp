@@ -7,6 +7,7 @@
 
 #include "base/ascii.hpp"
 #include "base/percent_coding.hpp"
+#include "base/utf8.hpp"
 #include "store/download_internal.hpp"
 
 namespace fetchpool {
@@ -18,39 +19,12 @@ using detail::is_http_ows;
 using detail::percent_decode;
 using detail::to_ascii_lower;
 using detail::trim_http_ows;
+using detail::utf8_sequence_at;
+using detail::Utf8Sequence;
 
 namespace {
 
 constexpr std::size_t kMaxExtensionBytes = 16;
-
-// Length of the valid UTF-8 sequence starting at text[i], or 0 if it is not valid
-// (stray continuation byte, overlong form, surrogate, beyond U+10FFFF, cut short).
-std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  unsigned char lead = byte(i);
-  std::size_t length = 0;
-  unsigned char min_second = 0x80;
-  unsigned char max_second = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) min_second = 0xA0;  // overlong
-    if (lead == 0xED) max_second = 0x9F;  // UTF-16 surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) min_second = 0x90;  // overlong
-    if (lead == 0xF4) max_second = 0x8F;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  if (byte(i + 1) < min_second || byte(i + 1) > max_second) return 0;
-  for (std::size_t k = i + 2; k < i + length; ++k) {
-    if (byte(k) < 0x80 || byte(k) > 0xBF) return 0;
-  }
-  return length;
-}
 
 // One path component made safe: separators, control characters and invalid UTF-8
 // become '_'; valid UTF-8 is kept as it is.
@@ -65,7 +39,8 @@ std::string sanitize_component(std::string_view decoded) {
       ++i;
       continue;
     }
-    std::size_t length = utf8_sequence_length(decoded, i);
+    const Utf8Sequence sequence = utf8_sequence_at(decoded, i);
+    std::size_t length = sequence.valid ? sequence.length : 0;
     bool c1_control = length == 2 && c == 0xC2 && static_cast<unsigned char>(decoded[i + 1]) <= 0x9F;
     if (length == 0 || c1_control) {
       out.push_back('_');

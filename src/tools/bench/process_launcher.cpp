@@ -10,7 +10,7 @@
 // ({ok, failed, latency_us, peak_rss_kib} or {error}) to its own socket and
 // _exit()s; EOF ends the report.
 #include <poll.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX kill and sigset_t, not in <csignal>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>

@@ -13,6 +13,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "base/ascii.hpp"
 #include "tools/bench/benchmark.hpp"
 #include "tools/cli/cli.hpp"
 #include "tools/testsite/local_server.hpp"
@@ -42,10 +43,9 @@ Result<std::vector<std::string>> read_url_list(const std::string& path, std::opt
   std::vector<std::string> urls;
   std::unordered_set<std::string> seen;
   for (std::string line; std::getline(in, line);) {
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    const auto last = line.find_last_not_of(" \t\r");
-    std::string url = line.substr(first, last - first + 1);
+    const std::string_view trimmed = detail::trim_ows_and_newlines(line);
+    if (trimmed.empty() || trimmed.front() == '#') continue;
+    std::string url(trimmed);
     if (seen.insert(url).second) urls.push_back(std::move(url));
     if (limit && urls.size() >= *limit) break;
   }

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <istream>
 
+#include "base/ascii.hpp"
 #include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
 #include "tools/cli/exit_codes.hpp"
@@ -63,10 +64,9 @@ bool queue_list(CrawlEngine& engine, std::istream* in, const GetCommandOptions& 
   if (in != nullptr) {
     for (std::string line; std::getline(*in, line);) {
       ++line_number;
-      const auto first = line.find_first_not_of(" \t\r");
-      if (first == std::string::npos || line[first] == '#') continue;
-      const auto last = line.find_last_not_of(" \t\r");
-      engine.add(std::string_view(line).substr(first, last - first + 1), line_number);
+      const std::string_view url = detail::trim_ows_and_newlines(line);
+      if (url.empty() || url.front() == '#') continue;
+      engine.add(url, line_number);
     }
     if (in->bad()) {
       spdlog::error("{}: read error after line {}", o.input_file, line_number);
