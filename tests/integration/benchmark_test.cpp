@@ -51,6 +51,7 @@ const fetchpool::BenchPoint& find_point(const fetchpool::BenchReport& report, Be
 int run_cli(std::vector<std::string> args) {
   args.insert(args.begin(), "fetchpool");
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (auto& a : args) argv.push_back(a.data());
   return fetchpool::cli::run_cli(static_cast<int>(argv.size()), argv.data());
 }
@@ -87,16 +88,18 @@ TEST_CASE("8 threads fetch 64 pages of 100 ms about 8 times faster, processes ha
   const auto& threads = find_point(*report, BenchMode::kThreads, 8);
   const auto& processes = find_point(*report, BenchMode::kProcesses, 8);
 
-  // The sequential run cannot beat the server's delays, and waits for little
-  // else. Upper bounds on time (a lower bound on speedup is one) are checked
-  // only without sanitizers (tests/support/sanitized.hpp).
+  // The sequential run cannot beat the server's delays. Upper bounds on time
+  // (a lower bound on speedup is one) are checked only without sanitizers
+  // (tests/support/sanitized.hpp), and only against the broken cases, with
+  // room for a loaded machine: a wait of its own per request (64 x 0.5 s), or
+  // workers that run one at a time (speedup 1).
   using fetchpool::testing::kSanitized;
   CHECK(sequential.wall_s.median >= 64 * 0.1 * 0.98);
-  if (!kSanitized) CHECK(sequential.wall_s.median < 64 * 0.1 * 2);
+  if (!kSanitized) CHECK(sequential.wall_s.median < 64 * (0.1 + 0.5));
   CHECK(report->latency_ms >= 98);
   CHECK(sequential.ok == 64);
 
-  if (!kSanitized) CHECK(threads.speedup >= 6.0);
+  if (!kSanitized) CHECK(threads.speedup >= 3.0);
   CHECK(threads.speedup <= 8.5);  // 8 rounds of 100 ms cannot take less than 0.8 s
   CHECK(threads.ideal_speedup == Approx(8.0));
   CHECK(threads.ideal_wall_s == Approx(0.8 * report->latency_ms / 100.0));
@@ -107,14 +110,14 @@ TEST_CASE("8 threads fetch 64 pages of 100 ms about 8 times faster, processes ha
   REQUIRE(processes.runs.size() == 1);
   CHECK(processes.runs[0].ok + processes.runs[0].failed == 64);
   CHECK(processes.ok == 64);
-  if (!kSanitized) CHECK(processes.speedup > 3.0);  // processes pay fork and exit; only a sanity bound here
+  if (!kSanitized) CHECK(processes.speedup > 2.0);  // processes pay fork and exit; only a sanity bound here
   CHECK(processes.speedup <= 8.5);
   REQUIRE(processes.memory_per_worker_kib);
   CHECK(*processes.memory_per_worker_kib > 0);
   CHECK(processes.cpu_s > 0);
 
   // Every request reached the server exactly once per mode.
-  CHECK(server.counters().requests == 3 * 64);
+  CHECK(server.counters().requests == std::uint64_t{3} * 64);
 }
 
 TEST_CASE("the launcher refuses to fork while another thread runs", "[benchmark]") {
@@ -131,15 +134,17 @@ TEST_CASE("a processes run past its deadline is killed and reported, and the lau
   auto launcher = start_launcher();
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   fetchpool::FetchOptions fetch;
-  fetch.total_timeout = std::chrono::seconds(30);
+  fetch.total_timeout = std::chrono::seconds(90);
 
+  // Without the kill the run would last the 60 s delay and succeed; the bound
+  // sits halfway, 29 s above the 1 s deadline.
   const auto started = std::chrono::steady_clock::now();
   const auto slow =
-      launcher->run({server.base_url() + "/delay/20000", server.base_url() + "/"}, 2, fetch, std::chrono::seconds(1));
+      launcher->run({server.base_url() + "/delay/60000", server.base_url() + "/"}, 2, fetch, std::chrono::seconds(1));
   const auto took = std::chrono::steady_clock::now() - started;
   REQUIRE_FALSE(slow);
   CHECK(slow.error().code == fetchpool::ErrorCode::kTimeout);
-  CHECK(took < std::chrono::seconds(15));
+  CHECK(took < std::chrono::seconds(30));
 
   const auto fine =
       launcher->run({server.base_url() + "/", server.base_url() + "/status/404", server.base_url() + "/s/0/1.html"}, 2,

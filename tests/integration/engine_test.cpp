@@ -215,7 +215,7 @@ TEST_CASE("stopping mid-crawl aborts promptly and joins every thread", "[engine]
   }
   CHECK(thread_count() == threads_before);
   const auto records = sink.records();
-  CHECK(records.size() > 0);
+  CHECK_FALSE(records.empty());
   CHECK(records.size() < 5000);
   std::set<std::string> urls;
   for (const auto& r : records) CHECK(urls.insert(r.url).second);  // no duplicates even when stopping

@@ -20,7 +20,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double list_fetch_seconds(LocalServer& server, std::size_t pages, EngineOptions o, MemorySink& sink) {
+double list_fetch_seconds(LocalServer& server, std::size_t pages, const EngineOptions& o, MemorySink& sink) {
   CrawlEngine engine(o, sink);
   const auto started = std::chrono::steady_clock::now();
   engine.start();

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): kill() is POSIX, <csignal> is only C
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,7 +172,7 @@ TEST_CASE("a node stopped with SIGINT exits 3 and gives its URLs back: another n
   options.latency = 25ms;
   fetchpool::LocalServer server(options);
   ScratchDir dir;
-  const std::string uri = redis.uri("sigint") + "?lease=60";  // long: only a clean give-back lets the crawl end soon
+  const std::string uri = redis.uri("sigint") + "?lease=120";  // long: only a clean give-back lets the crawl end soon
   const auto first = dir.path / "first.jsonl";
   const auto second = dir.path / "second.jsonl";
   const pid_t node = spawn(
@@ -185,8 +185,9 @@ TEST_CASE("a node stopped with SIGINT exits 3 and gives its URLs back: another n
   const auto started = std::chrono::steady_clock::now();
   CHECK(wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o",
                          second.string()}),
-                  120s) == 0);
-  CHECK(std::chrono::steady_clock::now() - started < 50s);  // did not wait out a 60 s lease
+                  240s) == 0);
+  // About 2 s when the URLs were given back; the 120 s lease if they were not.
+  CHECK(std::chrono::steady_clock::now() - started < 60s);
 
   std::map<std::string, int> records;
   for (const auto& file : {first, second}) {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): kill() is POSIX, <csignal> is only C
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -29,6 +29,7 @@ namespace {
 // stderr to `stderr_path`: what `ulimit -n 256; fetchpool ...` does.
 pid_t spawn_with_nofile(std::vector<std::string> args, rlim_t nofile, const std::string& stderr_path) {
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t pid = ::fork();

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): kill() is POSIX, <csignal> is only C
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +21,7 @@ namespace fetchpool::testing {
 // Starts args[0] with args; with `stdout_path`, its standard output goes to that file.
 inline pid_t spawn(std::vector<std::string> args, const std::string& stdout_path = {}) {
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;

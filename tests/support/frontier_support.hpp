@@ -24,9 +24,11 @@ inline CrawlItem page(const std::string& host, const std::string& path, std::uin
 }
 
 // pop() that gives up after `limit` by requesting its stop token, so that a
-// bug shows as a failed check instead of a hung test.
+// bug shows as a failed check instead of a hung test. The default only ends a
+// pop that would never return: a minute, far above any interval the tests
+// set, so a loaded machine cannot make a due lease miss it.
 inline std::optional<Lease> pop_within(Frontier& frontier,
-                                       std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+                                       std::chrono::milliseconds limit = std::chrono::milliseconds(60'000)) {
   std::stop_source give_up;
   std::jthread timer([&give_up, limit](std::stop_token popped) {
     std::mutex m;

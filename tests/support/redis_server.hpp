@@ -6,7 +6,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): kill() is POSIX, <csignal> is only C
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -30,6 +30,7 @@ class RedisServer {
     std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",  "127.0.0.1", "--save", "",
                                   "--appendonly", "no",     "--loglevel",          "warning", "--dir",     "/tmp"};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     // Its start-up banner and warnings would bury the test output.

@@ -15,7 +15,7 @@
 
 namespace fetchpool::testing {
 
-inline constexpr std::size_t kWorkerStackBytes = 512 * 1024;
+inline constexpr std::size_t kWorkerStackBytes = std::size_t{512} * 1024;
 
 inline void run_with_stack(std::size_t stack_bytes, const std::function<void()>& body) {
   pthread_attr_t attributes;

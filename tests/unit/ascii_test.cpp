@@ -40,7 +40,7 @@ TEST_CASE("lower-casing folds A-Z only", "[ascii]") {
   CHECK(ascii_lower('[') == '[');
   CHECK(ascii_lower('\xC0') == '\xC0');  // no Latin-1 folding, whatever the C locale says
   CHECK(to_ascii_lower("Content-TYPE: Text/HTML \xC3\x89") == "content-type: text/html \xC3\x89");
-  CHECK(to_ascii_lower("") == "");
+  CHECK(to_ascii_lower("").empty());
 }
 
 TEST_CASE("iequals folds both sides, iequals_lower only the text", "[ascii]") {
@@ -103,7 +103,7 @@ TEST_CASE("trimming uses only its own set and keeps the inside", "[ascii]") {
   CHECK(trim_c0_control_or_space("\x7Fhttp://a/\xA0") == "\x7Fhttp://a/\xA0");
   CHECK(trim_any_of("\v\f allow \t", " \t\v\f") == "allow");
   CHECK(trim_any_of("\nallow", " \t\v\f") == "\nallow");
-  CHECK(trim_http_ows("") == "");
-  CHECK(trim_http_ows(" \t ") == "");
-  CHECK(trim_any_of("   ", " ") == "");
+  CHECK(trim_http_ows("").empty());
+  CHECK(trim_http_ows(" \t ").empty());
+  CHECK(trim_any_of("   ", " ").empty());
 }

@@ -1,6 +1,6 @@
 // Tests for the download component against real files in a private temporary
 // directory. sha256sum (GNU coreutils) is the reference for digests and manifests.
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): kill() is POSIX, <csignal> is only C
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,7 +122,8 @@ fetchpool::Result<DownloadResult> download(const fs::path& final_path, std::stri
 void interrupted_download(const fs::path& final_path, std::string_view body, std::uint64_t full_length,
                           std::string etag, std::string last_modified = {}) {
   FileWriter writer(final_path, false);
-  REQUIRE(writer.begin(head(200, full_length, std::move(etag), std::nullopt, std::move(last_modified))));
+  const ResponseHead response = head(200, full_length, std::move(etag), std::nullopt, std::move(last_modified));
+  REQUIRE(writer.begin(response));
   REQUIRE(writer.write(body));
   writer.abandon();
 }
@@ -332,6 +333,7 @@ TEST_CASE("8 threads reserving one name get 8 distinct files and none overwrites
   std::latch start(kThreads);
   {
     std::vector<std::jthread> threads;
+    threads.reserve(kThreads);
     for (int i = 0; i < kThreads; ++i) {
       threads.emplace_back([&, i] {
         start.arrive_and_wait();  // all threads race for the name at once
@@ -652,8 +654,8 @@ TEST_CASE("resume: a 206 from the saved offset appends and the hash covers the w
 TEST_CASE("resume: a part larger than the buffer is re-hashed in full", "[download]") {
   TempDir tmp;
   const fs::path final_path = tmp.path() / "big.bin";
-  const std::string first(700 * 1024, 'x');
-  const std::string rest(300 * 1024, 'y');
+  const std::string first(std::size_t{700} * 1024, 'x');
+  const std::string rest(std::size_t{300} * 1024, 'y');
   interrupted_download(final_path, first, first.size() + rest.size(), "\"v1\"");
   FileWriter writer(final_path, true);
   REQUIRE(writer.existing_size() == first.size());
@@ -811,7 +813,7 @@ TEST_CASE("a write the disk refuses (EFBIG past RLIMIT_FSIZE) is kIo and leaves 
   REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
   auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
   struct rlimit capped = old_limit;
-  capped.rlim_cur = 64 * 1024;
+  capped.rlim_cur = rlim_t{64} * 1024;
   REQUIRE(::setrlimit(RLIMIT_FSIZE, &capped) == 0);
 
   fetchpool::Error error{ErrorCode::kOk, {}};

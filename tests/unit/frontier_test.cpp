@@ -180,6 +180,7 @@ TEST_CASE("ready hosts are served round-robin", "[frontier]") {
   frontier.push(page(kHostC, "/1"));
 
   std::vector<std::string> order;
+  order.reserve(6);
   for (int i = 0; i < 6; ++i) order.push_back(url_of(pop_within(frontier)));
   const std::vector<std::string> expected{"http://a.test:80/1", "http://b.test:80/1", "http://c.test:80/1",
                                           "http://a.test:80/2", "http://b.test:80/2", "http://a.test:80/3"};
@@ -237,13 +238,15 @@ TEST_CASE("min_host_interval spaces request starts to one host, not to others", 
 }
 
 TEST_CASE("with min_host_interval 0 one host's leases come back to back", "[frontier]") {
+  // 500 leases of one host: any interval of 60 ms or more between them would
+  // add 30 s, the bound below; back to back they take milliseconds, so a
+  // loaded machine has all the slack it needs.
+  constexpr int kLeases = 500;
   MemoryFrontier frontier({});
-  frontier.push(page(kHostA, "/1"));
-  frontier.push(page(kHostA, "/2"));
+  for (int i = 0; i < kLeases; ++i) frontier.push(page(kHostA, "/" + std::to_string(i)));
   const auto start = Clock::now();
-  REQUIRE(url_of(pop_within(frontier)) == "http://a.test:80/1");
-  REQUIRE(url_of(pop_within(frontier)) == "http://a.test:80/2");
-  REQUIRE(Clock::now() - start < milliseconds(1000));  // nothing like an interval, even on a loaded machine
+  for (int i = 0; i < kLeases; ++i) REQUIRE(url_of(pop_within(frontier)) == "http://a.test:80/" + std::to_string(i));
+  REQUIRE(Clock::now() - start < std::chrono::seconds(30));
 }
 
 TEST_CASE("set_host_delay sets one host's interval, never below min_host_interval", "[frontier]") {
@@ -348,6 +351,7 @@ TEST_CASE("when the timekeeping waiter takes its lease, another waiter keeps the
   std::array<std::optional<Lease>, 2> got;
   {
     std::vector<std::jthread> waiters;
+    waiters.reserve(got.size());
     for (auto& slot : got) waiters.emplace_back([&frontier, &slot] { slot = pop_within(frontier); });
   }
   REQUIRE(got[0]);
@@ -363,17 +367,19 @@ TEST_CASE("hosts that become ready at one instant reach as many blocked waiters"
   MemoryFrontier frontier({});
   for (const char* host : {kHostA, kHostB, kHostC}) frontier.push(page(host, "/1"));
   std::vector<Lease> leases;
+  leases.reserve(kHosts);
   for (int i = 0; i < kHosts; ++i) leases.push_back(*pop_within(frontier));
   for (auto& lease : leases) frontier.retry(lease, milliseconds(100));
 
+  // No time bound: a waiter the baton misses sleeps without a deadline until
+  // pop_within gives up, and its slot stays empty.
   std::array<std::optional<Lease>, kHosts> got;
-  const auto start = Clock::now();
   {
     std::vector<std::jthread> waiters;
+    waiters.reserve(kHosts);
     for (auto& slot : got) waiters.emplace_back([&frontier, &slot] { slot = pop_within(frontier); });
   }
   for (const auto& lease : got) REQUIRE(lease);
-  REQUIRE(Clock::now() - start < std::chrono::seconds(3));
 }
 
 // ---------------------------------------------------------------------------
@@ -487,6 +493,7 @@ TEST_CASE("no early exit: idle workers wait while the last lease holder may stil
   std::atomic<int> holder_saw_waiters{0};
   {
     std::vector<std::jthread> workers;
+    workers.reserve(kWorkers);
     for (int w = 0; w < kWorkers; ++w) {
       workers.emplace_back([&] {
         while (auto lease = pop_within(frontier, milliseconds(20'000))) {
@@ -551,6 +558,7 @@ TEST_CASE("16 threads crawl a 20k-node tree: every node leased once, then all po
   frontier.close_input();
   {
     std::vector<std::jthread> workers;
+    workers.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
       workers.emplace_back([&] {
         while (auto lease = frontier.pop(std::stop_token{})) {
@@ -606,6 +614,7 @@ TEST_CASE("stop() wakes every blocked pop promptly and closes the frontier", "[f
   std::atomic<int> returned{0};
   {
     std::vector<std::jthread> waiters;
+    waiters.reserve(kWaiters);
     for (int i = 0; i < kWaiters; ++i) {
       waiters.emplace_back([&] {
         if (!frontier.pop(std::stop_token{})) ++returned;
@@ -765,6 +774,7 @@ TEST_CASE("pop + complete cost with 2 threads sharing the frontier", "[frontier]
   const auto start = Clock::now();
   {
     std::vector<std::jthread> workers;
+    workers.reserve(2);
     for (int t = 0; t < 2; ++t) {
       workers.emplace_back([&frontier] {
         while (auto lease = frontier.pop(std::stop_token{})) frontier.complete(*lease);

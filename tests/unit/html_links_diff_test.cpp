@@ -43,7 +43,7 @@ namespace {
 // python3-doc, installed by scripts/install-deps.sh).
 constexpr const char* kRealHtmlDir = "/usr/share/doc/python3/html";
 constexpr std::size_t kMinRealDocuments = 400;
-constexpr std::uintmax_t kMaxRealBytes = 160 * 1024;  // keeps the run short under sanitizers
+constexpr std::uintmax_t kMaxRealBytes = std::uintmax_t{160} * 1024;  // keeps the run short under sanitizers
 constexpr int kGeneratedDocuments = 2000;
 constexpr std::size_t kMaxUnexplainedGenerated = 3;  // see the end of the generated test
 
@@ -288,7 +288,7 @@ class Generator {
 
   // A value, quoted some way; raw '>' or quotes only where they cannot end it.
   std::string quoted(std::string_view view) {
-    const std::string value(view);
+    std::string value(view);  // not const: the plain return moves it
     switch (next(4)) {
       case 0:
         return "\"" + value + "\"";

@@ -413,7 +413,7 @@ TEST_CASE("binary garbage, NUL bytes and huge attributes are handled", "[html_li
   CHECK(nuls.title == "t\xEF\xBF\xBDt");  // NUL becomes U+FFFD
   CHECK(link_strings(nuls) == std::vector<std::string>{"http://example.com/dir/a%EF%BF%BDb"});
 
-  const std::string huge_value(4 * 1024 * 1024, 'x');
+  const std::string huge_value(std::size_t{4} * 1024 * 1024, 'x');
   const PageInfo huge = extract_page_info(
       "<a href='" + huge_value + "'></a><a title='" + huge_value + "' href=ok></a><title>" + huge_value + "</title>",
       page_url());
@@ -598,6 +598,7 @@ TEST_CASE("extract_page_info may run on many threads at once", "[html_links]") {
   REQUIRE(expected.links.size() == 200);
   std::vector<int> mismatches(4, 0);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 20; ++i) {

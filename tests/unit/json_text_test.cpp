@@ -43,7 +43,7 @@ TEST_CASE("append_json_string keeps valid UTF-8 and replaces each bad byte with 
   CHECK(json("\xC0\xAF") == "\"" + kReplacement + kReplacement + "\"");                     // overlong '/'
   CHECK(json("\xED\xA0\x80") == "\"" + kReplacement + kReplacement + kReplacement + "\"");  // a surrogate
   CHECK(json("\xE2\x82") == "\"" + kReplacement + kReplacement + "\"");                     // cut short
-  CHECK(json("\xF4\x90\x80\x80").find("\xF4") == std::string::npos);                        // beyond U+10FFFF
+  CHECK(json("\xF4\x90\x80\x80").find('\xF4') == std::string::npos);                        // beyond U+10FFFF
   CHECK(json("a\x80z") == "\"a" + kReplacement + "z\"");                                    // stray continuation
   // Whatever the input, the output parses back as JSON, to the input where it was valid.
   for (const std::string_view text : {"plain", "\xFF\xFE", "x\xC3", "\"\\\n\x01", "caf\xC3\xA9"}) {

@@ -12,15 +12,17 @@ TEST_CASE("MurmurHash3_x64_128 matches SMHasher's verification value", "[murmur_
   // seed 256 - length, hash the concatenated results with seed 0, and take the
   // first four bytes little-endian.
   std::array<unsigned char, 256> key{};
-  std::vector<unsigned char> hashes(16 * 256);
+  std::vector<unsigned char> hashes(std::size_t{16} * 256);
   for (int i = 0; i < 256; ++i) {
     key[static_cast<std::size_t>(i)] = static_cast<unsigned char>(i);
     const auto h = fetchpool::detail::murmur_hash3_x64_128(
         std::string_view(reinterpret_cast<const char*>(key.data()), static_cast<std::size_t>(i)),
         static_cast<std::uint32_t>(256 - i));
     for (int b = 0; b < 8; ++b) {
-      hashes[static_cast<std::size_t>(i * 16 + b)] = static_cast<unsigned char>(h.lo >> (8 * b));
-      hashes[static_cast<std::size_t>(i * 16 + 8 + b)] = static_cast<unsigned char>(h.hi >> (8 * b));
+      hashes[static_cast<std::size_t>(i) * 16 + static_cast<std::size_t>(b)] =
+          static_cast<unsigned char>(h.lo >> (8 * b));
+      hashes[static_cast<std::size_t>(i) * 16 + 8 + static_cast<std::size_t>(b)] =
+          static_cast<unsigned char>(h.hi >> (8 * b));
     }
   }
   const auto final_hash = fetchpool::detail::murmur_hash3_x64_128(

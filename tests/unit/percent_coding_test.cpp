@@ -14,7 +14,7 @@ TEST_CASE("percent_decode decodes every valid triplet, either case", "[percent_c
   CHECK(percent_decode("%41") == "A");      // a triplet that ends the text
   CHECK(percent_decode("%00x") == "\0x"s);
   CHECK(percent_decode("%C3%A9") == "\xC3\xA9");
-  CHECK(percent_decode("") == "");
+  CHECK(percent_decode("").empty());
 }
 
 TEST_CASE("percent_decode keeps a '%' without two hex digits", "[percent_coding]") {

@@ -32,7 +32,7 @@ TEST_CASE("a report shows done/total, queue, in-flight, rate, bytes and ETA", "[
   v.queued = 140;
   v.in_flight = 10;
   v.failed = 2;
-  v.bytes = 3 * 1024 * 1024;
+  v.bytes = std::uint64_t{3} * 1024 * 1024;
   fetchpool::ProgressRates rates{25.0, 1024.0 * 1024.0, 2.0};
   const auto line = fetchpool::format_progress(v, rates, "get");
   CHECK(line.find("get: 50/200 done (25%)") == 0);

@@ -27,8 +27,8 @@ std::vector<Url> seeds() {
   return {must_parse("http://example.com/"), must_parse("https://docs.example.org:8443/start")};
 }
 
-Scope must_create(ScopeOptions options, const std::vector<Url>& seed_urls) {
-  auto scope = Scope::create(std::move(options), seed_urls);
+Scope must_create(const ScopeOptions& options, const std::vector<Url>& seed_urls) {
+  auto scope = Scope::create(options, seed_urls);
   if (!scope) FAIL(scope.error().message);
   return std::move(scope).value();
 }
@@ -161,6 +161,7 @@ TEST_CASE("allows() may be called from many threads at once", "[scope]") {
   const Url out = must_parse("http://www.example.com/docs/a.pdf");
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 300; ++i) {

@@ -109,11 +109,12 @@ TEST_CASE("concurrent writers never interleave lines", "[sinks]") {
     auto sink = fetchpool::JsonlSink::open(path);
     REQUIRE(sink.ok());
     std::vector<std::jthread> writers;
+    writers.reserve(8);
     for (int t = 0; t < 8; ++t) {
       writers.emplace_back([&sink, t] {
         for (int i = 0; i < 2000; ++i) {
           ResultRecord r = sample_record();
-          r.line = static_cast<std::uint64_t>(t * 100000 + i + 1);
+          r.line = static_cast<std::uint64_t>(t) * 100000 + static_cast<std::uint64_t>(i) + 1;
           r.title = std::string(static_cast<std::size_t>(i % 300), 'x');
           (*sink)->write(r);
         }

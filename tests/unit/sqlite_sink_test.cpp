@@ -158,10 +158,11 @@ TEST_CASE("many threads write at once: every record is one row", "[sinks][sqlite
     auto sink = SqliteSink::open(path);
     REQUIRE(sink);
     std::vector<std::jthread> writers;
+    writers.reserve(8);
     for (int t = 0; t < 8; ++t) {
       writers.emplace_back([&sink, t] {
         for (int i = 0; i < 400; ++i) {
-          const auto line = static_cast<std::uint64_t>(t * 400 + i + 1);
+          const auto line = static_cast<std::uint64_t>(t) * 400 + static_cast<std::uint64_t>(i) + 1;
           (*sink)->write(page("http://example.test/" + std::to_string(line), line));
         }
       });

@@ -280,6 +280,7 @@ TEST_CASE("the flusher syncs batches and hands records on only after their line 
   auto journal = StateJournal::open(dir.path(), "crawl", sink, options);
   REQUIRE(journal);
   std::vector<std::thread> writers;
+  writers.reserve(4);
   for (int t = 0; t < 4; ++t) {
     writers.emplace_back([&journal, t] {
       for (int i = 0; i < 50; ++i) (*journal)->write(record("http://h/" + std::to_string(t) + "/" + std::to_string(i)));
@@ -309,7 +310,7 @@ TEST_CASE("a done duplicate of a pending line's URL does not shadow it", "[state
   auto journal = StateJournal::open(dir.path(), "get", sink);
   REQUIRE(journal);
   std::vector<std::string> order;
-  REQUIRE((*journal)->restore([&order](CrawlItem i) { order.push_back("push " + i.url); },
+  REQUIRE((*journal)->restore([&order](const CrawlItem& i) { order.push_back("push " + i.url); },
                               [&order](std::string_view url) { order.push_back("seen " + std::string(url)); }));
   CHECK(order == std::vector<std::string>{"push http://h/x"});  // a duplicate record marks nothing seen
   CHECK((*journal)->knows_line(5));

@@ -46,7 +46,7 @@ TEST_CASE("UniqueFd closes its descriptor once, and moves ownership", "[unique_f
     UniqueFd write_end(fds[1]);
     CHECK(read_end.get() == fds[0]);
     UniqueFd moved(std::move(read_end));
-    CHECK(read_end.get() == -1);
+    CHECK(read_end.get() == -1);  // NOLINT(bugprone-use-after-move): the moved-from state is under test
     CHECK(moved.get() == fds[0]);
     CHECK(is_open(fds[0]));
     write_end.reset();
@@ -69,7 +69,7 @@ TEST_CASE("UniqueFd move-assignment closes what the target held", "[unique_fd]")
   UniqueFd second_write(second[1]);
   a = std::move(b);
   CHECK(a.get() == second[0]);
-  CHECK(b.get() == -1);
+  CHECK(b.get() == -1);  // NOLINT(bugprone-use-after-move): the moved-from state is under test
   CHECK_FALSE(is_open(first[0]));
   CHECK(is_open(second[0]));
 }
