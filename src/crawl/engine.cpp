@@ -408,6 +408,10 @@ void CrawlEngine::start() {
   if (!budget.limited_by.empty())
     note_worker_limit(budget.limited_by + "; running " + std::to_string(budget.workers) + " workers");
   stop_wakeup_ = std::make_unique<StopWakeup>(stop_.get_token());
+  // spdlog builds its registry on first use, inside the (uninstrumented)
+  // shared library: built here, before any thread of ours exists, the
+  // spawner's and the workers' first log lines only read it.
+  spdlog::default_logger_raw();
   try {
     spawner_ = std::jthread([this] { spawn_workers(); });
   } catch (const std::system_error& e) {
