@@ -90,7 +90,9 @@ struct EngineOptions {
   bool parse_html = true;     // titles and link counts for HTML pages; implied by follow_links
   LinkExtractOptions links;
   std::optional<ScopeOptions> scope;  // crawl: which discovered links to follow
-  bool robots = false;                // obey robots.txt (needs frontier.robots_first)
+  // Obey robots.txt: a host's rules are fetched before any of its pages
+  // (the engine turns on frontier.robots_first for its own frontier).
+  bool robots = false;
   std::chrono::milliseconds max_crawl_delay{30'000};
   std::optional<DownloadOptions> download;
   // add() blocks while this many URLs wait in the frontier (0 = never), so a
@@ -98,11 +100,14 @@ struct EngineOptions {
   std::uint64_t max_queued_input = 10'000;
   // --state: every URL the frontier accepts is journalled here, prepare()
   // restores the earlier runs' pending and done URLs, and add() skips input
-  // lines the journal already knows. The journal must also be the engine's
-  // sink (so records are journalled) and outlive the engine.
+  // lines the journal already knows. Every record goes through the journal
+  // (to the results sink it was opened with), whichever sink the engine is
+  // given. It must outlive the engine; it cannot be combined with a shared
+  // frontier (prepare() refuses).
   StateJournal* state = nullptr;
-  // A shared (Redis) crawl: an input URL another node already queued is that
-  // node's to record, so add() skips it without a `duplicate` record.
+  // false: a duplicate input URL is skipped without a `duplicate` record.
+  // A shared frontier (any Frontier but MemoryFrontier) always skips: the
+  // node that queued the URL first records it.
   bool record_duplicate_input = true;
   // Test seam: called on the spawner thread before worker `index` (0-based)
   // is created; throwing std::system_error there acts as a failed thread
@@ -120,7 +125,11 @@ struct RunSummary {
 class CrawlEngine {
  public:
   // `frontier` replaces the in-memory one (a shared Redis frontier); it must
-  // have been built with options.frontier.
+  // have been built with options.frontier. With a shared frontier the engine
+  // keeps the rules of a shared crawl itself: each record is written and
+  // flushed before its lease completes (so a killed node loses no record of
+  // a URL the others consider done), and `aborted` records are not written
+  // (the URL goes back to the shared crawl).
   CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_ptr<Frontier> frontier = nullptr);
   ~CrawlEngine();  // request_stop() and join, if wait() was not called
   CrawlEngine(const CrawlEngine&) = delete;
@@ -175,6 +184,7 @@ class CrawlEngine {
   bool retry_for_refused_links(const Lease& lease, ResultRecord& record);
   void settle_unfetched(const Lease& lease, ResultRecord& record, Error error);  // attempts 0, no fetch
   void handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_token stop);
+  bool fetch_robots(Fetcher& fetcher, const Lease& lease, const std::string& robots_url, std::stop_token stop);
   bool retry_later(const Lease& lease, std::chrono::milliseconds at_least);
   PushResult push_item(CrawlItem item);  // journals a kQueued item
   void emit(const ResultRecord& record, std::chrono::microseconds elapsed);

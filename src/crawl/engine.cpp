@@ -277,17 +277,38 @@ class CrawlEngine::PageDownload {
   DownloadBodyWriter writer_;
 };
 
+namespace {
+
+// The rules of a crawl that must hold whatever the caller set: obeying
+// robots.txt gates the built-in frontier's pages behind it.
+EngineOptions with_crawl_rules(EngineOptions options) {
+  if (options.workers == 0) options.workers = 1;
+  if (options.robots) options.frontier.robots_first = true;
+  return options;
+}
+
+}  // namespace
+
 CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_ptr<Frontier> frontier)
-    : options_(std::move(options)),
-      sink_(sink),
+    : options_(with_crawl_rules(std::move(options))),
+      // The journal stands in front of the results: a record it has not
+      // logged would be lost to a resumed run, so with --state every record
+      // goes through it, whichever of the two the caller handed in.
+      sink_(options_.state != nullptr ? static_cast<ResultSink&>(*options_.state) : sink),
       frontier_(frontier ? std::move(frontier) : std::make_unique<MemoryFrontier>(options_.frontier)),
       robots_(std::make_unique<RobotsCache>()),
       curl_cache_(std::make_unique<SharedCurlCache>()),
       shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
-  if (options_.workers == 0) options_.workers = 1;
+  // Another node records an input URL it queued first: no `duplicate` here.
+  if (shared_frontier_) options_.record_duplicate_input = false;
 }
 
 Result<void> CrawlEngine::prepare() {
+  // The journal syncs a record after the shared frontier already counts its
+  // URL done for every node, so a crash between the two would lose it.
+  if (options_.state != nullptr && shared_frontier_)
+    return Error{ErrorCode::kConfig,
+                 "a state journal (--state) cannot be combined with a shared frontier (it keeps the crawl's state)"};
   if (options_.state != nullptr && !restored_) {
     restored_ = true;
     auto restored = options_.state->restore(
@@ -559,8 +580,20 @@ ProgressView CrawlEngine::progress_view() const {
 }
 
 void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds elapsed) {
-  sink_.write(record);
   stats_.record(Outcome{record.status, record.error, record.bytes, elapsed});
+  if (shared_frontier_) {
+    // A transfer cut short by a stop is given back to the shared crawl, and
+    // the node that fetches it records it.
+    if (record.error == ErrorCode::kAborted) return;
+    // Every node considers the URL done once this lease completes, so its
+    // record reaches the kernel first: a node killed with SIGKILL loses no
+    // record of a URL it completed (one write(2) per record, small next to a
+    // fetch). A flush error is sticky: the caller's final flush() reports it.
+    sink_.write(record);
+    (void)sink_.flush();
+  } else {
+    sink_.write(record);
+  }
   records_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -638,13 +671,20 @@ bool CrawlEngine::retry_later(const Lease& lease, std::chrono::milliseconds at_l
 }
 
 void CrawlEngine::handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_token stop) {
+  if (fetch_robots(fetcher, lease, lease.item.url, stop)) frontier_->complete(lease);
+}
+
+// Fetches and stores a host's rules; false when `lease` was given back to
+// try again later instead (a transient failure).
+bool CrawlEngine::fetch_robots(Fetcher& fetcher, const Lease& lease, const std::string& robots_url,
+                               std::stop_token stop) {
   const auto& host = lease.item.host_key;
   FetchRequest request;
-  request.url = lease.item.url;
+  request.url = robots_url;
   auto response = fetcher.fetch(request, stop);
   std::optional<RobotsRules> rules;
   if (!response) {
-    if (is_transient(response.error().code) && retry_later(lease, {})) return;
+    if (is_transient(response.error().code) && retry_later(lease, {})) return false;
     // RFC 9309 2.3.1.4: an unreachable robots.txt means "assume complete disallow".
     spdlog::warn("robots.txt: {}: {}; disallowing the host", request.url, response.error().message);
     rules = RobotsRules::disallow_all();
@@ -653,7 +693,7 @@ void CrawlEngine::handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_
     if (status >= 200 && status < 300) {
       rules = RobotsRules::parse(response->body, options_.fetch.user_agent);
     } else if (status >= 500 || status == 429) {
-      if (retry_later(lease, {})) return;
+      if (retry_later(lease, {})) return false;
       spdlog::warn("robots.txt: {}: HTTP {}; disallowing the host", request.url, status);
       rules = RobotsRules::disallow_all();
     } else {
@@ -665,7 +705,7 @@ void CrawlEngine::handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_
     frontier_->set_host_delay(host, std::min(*delay, options_.max_crawl_delay));
   }
   robots_->put(host, std::move(*rules));
-  frontier_->complete(lease);
+  return true;
 }
 
 // One page lease, start to end. Each step that can settle the lease (write
@@ -673,6 +713,12 @@ void CrawlEngine::handle_robots(Fetcher& fetcher, const Lease& lease, std::stop_
 // it did; the lease is settled exactly once on every path.
 void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop) {
   ResultRecord record = first_record(lease.item);
+  // A frontier that does not gate pages behind robots.txt (one built by the
+  // caller without robots_first) still gets robots before pages: the page's
+  // worker fetches the host's rules first.
+  if (options_.robots && robots_->find(lease.item.host_key) == nullptr &&
+      !fetch_robots(fetcher, lease, lease.item.host_key + "/robots.txt", stop))
+    return;
   if (options_.robots && disallowed_by_robots(lease, record)) return;
 
   FetchRequest request;

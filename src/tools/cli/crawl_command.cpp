@@ -5,7 +5,6 @@
 
 #include <iostream>
 #include <memory>
-#include <optional>
 
 #include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
@@ -43,28 +42,6 @@ Result<std::unique_ptr<Frontier>> open_shared_frontier(const std::string& text, 
                "--frontier '" + text + "': fetchpool was built without Redis support (FETCHPOOL_WITH_REDIS=OFF)"};
 #endif
 }
-
-// In a shared crawl a URL is done for every node as soon as this process
-// completes its lease, so its record must be in the file by then. The engine
-// writes a record before it completes the lease; flushing each record makes
-// it reach the kernel first, so a node killed with SIGKILL loses no record of
-// a URL it completed (one write(2) per record, small next to a fetch).
-//
-// An `aborted` record is not written: a transfer cut short by Ctrl-C is given
-// back to the shared crawl, and the node that fetches it records it.
-class FlushEachRecord final : public ResultSink {
- public:
-  explicit FlushEachRecord(ResultSink& inner) : inner_(inner) {}
-  void write(const ResultRecord& record) override {
-    if (record.error == ErrorCode::kAborted) return;
-    inner_.write(record);
-    (void)inner_.flush();  // an error is sticky: the final flush() reports it
-  }
-  Result<void> flush() override { return inner_.flush(); }
-
- private:
-  ResultSink& inner_;
-};
 
 // The config file's settings with the crawl's flags applied over them.
 Settings crawl_settings(const CrawlCommandOptions& o, const Settings& base) {
@@ -148,20 +125,18 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
     download.extensions = o.download_extensions;
     options.download = download;
   }
+  // A shared crawl's rules (each record flushed before its lease completes,
+  // no `aborted` or `duplicate` records) are the engine's.
   std::unique_ptr<Frontier> shared;
-  std::optional<FlushEachRecord> flushing;
-  ResultSink* records = &out;
   if (!o.frontier_uri.empty()) {
     auto opened = open_shared_frontier(o.frontier_uri, options.frontier);
     if (!opened) return fail(opened.error().message, exit_code_for(opened.error()));
     shared = std::move(*opened);
-    records = &flushing.emplace(out);
-    options.record_duplicate_input = false;
   }
-  CrawlEngine engine(options, *records, std::move(shared));
+  CrawlEngine engine(options, out, std::move(shared));
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
-  return run_engine(engine, *records, s, quiet ? "none" : o.flags.progress, "crawl",
+  return run_engine(engine, out, s, quiet ? "none" : o.flags.progress, "crawl",
                     [&o](CrawlEngine& e) { return queue_seeds(e, o.seeds); });
 }
 
