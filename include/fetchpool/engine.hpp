@@ -115,6 +115,13 @@ struct EngineOptions {
   std::function<void(std::uint32_t index)> spawn_hook;
 };
 
+// A URL being fetched now, for a status display.
+struct InFlightUrl {
+  std::string url;
+  bool robots = false;  // a robots.txt fetch
+  std::chrono::steady_clock::duration elapsed{};
+};
+
 struct RunSummary {
   StatsSnapshot stats;
   std::uint64_t records = 0;              // records written to the sink
@@ -158,9 +165,19 @@ class CrawlEngine {
 
   StatsSnapshot stats() const;
   ProgressView progress_view() const;
+  // For a status display; any thread, any time (each takes one short lock).
+  const CrawlStats& live_stats() const { return stats_; }
+  FrontierCounts frontier_counts() const { return frontier_->counts(); }
+  std::vector<HostQueue> host_queues(std::size_t limit) const { return frontier_->host_queues(limit); }
+  std::vector<InFlightUrl> in_flight(std::size_t limit) const;  // longest-running first
+  std::size_t in_flight_count() const;                          // this process's, also with a shared frontier
+  bool shared_frontier() const noexcept { return shared_frontier_; }
+  std::uint64_t input_total() const noexcept { return input_total_.load(std::memory_order_relaxed); }
+  bool follows_links() const noexcept { return options_.follow_links; }
 
  private:
   class RobotsCache;
+  class InFlightTable;
   class Downloads;
   class PageDownload;
   void spawn_workers();
@@ -195,6 +212,7 @@ class CrawlEngine {
   CrawlStats stats_;
   std::unique_ptr<Frontier> frontier_;
   std::unique_ptr<RobotsCache> robots_;
+  std::unique_ptr<InFlightTable> in_flight_;
   std::unique_ptr<SharedCurlCache> curl_cache_;
   std::unique_ptr<Downloads> downloads_;
   std::optional<Scope> scope_;

@@ -41,6 +41,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fetchpool {
 
@@ -91,6 +92,13 @@ struct FrontierCounts {
   std::uint64_t leased_total = 0;  // leases handed out since construction
   bool finished = false;
   std::uint64_t waiting = 0;  // threads blocked in pop() (idle workers)
+};
+
+// One host's share of the frontier, for a status display.
+struct HostQueue {
+  std::string host_key;
+  std::uint64_t queued = 0;  // pages waiting in its queue
+  std::uint32_t in_flight = 0;
 };
 
 // The interface the engine programs against, so that a shared (Redis-backed)
@@ -146,6 +154,13 @@ class Frontier {
   virtual void stop() = 0;
 
   virtual FrontierCounts counts() const = 0;
+
+  // The `limit` hosts with the most queued pages (ties: most in flight), for
+  // a status display. A frontier that cannot list them cheaply returns none.
+  virtual std::vector<HostQueue> host_queues(std::size_t limit) const {
+    (void)limit;
+    return {};
+  }
 };
 
 // The in-process frontier.
@@ -200,6 +215,7 @@ class MemoryFrontier final : public Frontier {
   bool wait_for_room(std::uint64_t max_queued, std::stop_token stop) override;
   void stop() override;
   FrontierCounts counts() const override;
+  std::vector<HostQueue> host_queues(std::size_t limit) const override;
 
  private:
   struct State;

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "fetchpool/error.hpp"
 
@@ -61,6 +62,16 @@ struct StatsSnapshot {
   std::string workers_limited_by;
 };
 
+// Cumulative latency counts at chosen upper bounds, for a Prometheus
+// histogram: counts[i] is the number of requests that took at most
+// upper_bounds_s[i] (to the histogram's 1/32 bucket resolution).
+struct LatencyHistogram {
+  std::vector<double> upper_bounds_s;
+  std::vector<std::uint64_t> counts;
+  std::uint64_t count = 0;  // every request (the +Inf bucket)
+  double sum_s = 0;
+};
+
 class CrawlStats {
  public:
   CrawlStats() noexcept;
@@ -70,6 +81,8 @@ class CrawlStats {
   void record(const Outcome& outcome) noexcept;
   void record_retry() noexcept;
   StatsSnapshot snapshot() const;
+  // `upper_bounds_s` ascending. Safe while workers record (not one instant).
+  LatencyHistogram latency_histogram(std::vector<double> upper_bounds_s) const;
 
   // Zeroes everything and restarts the elapsed clock. Not atomic as a whole:
   // call it only while no thread records.

@@ -40,6 +40,47 @@ class CrawlEngine::RobotsCache {
   std::unordered_map<std::string, std::shared_ptr<const RobotsRules>> rules_ FETCHPOOL_GUARDED_BY(mutex_);
 };
 
+// The leases workers hold now and since when, for status displays. One
+// short lock per lease taken and given back: nothing beside a fetch.
+class CrawlEngine::InFlightTable {
+ public:
+  struct Entry {
+    std::string url;
+    bool robots = false;
+    std::chrono::steady_clock::time_point since;
+  };
+  using Handle = std::list<Entry>::iterator;
+
+  Handle begin(const Lease& lease) {
+    Entry entry{lease.item.url, lease.kind == LeaseKind::kRobots, std::chrono::steady_clock::now()};
+    MutexLock lock(mutex_);
+    entries_.push_back(std::move(entry));
+    return std::prev(entries_.end());
+  }
+  void end(Handle handle) {
+    std::list<Entry> gone;  // freed after unlocking
+    MutexLock lock(mutex_);
+    gone.splice(gone.end(), entries_, handle);
+  }
+  std::size_t size() const {
+    MutexLock lock(mutex_);
+    return entries_.size();
+  }
+  std::vector<InFlightUrl> longest(std::size_t limit) const {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<InFlightUrl> out;
+    MutexLock lock(mutex_);
+    // Oldest first: the list is in start order.
+    for (auto it = entries_.begin(); it != entries_.end() && out.size() < limit; ++it)
+      out.push_back(InFlightUrl{it->url, it->robots, now - it->since});
+    return out;
+  }
+
+ private:
+  mutable Mutex mutex_;
+  std::list<Entry> entries_ FETCHPOOL_GUARDED_BY(mutex_);  // nodes never move: handles stay valid
+};
+
 // The download side of the engine: one reserved file name per URL (kept
 // across retries, so a retry resumes its own .part instead of taking a new
 // name), expected checksums, the files saved, and the transfers in flight
@@ -297,6 +338,7 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
       sink_(options_.state != nullptr ? static_cast<ResultSink&>(*options_.state) : sink),
       frontier_(frontier ? std::move(frontier) : std::make_unique<MemoryFrontier>(options_.frontier)),
       robots_(std::make_unique<RobotsCache>()),
+      in_flight_(std::make_unique<InFlightTable>()),
       curl_cache_(std::make_unique<SharedCurlCache>()),
       shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
   // Another node records an input URL it queued first: no `duplicate` here.
@@ -579,6 +621,9 @@ ProgressView CrawlEngine::progress_view() const {
   return view;
 }
 
+std::vector<InFlightUrl> CrawlEngine::in_flight(std::size_t limit) const { return in_flight_->longest(limit); }
+std::size_t CrawlEngine::in_flight_count() const { return in_flight_->size(); }
+
 void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds elapsed) {
   stats_.record(Outcome{record.status, record.error, record.bytes, elapsed});
   if (shared_frontier_) {
@@ -613,6 +658,11 @@ void CrawlEngine::worker_main(std::stop_token stop) {
   workers_starting_.fetch_sub(1, std::memory_order_relaxed);
   Fetcher& fetcher = *made;
   while (auto lease = frontier_->pop(stop)) {
+    struct Showing {  // in the in-flight table while this lease is worked on
+      InFlightTable& table;
+      InFlightTable::Handle handle;
+      ~Showing() { table.end(handle); }
+    } showing{*in_flight_, in_flight_->begin(*lease)};
     // Nothing may escape a worker: an unexpected exception becomes the URL's
     // record, and the lease is still completed so the run can finish.
     try {

@@ -58,7 +58,8 @@ QueuedItem take_queued(CrawlItem& item) {
 class ItemFifo {
  public:
   ItemFifo() = default;
-  ItemFifo(ItemFifo&& other) noexcept : head_(std::move(other.head_)), tail_(std::exchange(other.tail_, nullptr)) {}
+  ItemFifo(ItemFifo&& other) noexcept
+      : head_(std::move(other.head_)), tail_(std::exchange(other.tail_, nullptr)), size_(std::exchange(other.size_, 0)) {}
   ItemFifo& operator=(ItemFifo&&) = delete;
   // Iterative: the default destructor would recurse once per chunk.
   ~ItemFifo() {
@@ -66,8 +67,10 @@ class ItemFifo {
   }
 
   bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
 
   void push(QueuedItem item) {
+    ++size_;
     if (tail_ == nullptr || tail_->end == kChunkItems) {
       auto chunk = std::make_unique<Chunk>();
       Chunk* raw = chunk.get();
@@ -83,6 +86,7 @@ class ItemFifo {
 
   QueuedItem pop() {
     assert(!empty());
+    --size_;
     QueuedItem out = std::move(head_->items[head_->begin++]);
     if (head_->begin == head_->end) {
       head_ = std::move(head_->next);  // frees the drained chunk
@@ -101,6 +105,7 @@ class ItemFifo {
   };
   std::unique_ptr<Chunk> head_;
   Chunk* tail_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 // kNone: robots_first is off, or nothing was accepted for the host yet.
@@ -558,6 +563,33 @@ FrontierCounts MemoryFrontier::counts() const {
   c.finished = s.finished;
   c.waiting = s.waiters;
   return c;
+}
+
+// O(hosts) under the lock, but no string is copied there: host keys are
+// immutable and their nodes never erased, so they are read after unlocking.
+std::vector<HostQueue> MemoryFrontier::host_queues(std::size_t limit) const {
+  struct Busy {
+    const std::string* key;
+    std::uint64_t queued;
+    std::uint32_t in_flight;
+  };
+  std::vector<Busy> busy;
+  {
+    const State& s = *state_;
+    MutexLock lock(s.mutex);
+    busy.reserve(s.hosts.size());
+    for (const auto& [key, host] : s.hosts)
+      if (!host.pages.empty() || host.in_flight > 0) busy.push_back(Busy{&key, host.pages.size(), host.in_flight});
+  }
+  const auto busier = [](const Busy& a, const Busy& b) {
+    return a.queued != b.queued ? a.queued > b.queued : a.in_flight > b.in_flight;
+  };
+  const std::size_t kept = std::min(limit, busy.size());
+  std::partial_sort(busy.begin(), busy.begin() + static_cast<std::ptrdiff_t>(kept), busy.end(), busier);
+  std::vector<HostQueue> out;
+  out.reserve(kept);
+  for (std::size_t i = 0; i < kept; ++i) out.push_back(HostQueue{*busy[i].key, busy[i].queued, busy[i].in_flight});
+  return out;
 }
 
 }  // namespace fetchpool

@@ -122,6 +122,24 @@ StatsSnapshot CrawlStats::snapshot() const {
   return s;
 }
 
+LatencyHistogram CrawlStats::latency_histogram(std::vector<double> upper_bounds_s) const {
+  LatencyHistogram h;
+  h.upper_bounds_s = std::move(upper_bounds_s);
+  h.counts.reserve(h.upper_bounds_s.size());
+  std::uint64_t running = 0;
+  std::size_t next_bucket = 0;
+  for (const double bound : h.upper_bounds_s) {
+    const auto bound_us = static_cast<std::uint64_t>(std::max(0.0, bound) * 1e6);
+    const std::size_t last = bucket_of(bound_us);
+    for (; next_bucket <= last && next_bucket < kBuckets; ++next_bucket) running += latency_[next_bucket].load(kRelaxed);
+    h.counts.push_back(running);
+  }
+  for (; next_bucket < kBuckets; ++next_bucket) running += latency_[next_bucket].load(kRelaxed);
+  h.count = running;
+  h.sum_s = static_cast<double>(latency_sum_us_.load(kRelaxed)) / 1e6;
+  return h;
+}
+
 void CrawlStats::reset() noexcept {
   for (Counter* c : {&done_, &ok_, &skipped_, &bytes_, &retries_, &latency_sum_us_, &latency_max_us_})
     c->store(0, kRelaxed);

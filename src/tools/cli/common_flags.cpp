@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "fetchpool/scope.hpp"
+#include "fetchpool/status_server.hpp"
 
 namespace fetchpool::cli {
 
@@ -41,6 +42,18 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                  "Journal the run in this directory (created if needed). Rerunning the same command with the same\n"
                  "directory after a crash, kill or Ctrl-C resumes it: finished URLs are not fetched again and the\n"
                  "results file is rewritten with every record once (to stdout only new records are printed)");
+  cmd.add_option("--status", f.status,
+                 "Serve a live status page (/), /status.json and Prometheus /metrics at [HOST:]PORT while the run\n"
+                 "lasts; HOST defaults to 127.0.0.1, port 0 picks a free port; the URL is printed on stderr")
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            auto parsed = parse_status_address(text);
+            return parsed ? std::string() : parsed.error().message;
+          },
+          "[HOST:]PORT"));
+  cmd.add_option("--status-token", f.status_token,
+                 "Access token for --status, required when HOST is not loopback (default: $FETCHPOOL_STATUS_TOKEN);\n"
+                 "send it as 'Authorization: Bearer TOKEN' or open the page with ?token=TOKEN");
 }
 
 void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {

@@ -32,6 +32,8 @@ struct CommonFlags {
   std::uint64_t max_body = 0;
   std::string progress = "auto";
   std::string state_dir;
+  std::string status;        // --status ADDR: serve the status page, JSON and metrics there
+  std::string status_token;  // --status-token (or FETCHPOOL_STATUS_TOKEN)
   CLI::Option* workers_opt = nullptr;
   CLI::Option* format_opt = nullptr;
   CLI::Option* stats_opt = nullptr;

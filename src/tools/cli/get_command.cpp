@@ -136,7 +136,8 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   return run_engine(
       engine, out, s, quiet ? "none" : o.flags.progress, "get",
-      [&o, list = *in](CrawlEngine& e) { return queue_list(e, list, o); }, RunFiles{o.manifest_file, o.download_dir});
+      [&o, list = *in](CrawlEngine& e) { return queue_list(e, list, o); }, RunFiles{o.manifest_file, o.download_dir},
+      RunStatus{o.flags.status, o.flags.status_token});
 }
 
 }  // namespace fetchpool::cli

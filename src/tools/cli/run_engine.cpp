@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "fetchpool/download.hpp"
 #include "fetchpool/progress.hpp"
+#include "fetchpool/status_server.hpp"
 #include "tools/cli/exit_codes.hpp"
 #include "tools/cli/report.hpp"
 #include "tools/cli/signals.hpp"
@@ -61,10 +63,34 @@ int finish_outputs(ResultSink& sink, const RunSummary& summary, const Settings& 
   return rc;
 }
 
+// --status: null when not asked for; an error when it cannot serve.
+Result<std::unique_ptr<StatusServer>> start_status(const CrawlEngine& engine, const RunStatus& status,
+                                                   const std::string& label) {
+  if (status.address.empty()) return std::unique_ptr<StatusServer>();
+  auto address = parse_status_address(status.address);
+  if (!address) return std::move(address).error();
+  StatusOptions options;
+  options.address = *address;
+  options.label = label;
+  options.token = status.token;
+  if (options.token.empty()) {
+    if (const char* env = std::getenv("FETCHPOOL_STATUS_TOKEN")) options.token = env;  // NOLINT(concurrency-mt-unsafe): before any thread of ours
+  }
+  auto server = StatusServer::start(engine, std::move(options));
+  if (!server) return std::move(server).error();
+  std::cerr << "fetchpool: status at " << (*server)->url() << std::endl;
+  return server;
+}
+
 }  // namespace
 
 int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, const std::string& progress_mode,
-               const std::string& label, const FeedInput& feed, const RunFiles& files) {
+               const std::string& label, const FeedInput& feed, const RunFiles& files, const RunStatus& status) {
+  auto status_server = start_status(engine, status, label);
+  if (!status_server) {
+    std::cerr << "fetchpool " << label << ": " << status_server.error().message << "\n";
+    return exit_code_for(status_server.error()) == kExitUsage ? kExitUsage : kExitInternal;
+  }
   SignalWatcher signals([&engine] { engine.request_stop(); });
   std::unique_ptr<ProgressReporter> reporter = start_progress(engine, settings, progress_mode, label);
   engine.start();

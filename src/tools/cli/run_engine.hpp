@@ -20,11 +20,19 @@ struct RunFiles {
   std::string download_root;  // the manifest's names are relative to it
 };
 
+// --status: where to serve the live status (empty: nowhere) and its token
+// (empty: $FETCHPOOL_STATUS_TOKEN, if set).
+struct RunStatus {
+  std::string address;
+  std::string token;
+};
+
 // Starts `engine`, feeds it, waits for it with SIGINT/SIGTERM stopping it and
 // `progress_mode` ("auto", "bar", "log", "none") choosing the display, then
 // flushes `sink`, prints the summary, writes the manifest and the stats JSON,
 // and maps the outcome to an exit code (exit_codes.hpp).
 int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, const std::string& progress_mode,
-               const std::string& label, const FeedInput& feed, const RunFiles& files = {});
+               const std::string& label, const FeedInput& feed, const RunFiles& files = {},
+               const RunStatus& status = {});
 
 }  // namespace fetchpool::cli
