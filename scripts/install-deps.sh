@@ -19,11 +19,14 @@ packages=(
   libhiredis-dev          # Redis frontier
   libsqlite3-dev          # SQLite sink
   libssl-dev              # SHA-256 (OpenSSL libcrypto) for download checksums
+  libcpp-httplib-dev      # --status: the status page, JSON and metrics server
   zlib1g-dev              # gzip bodies in the built-in server
   redis-server            # real Redis for the Redis frontier tests
   curl                    # peer in benchmarks
   clang clang-tidy clang-format python3  # scripts/lint.sh: format, tidy, thread-safety analysis, include check
   python3-doc             # real HTML written by others: html_links_diff_test compares both parsers on it
+  prometheus              # promtool: status_server_test checks /metrics with Prometheus' own checker (~21 MiB)
+  chromium                # status_server_test renders the status page in headless chromium (~116 MiB, ~35 s)
 )
 # Peers and tools used only by bench/; installed with --bench.
 bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)

@@ -59,7 +59,9 @@ class ItemFifo {
  public:
   ItemFifo() = default;
   ItemFifo(ItemFifo&& other) noexcept
-      : head_(std::move(other.head_)), tail_(std::exchange(other.tail_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+      : head_(std::move(other.head_)),
+        tail_(std::exchange(other.tail_, nullptr)),
+        size_(std::exchange(other.size_, 0)) {}
   ItemFifo& operator=(ItemFifo&&) = delete;
   // Iterative: the default destructor would recurse once per chunk.
   ~ItemFifo() {

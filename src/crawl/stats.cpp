@@ -131,7 +131,8 @@ LatencyHistogram CrawlStats::latency_histogram(std::vector<double> upper_bounds_
   for (const double bound : h.upper_bounds_s) {
     const auto bound_us = static_cast<std::uint64_t>(std::max(0.0, bound) * 1e6);
     const std::size_t last = bucket_of(bound_us);
-    for (; next_bucket <= last && next_bucket < kBuckets; ++next_bucket) running += latency_[next_bucket].load(kRelaxed);
+    for (; next_bucket <= last && next_bucket < kBuckets; ++next_bucket)
+      running += latency_[next_bucket].load(kRelaxed);
     h.counts.push_back(running);
   }
   for (; next_bucket < kBuckets; ++next_bucket) running += latency_[next_bucket].load(kRelaxed);

@@ -4,11 +4,11 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -47,11 +47,12 @@ bool same_token(std::string_view given, std::string_view expected) {
   return diff == 0;
 }
 
+// The shortest text that reads back as the same double ("0.05", not
+// "0.050000000000000003"), so bucket bounds read as written.
 std::string prometheus_number(double v) {
-  std::ostringstream out;
-  out.precision(17);
-  out << v;
-  return out.str();
+  std::array<char, 32> buffer{};
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
+  return ec == std::errc() ? std::string(buffer.data(), end) : std::string("NaN");
 }
 
 // Escapes a Prometheus label value.
@@ -220,10 +221,12 @@ json StatusServer::State::status() const {
                               : (pages_per_s > 0 ? json(static_cast<double>(remaining) / pages_per_s) : json(nullptr));
 
   json urls = json::array();
-  for (const auto& u : in_flight) urls.push_back({{"url", u.url}, {"robots", u.robots}, {"elapsed_s", seconds(u.elapsed)}});
+  for (const auto& u : in_flight)
+    urls.push_back({{"url", u.url}, {"robots", u.robots}, {"elapsed_s", seconds(u.elapsed)}});
   j["in_flight"] = urls;
   json host_list = json::array();
-  for (const auto& h : hosts) host_list.push_back({{"host", h.host_key}, {"queued", h.queued}, {"in_flight", h.in_flight}});
+  for (const auto& h : hosts)
+    host_list.push_back({{"host", h.host_key}, {"queued", h.queued}, {"in_flight", h.in_flight}});
   j["hosts"] = host_list;
 
   const auto histogram = engine.live_stats().latency_histogram(kLatencyBounds);
@@ -277,7 +280,8 @@ std::string StatusServer::State::metrics() const {
   sample("urls_total", "outcome=\"failed\"", d(snapshot.failed));
   sample("urls_total", "outcome=\"skipped\"", d(snapshot.skipped));
   family("responses_total", "counter", "Final responses by HTTP status code (0: no response).");
-  for (const auto& [code, n] : snapshot.by_status) sample("responses_total", "code=\"" + std::to_string(code) + "\"", d(n));
+  for (const auto& [code, n] : snapshot.by_status)
+    sample("responses_total", "code=\"" + std::to_string(code) + "\"", d(n));
   family("errors_total", "counter", "URLs that ended in an error, by error class.");
   for (const auto& [name, n] : snapshot.by_error) sample("errors_total", "class=\"" + label_value(name) + "\"", d(n));
   family("retries_total", "counter", "Attempts given back to be tried again.");

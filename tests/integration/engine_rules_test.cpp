@@ -140,9 +140,10 @@ TEST_CASE("robots = true without frontier.robots_first still fetches robots.txt 
   CHECK(server.requests_for("/robots.txt") == 1);  // the engine gated its own frontier
 }
 
-TEST_CASE("a frontier of the caller's without a robots gate still gets robots.txt before pages, and each record is "
-          "flushed before its lease completes",
-          "[engine_rules]") {
+TEST_CASE(
+    "a frontier of the caller's without a robots gate still gets robots.txt before pages, and each record is "
+    "flushed before its lease completes",
+    "[engine_rules]") {
   ServerOptions server_options;
   server_options.site.pages = 200;
   LocalServer server(server_options);

@@ -136,9 +136,10 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   CrawlEngine engine(options, out, std::move(shared));
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
-  return run_engine(engine, out, s, quiet ? "none" : o.flags.progress, "crawl",
-                    [&o](CrawlEngine& e) { return queue_seeds(e, o.seeds); }, RunFiles{},
-                    RunStatus{o.flags.status, o.flags.status_token});
+  return run_engine(
+      engine, out, s, quiet ? "none" : o.flags.progress, "crawl",
+      [&o](CrawlEngine& e) { return queue_seeds(e, o.seeds); }, RunFiles{},
+      RunStatus{o.flags.status, o.flags.status_token});
 }
 
 }  // namespace fetchpool::cli

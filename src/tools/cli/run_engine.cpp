@@ -74,7 +74,7 @@ Result<std::unique_ptr<StatusServer>> start_status(const CrawlEngine& engine, co
   options.label = label;
   options.token = status.token;
   if (options.token.empty()) {
-    if (const char* env = std::getenv("FETCHPOOL_STATUS_TOKEN")) options.token = env;  // NOLINT(concurrency-mt-unsafe): before any thread of ours
+    if (const char* env = std::getenv("FETCHPOOL_STATUS_TOKEN")) options.token = env;
   }
   auto server = StatusServer::start(engine, std::move(options));
   if (!server) return std::move(server).error();
