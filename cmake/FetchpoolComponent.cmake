@@ -19,8 +19,12 @@ function(fetchpool_component)
     target_include_directories(fetchpool_${C_NAME} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
   else()
     target_include_directories(fetchpool_${C_NAME}
-      PUBLIC ${PROJECT_SOURCE_DIR}/include
+      PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
       PRIVATE ${PROJECT_SOURCE_DIR}/src)
+    # Part of the installed library: exported as fetchpool::NAME, and linked
+    # by the one target users name, fetchpool::fetchpool (cmake/FetchpoolInstall.cmake).
+    set_target_properties(fetchpool_${C_NAME} PROPERTIES EXPORT_NAME ${C_NAME})
+    set_property(GLOBAL APPEND PROPERTY FETCHPOOL_LIBRARY_COMPONENTS fetchpool_${C_NAME})
   endif()
   target_compile_options(fetchpool_${C_NAME} PRIVATE ${FETCHPOOL_WARNINGS})
   target_link_libraries(fetchpool_${C_NAME} PUBLIC ${C_DEPS})
