@@ -278,11 +278,6 @@ class Scanner {
  public:
   Scanner(std::string_view html, const LinkExtractOptions& options, RawPage& page)
       : html_(html), options_(options), page_(page) {
-    for (const std::string& name : options.link_tags) {
-      std::string lower;
-      for (const char c : name) lower += ascii_lower(c);
-      if (!lower.empty()) link_tags_.push_back(std::move(lower));
-    }
     contexts_.emplace_back();
   }
 
@@ -324,7 +319,6 @@ class Scanner {
   std::string_view html_;
   const LinkExtractOptions& options_;
   RawPage& page_;
-  std::vector<std::string> link_tags_;
   std::vector<Context> contexts_;
   Mode mode_ = Mode::kHead;
   bool frameset_ok_ = true;
@@ -514,7 +508,7 @@ std::string_view Scanner::value(const Attribute& attribute) {
   if (!needs_decoding(attribute.raw_value, true)) return attribute.raw_value;
   std::string decoded;
   decode_into(attribute.raw_value, true, true, decoded);
-  return page_.owned.emplace_back(std::move(decoded));
+  return page_.owned.emplace_front(std::move(decoded));
 }
 
 void Scanner::start_tag() {
@@ -709,8 +703,9 @@ void Scanner::element(bool html) {
       }
     }
   }
-  if (std::none_of(link_tags_.begin(), link_tags_.end(),
-                   [name](const std::string& tag) { return std::string_view(tag) == name; }))
+  // Tag names are folded to lower case already; the option's may be in any case.
+  if (std::none_of(options_.link_tags.begin(), options_.link_tags.end(),
+                   [name](const std::string& tag) { return iequals(tag, name); }))
     return;
   if (options_.honour_rel_nofollow) {
     const Attribute* rel = tag_.find("rel");
@@ -964,7 +959,19 @@ PageInfo resolve_page(const RawPage& raw, const Url& page_url, const LinkExtract
     if (auto canonical = base.resolve(*raw.canonical_href)) info.canonical = std::move(canonical).value();
   }
   // Views into the Urls' own strings, which do not move when links grows.
+  // A page's first few links are checked one by one: a hash set costs a
+  // node allocation per link, more than comparing against a handful.
+  constexpr std::size_t kLinearSeen = 16;
   std::unordered_set<std::string_view> seen;
+  const auto already_kept = [&info, &seen](std::string_view url) {
+    if (info.links.size() <= kLinearSeen) {
+      return std::any_of(info.links.begin(), info.links.end(), [url](const Url& kept) { return kept.str() == url; });
+    }
+    if (seen.empty()) {
+      for (const Url& kept : info.links) seen.insert(kept.str());
+    }
+    return seen.contains(url);
+  };
   for (const std::string_view href : raw.hrefs) {
     if (info.links.size() >= options.max_links) break;
     Result<Url> link = base.resolve(href);
@@ -972,9 +979,9 @@ PageInfo resolve_page(const RawPage& raw, const Url& page_url, const LinkExtract
       if (link.error().code == ErrorCode::kInvalidUrl) ++info.invalid_links;
       continue;
     }
-    if (seen.contains(link->str())) continue;
+    if (already_kept(link->str())) continue;
     info.links.push_back(std::move(link).value());
-    seen.insert(info.links.back().str());
+    if (!seen.empty()) seen.insert(info.links.back().str());
   }
   return info;
 }
