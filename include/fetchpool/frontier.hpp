@@ -196,7 +196,8 @@ class Frontier {
 // - Finishing and stop() wake every waiter (notify_all), and both are sticky.
 // - Feeders blocked in wait_for_room() sleep on a second condition variable,
 //   so a lease taken wakes them without disturbing the workers' baton; pop()
-//   signals it only while a feeder waits and the queue is below its limit.
+//   signals it only while a feeder waits and the queue is below its resume
+//   mark (a feeder that found the queue full sleeps until a quarter drained).
 class MemoryFrontier final : public Frontier {
  public:
   explicit MemoryFrontier(FrontierOptions options);

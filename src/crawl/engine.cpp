@@ -902,8 +902,8 @@ bool CrawlEngine::read_page(const CrawlItem& item, const FetchResponse& response
   // more than everything else a worker does per page.
   auto base = Url::parse(response.final_url.empty() ? item.url : response.final_url);
   if (!base) return false;
-  const PageInfo page = extract_page_info(response.body, *base, options_.links);
-  record.title = page.title;
+  PageInfo page = extract_page_info(response.body, *base, options_.links);
+  record.title = std::move(page.title);
   record.links = static_cast<std::uint32_t>(page.links.size());
   if (!options_.follow_links || page.meta_nofollow) return false;
   return queue_links(item, page.links);

@@ -197,7 +197,7 @@ struct MemoryFrontier::State {
   std::uint64_t waiters FETCHPOOL_GUARDED_BY(mutex) = 0;  // threads inside cv.wait
   std::uint64_t room_waiters FETCHPOOL_GUARDED_BY(mutex) = 0;  // feeders inside room_cv.wait
   std::uint64_t room_limit FETCHPOOL_GUARDED_BY(mutex) =
-      0;  // the largest queue limit a feeder waits for: waking too often is harmless
+      0;  // the largest resume mark a feeder waits for: waking too often is harmless
   TimePoint keeper_deadline FETCHPOOL_GUARDED_BY(mutex) = kNever;  // the deadline the timekeeping waiter sleeps until
   bool input_closed FETCHPOOL_GUARDED_BY(mutex) = false;
   bool finished FETCHPOOL_GUARDED_BY(mutex) = false;
@@ -533,10 +533,15 @@ void MemoryFrontier::mark_seen(std::string_view url) {
 bool MemoryFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token stop) {
   State& s = *state_;
   MutexLock lock(s.mutex);
+  if (s.stopped || s.finished || s.queued < max_queued) return !s.stopped && !s.finished;
+  // Full: sleep until a quarter of the queue has drained, not just one item,
+  // so a long list costs one wake-up of its feeder per max_queued/4 URLs
+  // rather than one per URL. The queue still never holds more than max_queued.
+  const std::uint64_t resume_below = max_queued - max_queued / 4;
   ++s.room_waiters;
-  s.room_limit = s.room_waiters == 1 ? max_queued : std::max(s.room_limit, max_queued);
-  const bool room = s.room_cv.wait(lock, stop, [&s, max_queued]() FETCHPOOL_REQUIRES(s.mutex) {
-    return s.stopped || s.finished || s.queued < max_queued;
+  s.room_limit = s.room_waiters == 1 ? resume_below : std::max(s.room_limit, resume_below);
+  const bool room = s.room_cv.wait(lock, stop, [&s, resume_below]() FETCHPOOL_REQUIRES(s.mutex) {
+    return s.stopped || s.finished || s.queued < resume_below;
   });
   --s.room_waiters;
   return room && !s.stopped && !s.finished;

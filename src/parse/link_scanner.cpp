@@ -178,7 +178,7 @@ struct Tag {
 
   const Attribute* find(std::string_view wanted) const {
     for (const Attribute& a : attributes) {
-      if (a.name == wanted) return &a;
+      if (std::string_view(a.name) == wanted) return &a;
     }
     return nullptr;
   }
@@ -219,6 +219,7 @@ constexpr std::array<std::string_view, 8> kTableParts = {"caption", "table", "tb
                                                          "thead",   "tr",    "td",    "th"};
 
 std::uint32_t table_part_bit(std::string_view name) {
+  if (name.empty() || (name.front() != 't' && name.front() != 'c')) return 0;  // most tags, at one compare
   for (std::size_t i = 0; i < kTableParts.size(); ++i) {
     if (kTableParts[i] == name) return 1U << i;
   }
@@ -277,11 +278,6 @@ class Scanner {
  public:
   Scanner(std::string_view html, const LinkExtractOptions& options, RawPage& page)
       : html_(html), options_(options), page_(page) {
-    for (const std::string& name : options.link_tags) {
-      std::string lower;
-      for (const char c : name) lower += ascii_lower(c);
-      if (!lower.empty()) link_tags_.push_back(std::move(lower));
-    }
     contexts_.emplace_back();
   }
 
@@ -323,7 +319,6 @@ class Scanner {
   std::string_view html_;
   const LinkExtractOptions& options_;
   RawPage& page_;
-  std::vector<std::string> link_tags_;
   std::vector<Context> contexts_;
   Mode mode_ = Mode::kHead;
   bool frameset_ok_ = true;
@@ -513,45 +508,46 @@ std::string_view Scanner::value(const Attribute& attribute) {
   if (!needs_decoding(attribute.raw_value, true)) return attribute.raw_value;
   std::string decoded;
   decode_into(attribute.raw_value, true, true, decoded);
-  return page_.owned.emplace_back(std::move(decoded));
+  return page_.owned.emplace_front(std::move(decoded));
 }
 
 void Scanner::start_tag() {
   if (tag_.name == "image" && !in_foreign_content()) tag_.name = "img";  // 13.2.6.4.7 "image": "Don't ask."
+  const std::string_view name = tag_.name;
   Context& ctx = context();
   if (mode_ == Mode::kFrameset) {
     // 13.2.6.4.20-21 "in frameset", "after frameset".
-    if (tag_.name == "frameset" && framesets_ > 0) {
+    if (name == "frameset" && framesets_ > 0) {
       if (!tag_.self_closing) ++framesets_;
-    } else if (tag_.name == "frame" && framesets_ > 0) {
+    } else if (name == "frame" && framesets_ > 0) {
       element(true);
-    } else if (tag_.name == "noframes") {
+    } else if (name == "noframes") {
       pos_ = skip_text(pos_, Text::kRawText, "noframes", false);
     }
     return;
   }
-  if (ctx.template_fresh && !one_of(std::string_view(tag_.name), kTemplateHeadTags)) {
+  if (ctx.template_fresh && !one_of(name, kTemplateHeadTags)) {
     // 13.2.6.4.18 "in template": the first start tag that is not for the
     // head picks the mode; after <col> it is "in column group" with the
     // template as current node.
     ctx.template_fresh = false;
-    ctx.column_group = tag_.name == "col";
+    ctx.column_group = name == "col";
     // A row, cell or section first puts the contents in a table mode, so a
     // <select> in them is "in select in table".
-    if (tag_.name != "table" && table_part_bit(tag_.name) != 0) ctx.tables = 1;
+    if (name != "table" && table_part_bit(name) != 0) ctx.tables = 1;
   }
   if (ctx.column_group) {
-    if (tag_.name == "template") contexts_.push_back(template_context());
+    if (name == "template") contexts_.push_back(template_context());
     return;
   }
   if (!ctx.foreign.empty()) {
     const ForeignEntry& current = ctx.foreign.back();
     bool html_rules = current.ns == Namespace::kHtml || current.html_integration;
-    if (current.mathml_text_integration && tag_.name != "mglyph" && tag_.name != "malignmark") html_rules = true;
-    if (current.annotation_xml && tag_.name == "svg") html_rules = true;
+    if (current.mathml_text_integration && name != "mglyph" && name != "malignmark") html_rules = true;
+    if (current.annotation_xml && name == "svg") html_rules = true;
     if (!html_rules) {
-      const bool breakout = one_of(tag_.name, kBreakout) ||
-                            (tag_.name == "font" && (tag_.find("color") || tag_.find("face") || tag_.find("size")));
+      const bool breakout = one_of(name, kBreakout) ||
+                            (name == "font" && (tag_.find("color") || tag_.find("face") || tag_.find("size")));
       if (!breakout) {
         foreign_start_tag();
         return;
@@ -570,16 +566,17 @@ void Scanner::start_tag() {
 
 void Scanner::foreign_start_tag() {
   Context& ctx = context();
+  const std::string_view name = tag_.name;
   const Namespace ns = ctx.foreign.back().ns == Namespace::kHtml ? Namespace::kSvg : ctx.foreign.back().ns;
   element(false);
   if (tag_.self_closing) return;
-  ForeignEntry entry{ns, tag_.name};
+  ForeignEntry entry{ns, std::string(name)};
   if (ns == Namespace::kSvg) {
-    entry.html_integration = tag_.name == "foreignobject" || tag_.name == "desc" || tag_.name == "title";
+    entry.html_integration = name == "foreignobject" || name == "desc" || name == "title";
   } else {
     entry.mathml_text_integration =
-        tag_.name == "mi" || tag_.name == "mo" || tag_.name == "mn" || tag_.name == "ms" || tag_.name == "mtext";
-    if (tag_.name == "annotation-xml") {
+        name == "mi" || name == "mo" || name == "mn" || name == "ms" || name == "mtext";
+    if (name == "annotation-xml") {
       entry.annotation_xml = true;
       if (const Attribute* encoding = tag_.find("encoding")) {
         const std::string_view v = value(*encoding);
@@ -592,7 +589,7 @@ void Scanner::foreign_start_tag() {
 
 // A start tag under the rules for HTML content.
 void Scanner::html_start_tag() {
-  const std::string& name = tag_.name;
+  const std::string_view name = tag_.name;
   const bool top = contexts_.size() == 1;
   if (mode_ == Mode::kHead && top && !one_of(name, kHeadTags)) {
     // 13.2.6.4.6 "after head".
@@ -634,8 +631,9 @@ void Scanner::html_start_tag() {
     return;
   }
   if (name == "frame") return;  // ignored outside a frameset
-  if (mode_ == Mode::kBody && one_of(name, kFramesetNotOk)) frameset_ok_ = false;
-  if (mode_ == Mode::kBody && name == "input") {
+  // Once spent, the frameset-ok flag stays "not ok": no need to look again.
+  if (mode_ == Mode::kBody && frameset_ok_ && one_of(name, kFramesetNotOk)) frameset_ok_ = false;
+  if (mode_ == Mode::kBody && frameset_ok_ && name == "input") {
     const Attribute* type = tag_.find("type");
     if (type == nullptr || !iequals(value(*type), "hidden")) frameset_ok_ = false;
   }
@@ -656,30 +654,31 @@ void Scanner::html_start_tag() {
   ctx.table_parts |= table_part_bit(name);
   if (name == "svg" || name == "math") {
     if (!tag_.self_closing)
-      ctx.foreign.push_back(ForeignEntry{name == "svg" ? Namespace::kSvg : Namespace::kMathMl, name});
+      ctx.foreign.push_back(ForeignEntry{name == "svg" ? Namespace::kSvg : Namespace::kMathMl, std::string(name)});
     return;
   }
   const bool capture_title = name == "title" && !page_.has_title;
-  const std::string element_name = name;  // scanning the end tag reuses tag_
   if (capture_title) page_.has_title = true;
   // The tree builder switches the tokenizer for these (13.2.6.2), self-closing or not.
   if (name == "title" || name == "textarea") {
+    const std::string element_name(name);  // scanning the end tag reuses tag_
     pos_ = skip_text(pos_, Text::kRcdata, element_name, capture_title);
   } else if (name == "style" || name == "xmp" || name == "iframe" || name == "noembed" || name == "noframes") {
+    const std::string element_name(name);
     pos_ = skip_text(pos_, Text::kRawText, element_name, false);
   } else if (name == "script") {
     pos_ = skip_script(pos_);
   } else if (name == "plaintext") {
     pos_ = html_.size();
-  } else if (!ctx.foreign.empty() && !tag_.self_closing && !one_of(std::string_view(name), kVoid)) {
-    ctx.foreign.push_back(ForeignEntry{Namespace::kHtml, name});
+  } else if (!ctx.foreign.empty() && !tag_.self_closing && !one_of(name, kVoid)) {
+    ctx.foreign.push_back(ForeignEntry{Namespace::kHtml, std::string(name)});
   }
 }
 
 // What an element means for the page: a link, the base, the canonical URL,
 // meta robots or refresh. `html` is false for elements in SVG or MathML.
 void Scanner::element(bool html) {
-  const std::string& name = tag_.name;
+  const std::string_view name = tag_.name;
   if (html) {
     if (name == "base") {
       if (!page_.base_href) {
@@ -704,7 +703,10 @@ void Scanner::element(bool html) {
       }
     }
   }
-  if (std::find(link_tags_.begin(), link_tags_.end(), name) == link_tags_.end()) return;
+  // Tag names are folded to lower case already; the option's may be in any case.
+  if (std::none_of(options_.link_tags.begin(), options_.link_tags.end(),
+                   [name](const std::string& tag) { return iequals(tag, name); }))
+    return;
   if (options_.honour_rel_nofollow) {
     const Attribute* rel = tag_.find("rel");
     if (rel != nullptr && has_token(value(*rel), "nofollow")) return;
@@ -716,7 +718,7 @@ void Scanner::element(bool html) {
 }
 
 void Scanner::end_tag() {
-  const std::string& name = tag_.name;
+  const std::string_view name = tag_.name;
   if (mode_ == Mode::kFrameset) {
     if (name == "frameset" && framesets_ > 0) --framesets_;
     return;
@@ -726,7 +728,7 @@ void Scanner::end_tag() {
   if (!ctx.foreign.empty()) {
     // 13.2.6.5 "any other end tag": the nearest open element of that name.
     for (std::size_t i = ctx.foreign.size(); i-- > 0;) {
-      if (ctx.foreign[i].name == name) {
+      if (std::string_view(ctx.foreign[i].name) == name) {
         ctx.foreign.resize(i);
         return;
       }
@@ -957,7 +959,19 @@ PageInfo resolve_page(const RawPage& raw, const Url& page_url, const LinkExtract
     if (auto canonical = base.resolve(*raw.canonical_href)) info.canonical = std::move(canonical).value();
   }
   // Views into the Urls' own strings, which do not move when links grows.
+  // A page's first few links are checked one by one: a hash set costs a
+  // node allocation per link, more than comparing against a handful.
+  constexpr std::size_t kLinearSeen = 16;
   std::unordered_set<std::string_view> seen;
+  const auto already_kept = [&info, &seen](std::string_view url) {
+    if (info.links.size() <= kLinearSeen) {
+      return std::any_of(info.links.begin(), info.links.end(), [url](const Url& kept) { return kept.str() == url; });
+    }
+    if (seen.empty()) {
+      for (const Url& kept : info.links) seen.insert(kept.str());
+    }
+    return seen.contains(url);
+  };
   for (const std::string_view href : raw.hrefs) {
     if (info.links.size() >= options.max_links) break;
     Result<Url> link = base.resolve(href);
@@ -965,9 +979,9 @@ PageInfo resolve_page(const RawPage& raw, const Url& page_url, const LinkExtract
       if (link.error().code == ErrorCode::kInvalidUrl) ++info.invalid_links;
       continue;
     }
-    if (seen.contains(link->str())) continue;
+    if (already_kept(link->str())) continue;
     info.links.push_back(std::move(link).value());
-    seen.insert(info.links.back().str());
+    if (!seen.empty()) seen.insert(info.links.back().str());
   }
   return info;
 }

@@ -20,13 +20,17 @@
 // Like gumbo 0.10.1 it parses <noscript> contents as markup (scripting off),
 // and it walks <template> contents as the gumbo path does. Links are
 // returned in source order; gumbo's tree order differs only where foster
-// parenting moves content out of a table.
+// parenting moves content out of a table. For the same reason the first
+// <title> and <base> are the first in source order: a document that puts
+// one inside a table's cell or caption and a later one where the table
+// fosters it out (13.2.6.4.9, 13.2.6.1) gets the earlier one here and the
+// later one from gumbo (html_links_diff_test lists such documents).
 //
 // Pure functions: safe from any number of threads.
 #pragma once
 
 #include <cstddef>
-#include <deque>
+#include <forward_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,8 +51,9 @@ struct RawPage {
   bool meta_noindex = false;
   // Link targets in document order: views into the page, into `owned`, or
   // into the parser's own storage, all alive until resolve_page returns.
+  // A list, as its strings never move and an empty one allocates nothing.
   std::vector<std::string_view> hrefs;
-  std::deque<std::string> owned;
+  std::forward_list<std::string> owned;
 };
 
 // The one-pass extractor described above.

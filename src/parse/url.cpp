@@ -9,11 +9,13 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "base/ascii.hpp"
 #include "base/curl_raii.hpp"
 #include "base/percent_coding.hpp"
+#include "parse/url_fast_path.hpp"
 
 namespace fetchpool {
 namespace {
@@ -336,6 +338,14 @@ struct UrlAccess {
     rep->host_length = static_cast<std::uint16_t>(host->size());
     return Url(std::move(rep));
   }
+
+  // The fast path of url_fast_path.hpp for an absolute URL.
+  static std::optional<Url> simple_absolute(std::string_view text);
+  // ... and for a reference resolved against `base`.
+  static std::optional<Url> simple_relative(const Url& base, std::string_view reference);
+  // Url::parse and Url::resolve, with or without the fast path.
+  static Result<Url> parse(std::string_view text, bool try_simple);
+  static Result<Url> resolve(const Url& base, std::string_view reference, bool try_simple);
 };
 
 namespace {
@@ -374,13 +384,213 @@ Result<std::string_view> checked_input(std::string_view text) {
 
 }  // namespace
 
-Result<Url> Url::parse(std::string_view text) {
+// ---------------------------------------------------------------------------
+// The fast path (url_fast_path.hpp)
+
+namespace {
+
+constexpr auto kNpos = std::string_view::npos;
+
+bool is_simple_host_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || detail::is_ascii_digit(c) || c == '-' || c == '.';
+}
+
+// "0" to "255" written the one way inet_ntop writes them.
+bool is_canonical_octet(std::string_view label) noexcept {
+  if (label.empty() || label.size() > 3 || (label.size() > 1 && label.front() == '0')) return false;
+  unsigned int value = 0;
+  const auto [end, ec] = std::from_chars(label.data(), label.data() + label.size(), value);
+  return ec == std::errc() && end == label.data() + label.size() && value <= 255;
+}
+
+// A host (of is_simple_host_char bytes) that libcurl keeps byte for byte: no
+// empty label, and no label starting with a digit unless the host is an IPv4
+// address in dotted-decimal form, since libcurl rewrites every other
+// number-like host ("127.1", "0x7f.0.0.1", "010.0.0.1").
+bool is_simple_host(std::string_view host) noexcept {
+  bool number_like = false;
+  bool dotted_decimal = true;
+  std::size_t labels = 0;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t dot = host.find('.', start);
+    const std::string_view label = host.substr(start, dot == kNpos ? kNpos : dot - start);
+    if (label.empty()) return false;
+    ++labels;
+    number_like = number_like || detail::is_ascii_digit(label.front());
+    dotted_decimal = dotted_decimal && is_canonical_octet(label);
+    if (dot == kNpos) break;
+    start = dot + 1;
+  }
+  return !number_like || (labels == 4 && dotted_decimal);
+}
+
+// Path and query of a URL's tail, when every byte of it (fragment included)
+// is one RFC 3986 allows unencoded there, and there is no '%'.
+struct SimpleTail {
+  std::string_view path;
+  std::string_view query;
+  bool has_query = false;
+};
+
+std::optional<SimpleTail> split_simple_tail(std::string_view rest) noexcept {
+  SimpleTail tail;
+  std::size_t at = 0;
+  while (at < rest.size() && (char_class(rest[at]) & kPathChars) != 0) ++at;
+  tail.path = rest.substr(0, at);
+  if (at < rest.size() && rest[at] == '?') {
+    const std::size_t query = ++at;
+    while (at < rest.size() && (char_class(rest[at]) & kQueryChars) != 0) ++at;
+    tail.query = rest.substr(query, at - query);
+    tail.has_query = true;
+  }
+  if (at < rest.size() && rest[at] == '#') {
+    ++at;
+    while (at < rest.size() && (char_class(rest[at]) & kQueryChars) != 0) ++at;
+  }
+  if (at != rest.size()) return std::nullopt;
+  return tail;
+}
+
+// Appends an absolute path ("/...") without its "." and ".." segments (RFC
+// 3986 5.2.4), segment by segment: ".." takes back the last one written.
+void append_without_dot_segments(std::string_view path, std::string& out) {
+  const std::size_t root = out.size();
+  std::size_t start = 1;
+  for (;;) {
+    const std::size_t slash = path.find('/', start);
+    const bool last = slash == kNpos;
+    const std::string_view segment = path.substr(start, last ? kNpos : slash - start);
+    if (segment == "..") {
+      const std::size_t cut = out.rfind('/');
+      out.resize(cut != std::string::npos && cut >= root ? cut : root);
+      if (last) out += '/';
+    } else if (segment == ".") {
+      if (last) out += '/';
+    } else {
+      out += '/';
+      out.append(segment);
+    }
+    if (last) break;
+    start = slash + 1;
+  }
+  if (out.size() == root) out += '/';
+}
+
+void append_query(const SimpleTail& tail, std::string& out) {
+  // An empty query is dropped, as libcurl does (see url.hpp).
+  if (tail.has_query && !tail.query.empty()) out.append("?").append(tail.query);
+}
+
+}  // namespace
+
+std::optional<Url> UrlAccess::simple_absolute(std::string_view text) {
+  std::size_t scheme_length = 0;
+  if (text.starts_with("http://")) {
+    scheme_length = 4;
+  } else if (text.starts_with("https://")) {
+    scheme_length = 5;
+  } else {
+    return std::nullopt;
+  }
+  const std::string_view scheme = text.substr(0, scheme_length);
+  const std::size_t host_start = scheme_length + 3;
+  std::size_t at = host_start;
+  while (at < text.size() && is_simple_host_char(text[at])) ++at;
+  const std::string_view host = text.substr(host_start, at - host_start);
+  if (!is_simple_host(host)) return std::nullopt;
+  unsigned int port = default_port(scheme);
+  if (at < text.size() && text[at] == ':') {
+    const std::size_t digits = ++at;
+    while (at < text.size() && detail::is_ascii_digit(text[at])) ++at;
+    const std::string_view written = text.substr(digits, at - digits);
+    if (written.empty() || written.size() > 5 || written.front() == '0') return std::nullopt;
+    std::from_chars(written.data(), written.data() + written.size(), port);
+    if (port > 65535) return std::nullopt;
+  }
+  const std::string_view rest = text.substr(at);
+  if (!rest.empty() && rest.front() != '/' && rest.front() != '?' && rest.front() != '#') return std::nullopt;
+  const std::optional<SimpleTail> tail = split_simple_tail(rest);
+  if (!tail) return std::nullopt;
+
+  char port_text[8];
+  const std::string_view port_digits(port_text,
+                                     static_cast<std::size_t>(std::to_chars(port_text, port_text + 8, port).ptr - port_text));
+  auto rep = std::make_shared<Url::Rep>();
+  std::string& str = rep->str;
+  str.reserve(text.size() + 1);
+  str.append(scheme).append("://").append(host);
+  if (port != default_port(scheme)) str.append(":").append(port_digits);
+  const std::size_t path_offset = str.size();
+  if (tail->path.empty()) {
+    str += '/';
+  } else {
+    append_without_dot_segments(tail->path, str);
+  }
+  append_query(*tail, str);
+  if (str.size() > Url::kMaxLength) return std::nullopt;
+  rep->host_key.reserve(host_start + host.size() + 6);
+  rep->host_key.append(scheme).append("://").append(host).append(":").append(port_digits);
+  rep->path_offset = static_cast<std::uint32_t>(path_offset);
+  rep->port = static_cast<std::uint16_t>(port);
+  rep->scheme_length = static_cast<std::uint16_t>(scheme.size());
+  rep->host_length = static_cast<std::uint16_t>(host.size());
+  return Url(std::move(rep));
+}
+
+std::optional<Url> UrlAccess::simple_relative(const Url& base, std::string_view reference) {
+  if (reference.empty() || reference.front() == '#') return base;
+  if (!leading_scheme(reference).empty()) return simple_absolute(reference);
+  if (reference.starts_with("//")) return simple_absolute(std::string(base.scheme()) + ":" + std::string(reference));
+  const std::optional<SimpleTail> tail = split_simple_tail(reference);
+  if (!tail) return std::nullopt;
+  // A ':' in the first segment makes it a scheme or an error (RFC 3986 4.2).
+  if (tail->path.substr(0, tail->path.find('/')).find(':') != kNpos) return std::nullopt;
+  // libcurl 7.88 takes a leading "./" and "../"s off the reference itself and
+  // then joins what is left without a '/' when it starts with '/' or '?':
+  // against "/b/c/d", "..//x" gives "/b//x" and "../?" gives "/b", where RFC
+  // 3986 5.2.4 gives "/b///x" and "/b/". Those go to libcurl.
+  std::size_t dots = reference.starts_with("./") ? 2 : 0;
+  while (reference.substr(dots).starts_with("../")) dots += 3;
+  if (dots > 0 && dots < reference.size() && (reference[dots] == '/' || reference[dots] == '?')) return std::nullopt;
+
+  const Url::Rep& from = *base.rep_;
+  const std::string_view base_path_query = std::string_view(from.str).substr(from.path_offset);
+  const std::string_view base_path = base_path_query.substr(0, base_path_query.find('?'));
+  auto rep = std::make_shared<Url::Rep>();
+  std::string& str = rep->str;
+  str.reserve(from.path_offset + base_path.size() + reference.size() + 1);
+  str.append(from.str, 0, from.path_offset);
+  if (tail->path.empty()) {
+    str.append(base_path);  // a query alone (RFC 3986 5.2.2)
+  } else if (tail->path.front() == '/') {
+    append_without_dot_segments(tail->path, str);
+  } else {
+    thread_local std::string merged;  // RFC 3986 5.2.3: the base's directory, then the reference
+    merged.assign(base_path, 0, base_path.rfind('/') + 1);
+    merged.append(tail->path);
+    append_without_dot_segments(merged, str);
+  }
+  append_query(*tail, str);
+  if (str.size() > Url::kMaxLength) return std::nullopt;
+  rep->host_key = from.host_key;
+  rep->path_offset = from.path_offset;
+  rep->port = from.port;
+  rep->scheme_length = from.scheme_length;
+  rep->host_length = from.host_length;
+  return Url(std::move(rep));
+}
+
+Result<Url> UrlAccess::parse(std::string_view text, bool try_simple) {
   Result<std::string_view> trimmed = checked_input(text);
   if (!trimmed) return std::move(trimmed).error();
   if (trimmed->empty()) return invalid(text, "empty");
   const std::string_view scheme = leading_scheme(*trimmed);
   if (scheme.empty()) return invalid(text, "no scheme (expected http:// or https://)");
   if (!is_http_scheme(scheme)) return unsupported(scheme, text);
+  if (try_simple) {
+    if (std::optional<Url> url = simple_absolute(*trimmed)) return std::move(*url);
+  }
 
   std::string& buffer = scratch_buffer();
   prepare(*trimmed, buffer);
@@ -389,34 +599,54 @@ Result<Url> Url::parse(std::string_view text) {
   if (const CURLUcode code = curl_url_set(handle.get(), CURLUPART_URL, buffer.c_str(), 0); code != CURLUE_OK) {
     return from_curlu(code, text);
   }
-  return UrlAccess::build(handle.get(), text, false);
+  return build(handle.get(), text, false);
 }
 
-Result<Url> Url::resolve(std::string_view reference) const {
+Result<Url> UrlAccess::resolve(const Url& base, std::string_view reference, bool try_simple) {
   Result<std::string_view> trimmed = checked_input(reference);
   if (!trimmed) return std::move(trimmed).error();
   // RFC 3986 5.2.2: no path, query or authority means the base itself; the
   // fragment would be dropped anyway. libcurl 7.88 gets these two wrong
   // ("" and "#s" against "http://a/b/c/d;p?q" give "http://a/b/c/").
-  if (trimmed->empty() || trimmed->front() == '#') return *this;
+  if (trimmed->empty() || trimmed->front() == '#') return base;
   const std::string_view scheme = leading_scheme(*trimmed);
   if (!scheme.empty() && !is_http_scheme(scheme)) return unsupported(scheme, reference);
+  if (try_simple) {
+    if (std::optional<Url> url = simple_relative(base, *trimmed)) return std::move(*url);
+  }
 
-  CurlUrlPtr handle = parsed_base(str());
-  if (!handle) return Error{ErrorCode::kInternal, "base URL " + quote(str()) + " no longer parses"};
+  CurlUrlPtr handle = parsed_base(base.str());
+  if (!handle) return Error{ErrorCode::kInternal, "base URL " + quote(base.str()) + " no longer parses"};
   std::string& buffer = scratch_buffer();
   prepare(*trimmed, buffer);
   // Setting a relative URL on a handle that holds one resolves it (curl_url_set.md).
   const CURLUcode code = curl_url_set(handle.get(), CURLUPART_URL, buffer.c_str(), 0);
   Result<Url> resolved =
-      code == CURLUE_OK ? UrlAccess::build(handle.get(), reference, false) : Result<Url>(from_curlu(code, reference));
+      code == CURLUE_OK ? build(handle.get(), reference, false) : Result<Url>(from_curlu(code, reference));
   if (!resolved && resolved.error().code == ErrorCode::kInvalidUrl) {
     Error error = std::move(resolved).error();
-    error.message += " (resolved against " + quote(str()) + ")";
+    error.message += " (resolved against " + quote(base.str()) + ")";
     return error;
   }
   return resolved;
 }
+
+Result<Url> Url::parse(std::string_view text) { return UrlAccess::parse(text, true); }
+
+Result<Url> Url::resolve(std::string_view reference) const { return UrlAccess::resolve(*this, reference, true); }
+
+namespace detail {
+
+std::optional<Url> parse_simple(std::string_view text) { return UrlAccess::simple_absolute(text); }
+std::optional<Url> resolve_simple(const Url& base, std::string_view reference) {
+  return UrlAccess::simple_relative(base, reference);
+}
+Result<Url> parse_with_curl(std::string_view text) { return UrlAccess::parse(text, false); }
+Result<Url> resolve_with_curl(const Url& base, std::string_view reference) {
+  return UrlAccess::resolve(base, reference, false);
+}
+
+}  // namespace detail
 
 std::string Url::robots_url() const {
   std::string url;

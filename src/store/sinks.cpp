@@ -55,9 +55,13 @@ std::string to_json_line(const ResultRecord& r) {
   append_field(out, "content_type", r.content_type);
   append_field(out, "bytes", r.bytes);
   append_key(out, "elapsed_ms");
-  char elapsed[32];
-  const int n = std::snprintf(elapsed, sizeof elapsed, "%.3f", std::isfinite(r.elapsed_ms) ? r.elapsed_ms : 0.0);
-  out.append(elapsed, static_cast<std::size_t>(n));
+  // to_chars gives what printf's "%.3f" gives (both round the exact binary
+  // value, ties to even), without parsing a format string per record. Room
+  // for any finite double: 309 integer digits, the point and 3 decimals.
+  char elapsed[320];
+  const auto written = std::to_chars(elapsed, elapsed + sizeof elapsed,
+                                     std::isfinite(r.elapsed_ms) ? r.elapsed_ms : 0.0, std::chars_format::fixed, 3);
+  out.append(elapsed, written.ptr);
   append_field(out, "title", r.title);
   append_field(out, "links", std::uint64_t{r.links});
   append_field(out, "attempts", std::uint64_t{r.attempts});
