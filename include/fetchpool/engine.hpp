@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -205,6 +206,7 @@ class CrawlEngine {
   bool retry_later(const Lease& lease, std::chrono::milliseconds at_least);
   PushResult push_item(CrawlItem item);  // journals a kQueued item
   void emit(const ResultRecord& record, std::chrono::microseconds elapsed);
+  void set_work_ended();
   bool wants_file(const std::string& url) const;
 
   EngineOptions options_;
@@ -238,6 +240,10 @@ class CrawlEngine {
   std::uint32_t workers_live_ FETCHPOOL_GUARDED_BY(workers_mutex_) = 0;
   bool spawning_done_ FETCHPOOL_GUARDED_BY(workers_mutex_) = false;
   std::string workers_limited_by_ FETCHPOOL_GUARDED_BY(workers_mutex_);
+  // The spawner's idle wait, cut short when the work ends (set_work_ended) or
+  // a stop comes: the run ends when its last record is written, not on the
+  // spawner's next poll of the frontier (up to 16 ms later).
+  std::condition_variable_any spawner_wake_;
   std::jthread spawner_;  // last: joined first on destruction
 };
 

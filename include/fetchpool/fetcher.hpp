@@ -16,11 +16,12 @@
 //   body, or a reset after the final response's header) is ErrorCode::kTruncated,
 //   never a success. A body without Content-Length that ends with a clean
 //   close is complete by definition (RFC 9112 section 6.3, rule 8).
-// - Stopping: fetch() takes a std::stop_token. The Fetcher drives curl's
-//   multi_socket API with its own poll(), which a stop request wakes at once
-//   (a StopWakeup shared by a pool's Fetchers, else the Fetcher's own
-//   eventfd), so the fetch returns kAborted within milliseconds, also while
-//   the server is silent; no progress callback runs per transfer.
+// - Stopping: fetch() takes a std::stop_token. The Fetcher drives its easy
+//   handle through a multi handle of its own, and curl_multi_poll also
+//   watches a descriptor that a stop request makes readable (a StopWakeup
+//   shared by a pool's Fetchers, else the Fetcher's own eventfd), so the
+//   fetch returns kAborted within milliseconds, also while the server is
+//   silent; no progress callback runs per transfer.
 // - Proxies come from the environment as libcurl reads them (http_proxy,
 //   https_proxy, all_proxy, no_proxy, per request); whether any is set is
 //   checked once, when the Fetcher is built, to choose how the User-Agent is

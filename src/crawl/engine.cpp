@@ -501,24 +501,34 @@ void CrawlEngine::note_worker_limit(std::string why) {
 void CrawlEngine::spawn_workers() {
   const auto began = std::chrono::steady_clock::now();
   workers_.reserve(planned_workers_);
-  const auto wants_another = [this] {
-    if (shared_frontier_) return true;
+  // Queued work that no idle or starting worker will take. Looked up once per
+  // batch of threads, not per thread: the counts take the frontier's lock,
+  // which the workers just started contend for in pop().
+  const auto demand = [this]() -> std::uint64_t {
+    if (shared_frontier_) return UINT64_MAX;
     const auto counts = frontier_->counts();
-    return counts.queued > counts.waiting + workers_starting_.load(std::memory_order_relaxed);
+    const std::uint64_t taken = counts.waiting + workers_starting_.load(std::memory_order_relaxed);
+    return counts.queued > taken ? counts.queued - taken : 0;
   };
+  std::uint64_t owed = 0;  // workers the last demand() asked for, not yet created
   std::chrono::milliseconds idle_wait{1};
   for (std::uint32_t index = 0;
        index < planned_workers_ && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed);) {
     // The first worker starts at once: it is the one that sees the frontier
     // finish (work_ended_), also when a resumed run has nothing left to do.
-    if (index > 0 && !wants_another()) {
+    if (index > 0 && owed == 0 && (owed = demand()) == 0) {
       // No demand: look again soon, less often the longer none comes (a
       // crawl of a slow site must not cost a wake-up per millisecond).
-      std::this_thread::sleep_for(idle_wait);
+      {
+        MutexLock lock(workers_mutex_);
+        spawner_wake_.wait_for(lock, stop_.get_token(), idle_wait,
+                               [this] { return work_ended_.load(std::memory_order_relaxed); });
+      }
       idle_wait = std::min(idle_wait * 2, std::chrono::milliseconds(16));
       continue;
     }
     idle_wait = std::chrono::milliseconds(1);
+    if (owed > 0) --owed;
     {
       MutexLock lock(workers_mutex_);
       ++workers_live_;
@@ -686,7 +696,17 @@ void CrawlEngine::worker_main(std::stop_token stop) {
   }
   // pop() ends only when the frontier finished or stopped: no worker spawned
   // from now on would find work, so the spawner stops adding them.
-  work_ended_.store(true, std::memory_order_relaxed);
+  set_work_ended();
+}
+
+void CrawlEngine::set_work_ended() {
+  {
+    // Stored under the spawner's mutex, so its wait cannot miss it between
+    // checking and sleeping.
+    MutexLock lock(workers_mutex_);
+    work_ended_.store(true, std::memory_order_relaxed);
+  }
+  spawner_wake_.notify_all();
 }
 
 void CrawlEngine::worker_failed_to_start(const std::string& why) {
@@ -709,7 +729,7 @@ void CrawlEngine::worker_failed_to_start(const std::string& why) {
     }
     frontier_->complete(*lease);
   }
-  work_ended_.store(true, std::memory_order_relaxed);
+  set_work_ended();
 }
 
 bool CrawlEngine::retry_later(const Lease& lease, std::chrono::milliseconds at_least) {
