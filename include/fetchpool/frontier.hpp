@@ -42,6 +42,8 @@
 #include <string>
 #include <string_view>
 
+#include "fetchpool/error.hpp"
+
 namespace fetchpool {
 
 struct CrawlItem {
@@ -146,6 +148,10 @@ class Frontier {
   virtual void stop() = 0;
 
   virtual FrontierCounts counts() const = 0;
+
+  // Why the frontier stopped on its own (a shared one lost its Redis), or
+  // nullopt: it did not. A run that ends this way did not finish its work.
+  virtual std::optional<Error> failure() const { return std::nullopt; }
 };
 
 // The in-process frontier.

@@ -146,6 +146,7 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
     DownloadOptions download;
     download.directory = o.download_dir;
     download.extensions = o.download_extensions;
+    download.reserved = own_files(results_path, s.output.format, s.output.stats_json, {}, o.flags.state_dir);
     options.download = download;
   }
   std::unique_ptr<Frontier> shared;
@@ -161,8 +162,10 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   CrawlEngine engine(options, *records, std::move(shared));
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
-  return run_engine(engine, *records, s, quiet ? "none" : o.flags.progress, "crawl",
-                    [&o](CrawlEngine& e) { return queue_seeds(e, o.seeds); });
+  return run_engine(
+      engine, *records, s, quiet ? "none" : o.flags.progress, "crawl",
+      [&o](CrawlEngine& e, int /*stop_fd*/) { return queue_seeds(e, o.seeds); },
+      RunFiles{{}, {}, (*outputs)->sink.get()});
 }
 
 }  // namespace fetchpool::cli

@@ -65,15 +65,41 @@ int finish_outputs(ResultSink& sink, const RunSummary& summary, const Settings& 
 
 int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, const std::string& progress_mode,
                const std::string& label, const FeedInput& feed, const RunFiles& files) {
-  SignalWatcher signals([&engine] { engine.request_stop(); });
+  // Found now rather than after hours of fetching.
+  if (!files.manifest.empty()) {
+    if (auto ok = check_output_file(files.manifest, "--manifest"); !ok) return fail(ok.error().message, kExitUsage);
+  }
+  if (!settings.output.stats_json.empty()) {
+    if (auto ok = check_output_file(settings.output.stats_json, "--stats-json"); !ok)
+      return fail(ok.error().message, kExitUsage);
+  }
+  auto* results_file = dynamic_cast<LockedFileSink*>(files.results);
+  SignalWatcher signals([&engine] { engine.request_stop(); },
+                        [results_file] {
+                          if (results_file != nullptr) results_file->flush_before_exit();
+                        });
+  // A results file that cannot be written (a full disk, stdout closed by
+  // `| head`) stops the run: the records fetched from then on would be lost.
+  if (results_file != nullptr) {
+    results_file->on_failure([&engine, &signals] {
+      spdlog::error("cannot write results; stopping");
+      signals.stop_input();
+      engine.request_stop();
+    });
+  }
   std::unique_ptr<ProgressReporter> reporter = start_progress(engine, settings, progress_mode, label);
   engine.start();
-  const bool fed = feed(engine);
+  const bool fed = feed(engine, signals.input_stop_fd());
   engine.finish_input();
   const RunSummary summary = engine.wait();
   if (reporter) reporter->stop();
 
-  if (const int rc = finish_outputs(sink, summary, settings, files); rc != kExitOk) return rc;
+  const int rc = finish_outputs(sink, summary, settings, files);
+  // The journal may still hand records to the results file after this
+  // returns; the handler refers to this frame.
+  if (results_file != nullptr) results_file->on_failure(nullptr);
+  if (rc != kExitOk) return rc;
+  if (summary.lost_dependency) return fail(summary.lost_dependency->message, kExitDependencyLost);
   if (summary.interrupted || signals.signals_seen() > 0) return kExitInterrupted;
   if (!fed) return kExitUsage;
   return summary.stats.failed > 0 ? kExitSomeFailed : kExitOk;
