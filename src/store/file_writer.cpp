@@ -114,7 +114,7 @@ Result<void> FileWriter::open_directory() {
   if (dir_fd_ >= 0) return {};
   const fs::path parent = final_path_.parent_path();
   dir_fd_ = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dir_fd_ < 0) return fail(open_error("cannot open the directory of", final_path_, errno));
+  if (dir_fd_ < 0) return fail(open_error("cannot open the directory of", part_path_, errno));
   return {};
 }
 

@@ -225,7 +225,7 @@ TEST_CASE("crawl --frontier: a bad address or --state is a usage error, an unrea
   CHECK(wait_exit(down, 30s) == 4);
 }
 
-TEST_CASE("a node that loses Redis exits 5 with one line; the URLs it held are fetched once Redis is back",
+TEST_CASE("a node that loses Redis exits 5 with one line, and the URLs it held are fetched once Redis is back",
           "[redis_crawl]") {
   ScratchDir dir;
   const auto data = dir.path / "redis-data";
