@@ -101,8 +101,11 @@ enum class ClobberPolicy {
 class OutputDirectory {
  public:
   // Creates `root` (and its parents) if missing. kIo naming the path if it cannot be
-  // created or is not a directory.
-  static Result<OutputDirectory> open(const std::filesystem::path& root);
+  // created or is not a directory. `reserved` are files the caller writes itself (a
+  // results file, a journal...): those inside root are never handed out, under any
+  // policy, as if reserved earlier in this run.
+  static Result<OutputDirectory> open(const std::filesystem::path& root,
+                                      const std::vector<std::filesystem::path>& reserved = {});
 
   OutputDirectory(OutputDirectory&&) noexcept;
   OutputDirectory& operator=(OutputDirectory&&) noexcept;
@@ -202,7 +205,9 @@ class FileWriter final : public BodyWriter {
   Result<void> flush_buffer();
   Result<void> open_for_append(const ResponseHead& head);
   Result<void> open_fresh();
-  void save_meta(const ResponseHead& head);
+  Result<void> open_directory();
+  Result<void> save_meta(const ResponseHead& head);
+  void load_meta();
   void remove_part_and_meta();
   void close_fd();
 
@@ -216,6 +221,9 @@ class FileWriter final : public BodyWriter {
   State state_ = State::kNew;
   Error failure_;
   int fd_ = -1;
+  // The final name's directory: the part, the meta file and its temporary are
+  // opened relative to it, never through a symbolic link (see begin()).
+  int dir_fd_ = -1;
   std::unique_ptr<detail::Sha256> hash_;
   std::string buffer_;
   std::uint64_t bytes_ = 0;  // bytes in the part, counting the buffer

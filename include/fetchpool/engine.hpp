@@ -79,6 +79,9 @@ struct DownloadOptions {
   bool resume = false;                           // --continue: resume .part files with Range
   std::map<std::string, std::string> checksums;  // URL, relative path or file name -> sha256 hex
   std::vector<std::string> extensions;           // crawl only: save just these (".pdf"); empty = all non-HTML
+  // The run's own files (results, journal, database side files, stats,
+  // manifest): a download never takes these names, --overwrite or not.
+  std::vector<std::filesystem::path> reserved;
 };
 
 struct EngineOptions {
@@ -128,6 +131,7 @@ struct RunSummary {
   std::uint64_t records = 0;              // records written to the sink
   std::vector<DownloadResult> downloads;  // files saved, for the SHA-256 manifest
   bool interrupted = false;               // request_stop() was called before the work finished
+  std::optional<Error> lost_dependency;   // the frontier stopped on its own (Frontier::failure)
 };
 
 class CrawlEngine {

@@ -43,6 +43,8 @@
 #include <string_view>
 #include <vector>
 
+#include "fetchpool/error.hpp"
+
 namespace fetchpool {
 
 struct CrawlItem {
@@ -161,6 +163,10 @@ class Frontier {
     (void)limit;
     return {};
   }
+
+  // Why the frontier stopped on its own (a shared one lost its Redis), or
+  // nullopt: it did not. A run that ends this way did not finish its work.
+  virtual std::optional<Error> failure() const { return std::nullopt; }
 };
 
 // The in-process frontier.

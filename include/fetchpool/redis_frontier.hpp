@@ -52,7 +52,8 @@
 // - Connections: a small pool of hiredis contexts; a mutex is held only to
 //   take or return one, never across a round trip. A context that failed is
 //   dropped and the call retried once on a new connection. Errors become one
-//   log line each; if Redis stays unreachable for 30 s, pop() stops the
+//   log line each; if Redis stays unreachable for the grace period (30 s, or
+//   ?grace=SECONDS), pop() stops the
 //   frontier, so a crawl never hangs on a dead Redis.
 //
 // Deviations from MemoryFrontier: host scheduling is "earliest allowed
@@ -114,6 +115,9 @@ class RedisFrontier final : public Frontier {
   // processes go on.
   void stop() override;
   FrontierCounts counts() const override;
+  // Set once Redis stayed unreachable for the address's grace period (30 s by
+  // default): this process then stopped.
+  std::optional<Error> failure() const override;
 
  private:
   struct State;

@@ -10,9 +10,11 @@
 // held, and only the append of the finished line happens under the mutex.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -62,26 +64,48 @@ class ResultSink {
 
 // Appends serialised lines to a FILE* under a mutex. Subclasses only choose
 // the serialisation; the lock is taken here, once per record.
+// Records go to one descriptor in whole lines: they are gathered in a 64 KiB
+// buffer and handed to the kernel with one write(2) of complete lines, so a
+// process that ends at any moment (a second Ctrl-C, SIGKILL) leaves every
+// record in the file whole or not at all, never torn.
 class LockedFileSink : public ResultSink {
  public:
   ~LockedFileSink() override;
   void write(const ResultRecord& record) final;
   Result<void> flush() final;
+  // Called once, on the thread that wrote, when a write first fails (a full
+  // disk, a closed pipe): a run stops rather than fetch for records it cannot
+  // keep.
+  // Replacing it (with nullptr: none) waits for a call in progress, so what
+  // the old handler refers to may be destroyed once this returns.
+  void on_failure(std::function<void()> handler) FETCHPOOL_EXCLUDES(handler_mutex_);
+  // For a process about to _exit: writes the buffered whole lines if no
+  // thread holds the sink and the destination is a regular file (a pipe could
+  // block the exit); otherwise does nothing. Never blocks on the lock.
+  void flush_before_exit() FETCHPOOL_EXCLUDES(mutex_);
 
  protected:
-  // Takes ownership of `file` unless it is stdout.
-  LockedFileSink(std::FILE* file, std::string name);
+  // Takes ownership of `fd` unless it is STDOUT_FILENO.
+  LockedFileSink(int fd, std::string name);
   void write_line(const std::string& line) FETCHPOOL_EXCLUDES(mutex_);
   virtual std::string serialise(const ResultRecord& record) const = 0;  // no lock held
 
  private:
+  bool write_buffer_locked() FETCHPOOL_REQUIRES(mutex_);  // false on a new first error
+  void note_error_locked(int error) FETCHPOOL_REQUIRES(mutex_);
+  void report_failure() FETCHPOOL_EXCLUDES(handler_mutex_, mutex_);
+
   Mutex mutex_;
-  std::FILE* file_ FETCHPOOL_GUARDED_BY(mutex_);
+  int fd_;
+  bool regular_file_ = false;
   std::string name_;
+  std::string buffer_ FETCHPOOL_GUARDED_BY(mutex_);
   Error first_error_ FETCHPOOL_GUARDED_BY(mutex_){ErrorCode::kOk, {}};
+  Mutex handler_mutex_;
+  std::function<void()> on_failure_ FETCHPOOL_GUARDED_BY(handler_mutex_);
+  std::atomic<bool> failure_reported_{false};
 };
 
-// One JSON object per line (default). Path "-" writes to standard output.
 class JsonlSink final : public LockedFileSink {
  public:
   static Result<std::unique_ptr<JsonlSink>> open(const std::filesystem::path& path);

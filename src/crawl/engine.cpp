@@ -364,7 +364,7 @@ Result<void> CrawlEngine::prepare() {
     if (!restored) return restored;
   }
   if (!options_.download || downloads_) return {};
-  auto directory = OutputDirectory::open(options_.download->directory);
+  auto directory = OutputDirectory::open(options_.download->directory, options_.download->reserved);
   if (!directory) return std::move(directory).error();
   downloads_ = std::make_unique<Downloads>(std::move(*directory), *options_.download);
   return {};
@@ -595,6 +595,7 @@ RunSummary CrawlEngine::wait() {
   }
   summary.records = records_.load();
   summary.interrupted = stop_.stop_requested();
+  summary.lost_dependency = frontier_->failure();
   if (downloads_) summary.downloads = downloads_->results();
   return summary;
 }

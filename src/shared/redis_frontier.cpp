@@ -30,7 +30,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMaxDelay = std::chrono::hours(24);
 constexpr milliseconds kFirstPoll{2};
 constexpr milliseconds kLastPoll{50};
-constexpr std::chrono::seconds kGiveUpAfter{30};   // Redis unreachable this long: stop
 constexpr std::chrono::seconds kErrorLogEvery{5};  // one log line per streak, then this often
 constexpr std::size_t kRenewBatch = 512;           // lease ids per renew script call
 constexpr timeval kConnectTimeout{2, 0};
@@ -226,6 +225,7 @@ struct RedisFrontier::State {
   bool stopped FETCHPOOL_GUARDED_BY(mutex) = false;
   bool finished FETCHPOOL_GUARDED_BY(mutex) = false;
   std::optional<TimePoint> failing_since FETCHPOOL_GUARDED_BY(mutex);
+  std::optional<Error> lost FETCHPOOL_GUARDED_BY(mutex);  // set once Redis stayed unreachable past uri.grace
   TimePoint last_error_log FETCHPOOL_GUARDED_BY(mutex){};
 
   std::jthread renewer;  // last: stopped and joined first
@@ -279,14 +279,21 @@ struct RedisFrontier::State {
   }
 
   // Logs a failed call: the first of a streak, then every kErrorLogEvery.
-  // Returns true when Redis has failed for kGiveUpAfter without a success.
+  // Returns true when Redis has failed for uri.grace without a success; the
+  // loss is then kept for failure().
   bool note_failure(const Error& error) {
     const TimePoint now = Clock::now();
     MutexLock lock(mutex);
     if (!failing_since) failing_since = now;
     const bool log = now - last_error_log >= kErrorLogEvery;
     if (log) last_error_log = now;
-    const bool give_up = now - *failing_since >= kGiveUpAfter;
+    const bool give_up = now - *failing_since >= uri.grace;
+    if (give_up && !lost) {
+      lost = Error{ErrorCode::kNetwork, "redis " + endpoint(uri) + ": unreachable for " +
+                                            std::to_string(uri.grace.count()) +
+                                            " s; this process stopped (the URLs it held go back to the shared queue "
+                                            "once their lease expires)"};
+    }
     lock.unlock();
     if (log) spdlog::error("{}", error.message);
     return give_up;
@@ -454,8 +461,6 @@ std::optional<Lease> RedisFrontier::pop(std::stop_token stop) {
     milliseconds wait = poll;
     if (!r) {
       if (s.note_failure(r.error())) {
-        spdlog::error("redis {}: unreachable for {} s; stopping this process's crawl", endpoint(s.uri),
-                      kGiveUpAfter.count());
         this->stop();
         return std::nullopt;
       }
@@ -641,6 +646,7 @@ bool RedisFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token stop
       }
       if (c.queued < max_queued) return true;
     } else if (s.note_failure(r.error())) {
+      this->stop();
       return false;
     }
     MutexLock lock(s.mutex);
@@ -649,6 +655,11 @@ bool RedisFrontier::wait_for_room(std::uint64_t max_queued, std::stop_token stop
     });
     poll = std::min(poll * 2, kLastPoll);
   }
+}
+
+std::optional<Error> RedisFrontier::failure() const {
+  MutexLock lock(state_->mutex);
+  return state_->lost;
 }
 
 void RedisFrontier::stop() {

@@ -78,18 +78,24 @@ Result<RedisUri> parse_redis_uri(std::string_view text) {
     const auto eq = param.find('=');
     const std::string_view name = param.substr(0, eq);
     const std::string_view value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-    if (name != "lease") return bad(text, "unknown parameter '" + std::string(name) + "' (only lease=SECONDS)");
+    if (name != "lease" && name != "grace")
+      return bad(text, "unknown parameter '" + std::string(name) + "' (only lease=SECONDS and grace=SECONDS)");
     std::uint64_t seconds = 0;
     if (!parse_number(value, 1, 86400, seconds))
-      return bad(text, "lease '" + std::string(value) + "' is not a number of seconds from 1 to 86400");
-    uri.lease = std::chrono::seconds(seconds);
+      return bad(text, std::string(name) + " '" + std::string(value) + "' is not a number of seconds from 1 to 86400");
+    (name == "lease" ? uri.lease : uri.grace) = std::chrono::seconds(seconds);
   }
   return uri;
 }
 
 std::string to_string(const RedisUri& uri) {
   std::string text = "redis://" + uri.host + ":" + std::to_string(uri.port) + "/" + uri.prefix;
-  if (uri.lease != kDefaultRedisLease) text += "?lease=" + std::to_string(uri.lease.count());
+  char separator = '?';
+  if (uri.lease != kDefaultRedisLease) {
+    text += "?lease=" + std::to_string(uri.lease.count());
+    separator = '&';
+  }
+  if (uri.grace != kDefaultRedisGrace) text += separator + std::string("grace=") + std::to_string(uri.grace.count());
   return text;
 }
 

@@ -161,7 +161,7 @@ Result<void> write_sha256_manifest(const fs::path& file, const std::vector<Downl
   // created 0666 so the umask decides the final mode, as for any new file.
   fs::path temporary =
       with_suffix(file, ".tmp" + std::to_string(::getpid()) + "." + std::to_string(temporary_counter.fetch_add(1)));
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd < 0) return io_error("cannot create", temporary, errno);
   int error = write_all(fd, text);
   if (error == 0 && ::fsync(fd) != 0) error = errno;

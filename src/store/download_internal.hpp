@@ -2,9 +2,13 @@
 // Content-Disposition, the output directory, the file writer, checksum lists).
 #pragma once
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <filesystem>
 #include <new>
@@ -76,6 +80,31 @@ inline Error io_error(const std::string& what, const std::filesystem::path& path
 
 inline Error io_error(const std::string& what, const std::filesystem::path& path, const std::error_code& ec) {
   return Error{ErrorCode::kIo, what + " " + path.string() + ": " + ec.message()};
+}
+
+// Creates `name` in the directory `dir_fd` exclusively (O_EXCL) and never
+// through a symbolic link (O_NOFOLLOW): a link planted under the name is an
+// error naming `shown`, not a write to wherever it points. With
+// `replace_regular` an existing regular file of that name is unlinked first
+// (a stale temporary, or a part being restarted). Returns the descriptor or
+// an errno; ELOOP also stands for "a symbolic link is there".
+inline int create_exclusive_at(int dir_fd, const std::string& name, bool replace_regular) {
+  struct stat st {};
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) {
+      errno = ELOOP;
+      return -1;
+    }
+    if (replace_regular && S_ISREG(st.st_mode) && ::unlinkat(dir_fd, name.c_str(), 0) != 0) return -1;
+  }
+  return ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+}
+
+inline Error open_error(const std::string& what, const std::filesystem::path& path, int error) {
+  if (error == ELOOP)
+    return Error{ErrorCode::kIo, what + " " + path.string() + ": it is a symbolic link; not followed"};
+  return Error{ErrorCode::kIo,
+               what + " " + path.string() + ": " + std::error_code(error, std::generic_category()).message()};
 }
 
 inline std::filesystem::path with_suffix(const std::filesystem::path& path, std::string_view suffix) {

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <utility>
 
 #include "base/ascii.hpp"
@@ -19,13 +18,13 @@ namespace fetchpool {
 
 namespace fs = std::filesystem;
 
-using detail::fsync_directory;
 using detail::iequals_lower;
 using detail::io_error;
 using detail::is_sha256_hex;
 using detail::kDownloadBufferBytes;
 using detail::kMetaSuffix;
 using detail::kPartSuffix;
+using detail::open_error;
 using detail::to_ascii_lower;
 using detail::with_suffix;
 using detail::write_all;
@@ -52,17 +51,36 @@ FileWriter::FileWriter(fs::path final_path, bool resume)
       meta_path_(with_suffix(final_path_, kMetaSuffix)),
       hash_(std::make_unique<detail::Sha256>()) {
   if (!resume) return;
+  // lstat: a part that is a symbolic link is not resumed (open_fresh then
+  // refuses it).
   struct stat st {};
-  if (::stat(part_path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return;
+  if (::lstat(part_path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return;
   existing_size_ = static_cast<std::uint64_t>(st.st_size);
-  std::ifstream meta(meta_path_);
-  std::string line;
-  while (std::getline(meta, line)) {
-    std::size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string_view key = std::string_view(line).substr(0, eq);
-    if (key == "etag") saved_etag_ = line.substr(eq + 1);
-    if (key == "last-modified") saved_last_modified_ = line.substr(eq + 1);
+  load_meta();
+}
+
+// The saved validators. Read without following a symbolic link: a link to a
+// local file would send that file's first line to the server as If-Range.
+void FileWriter::load_meta() {
+  const detail::UniqueFd fd(::open(meta_path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return;
+  std::string text;
+  char chunk[4096];
+  ssize_t n = 0;
+  // A meta file is two short lines; more than 64 KiB is not one of ours.
+  while (text.size() < 65536 && (n = ::read(fd.get(), chunk, sizeof chunk)) > 0)
+    text.append(chunk, static_cast<std::size_t>(n));
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line = std::string_view(text).substr(start, end - start);
+    start = end + 1;
+    const std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = line.substr(0, eq);
+    if (key == "etag") saved_etag_ = std::string(line.substr(eq + 1));
+    if (key == "last-modified") saved_last_modified_ = std::string(line.substr(eq + 1));
   }
 }
 
@@ -85,6 +103,19 @@ Error FileWriter::fail(Error error) {
 void FileWriter::close_fd() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  dir_fd_ = -1;
+}
+
+// The directory was made by OutputDirectory::reserve, which checked that it
+// resolves inside the output directory; O_NOFOLLOW refuses a link swapped in
+// for its last component since.
+Result<void> FileWriter::open_directory() {
+  if (dir_fd_ >= 0) return {};
+  const fs::path parent = final_path_.parent_path();
+  dir_fd_ = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd_ < 0) return fail(open_error("cannot open the directory of", part_path_, errno));
+  return {};
 }
 
 void FileWriter::remove_part_and_meta() {
@@ -95,31 +126,41 @@ void FileWriter::remove_part_and_meta() {
 
 // Written to a temporary name and renamed, so a crash leaves the old meta or the new
 // one, never half of one (which could pair a part with the wrong validator). Failure to
-// save it is not fatal to the download: the only loss is a later resume's If-Range.
-void FileWriter::save_meta(const ResponseHead& head) {
+// save it is not fatal to the download (the only loss is a later resume's If-Range),
+// except a symbolic link planted under either name: that is refused as an io error.
+Result<void> FileWriter::save_meta(const ResponseHead& head) {
   std::string etag = head.etag.empty() ? saved_etag_ : one_line(head.etag);
   std::string last_modified = head.last_modified.empty() ? saved_last_modified_ : one_line(head.last_modified);
-  std::error_code ec;
+  const std::string meta_name = meta_path_.filename().string();
+  const std::string temporary_name = meta_name + ".tmp";
+  struct stat st {};
+  if (::fstatat(dir_fd_, meta_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+    return fail(open_error("cannot save validators in", meta_path_, ELOOP));
+  }
   if (etag.empty() && last_modified.empty()) {
-    fs::remove(meta_path_, ec);
-    return;
+    ::unlinkat(dir_fd_, meta_name.c_str(), 0);
+    return {};
   }
-  fs::path temporary = with_suffix(meta_path_, ".tmp");
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << "etag=" << etag << "\nlast-modified=" << last_modified << "\n";
-    if (!out.flush()) {
-      fs::remove(temporary, ec);
-      return;
-    }
+  const int fd = detail::create_exclusive_at(dir_fd_, temporary_name, /*replace_regular=*/true);
+  if (fd < 0) {
+    if (errno == ELOOP) return fail(open_error("cannot save validators in", with_suffix(meta_path_, ".tmp"), ELOOP));
+    return {};
   }
-  fs::rename(temporary, meta_path_, ec);
-  if (ec) fs::remove(temporary, ec);
+  const std::string text = "etag=" + etag + "\nlast-modified=" + last_modified + "\n";
+  const bool written = write_all(fd, text) == 0;
+  ::close(fd);
+  if (!written || ::renameat(dir_fd_, temporary_name.c_str(), dir_fd_, meta_name.c_str()) != 0) {
+    ::unlinkat(dir_fd_, temporary_name.c_str(), 0);
+  }
+  return {};
 }
 
 Result<void> FileWriter::open_fresh() {
-  fd_ = ::open(part_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd_ < 0) return fail(io_error("cannot create", part_path_, errno));
+  if (auto opened = open_directory(); !opened) return opened;
+  // A part left by an earlier run is replaced (only --overwrite and a restarted
+  // resume get here with one); a symbolic link there is refused.
+  fd_ = detail::create_exclusive_at(dir_fd_, part_path_.filename().string(), /*replace_regular=*/true);
+  if (fd_ < 0) return fail(open_error("cannot create", part_path_, errno));
   hash_->reset();
   bytes_ = 0;
   resumed_ = false;
@@ -137,8 +178,9 @@ Result<void> FileWriter::open_for_append(const ResponseHead& head) {
                                                validator + " -> " + current + "); deleted the stale " +
                                                part_path_.string()});
   }
-  fd_ = ::open(part_path_.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd_ < 0) return fail(io_error("cannot reopen", part_path_, errno));
+  if (auto opened = open_directory(); !opened) return opened;
+  fd_ = ::openat(dir_fd_, part_path_.filename().c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd_ < 0) return fail(open_error("cannot reopen", part_path_, errno));
   // Rebuild the hash from the bytes already on disk; reading them is the price of not
   // trusting a saved hash state that could disagree with the file.
   hash_->reset();
@@ -187,7 +229,7 @@ Result<void> FileWriter::begin(const ResponseHead& head) {
     return fail(Error{ErrorCode::kHttpStatus, "HTTP " + std::to_string(head.status) + " for " + final_path_.string() +
                                                   "; " + part_path_.string() + " left as it was"});
   }
-  save_meta(head);
+  if (auto saved = save_meta(head); !saved) return saved;
   bool identity = head.content_encoding.empty() || iequals_lower(head.content_encoding, "identity");
   if (head.content_length && identity) expected_total_ = start + *head.content_length;
   buffer_.reserve(kDownloadBufferBytes);
@@ -257,14 +299,15 @@ Result<DownloadResult> FileWriter::commit(std::optional<std::string> expected_sh
   if (::fsync(fd_) != 0) return fail(io_error("cannot fsync", part_path_, errno));
   int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) return fail(io_error("cannot close", part_path_, errno));
-  if (::rename(part_path_.c_str(), final_path_.c_str()) != 0) {
+  // renameat replaces whatever the final name is (a planted link included)
+  // without following it.
+  if (::renameat(dir_fd_, part_path_.filename().c_str(), dir_fd_, final_path_.filename().c_str()) != 0) {
     return fail(io_error("cannot rename " + part_path_.string() + " to", final_path_, errno));
   }
-  if (int error = fsync_directory(final_path_.parent_path()); error != 0) {
-    return fail(io_error("renamed, but cannot fsync the directory of", final_path_, error));
+  if (::fsync(dir_fd_) != 0 && errno != EINVAL) {
+    return fail(io_error("renamed, but cannot fsync the directory of", final_path_, errno));
   }
-  std::error_code ec;
-  fs::remove(meta_path_, ec);
+  ::unlinkat(dir_fd_, meta_path_.filename().c_str(), 0);
   state_ = State::kDone;
   return DownloadResult{final_path_, bytes_, std::move(digest), resumed_};
 }

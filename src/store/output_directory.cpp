@@ -42,7 +42,7 @@ OutputDirectory::~OutputDirectory() = default;
 
 const fs::path& OutputDirectory::root() const { return root_; }
 
-Result<OutputDirectory> OutputDirectory::open(const fs::path& root) {
+Result<OutputDirectory> OutputDirectory::open(const fs::path& root, const std::vector<fs::path>& reserved) {
   if (root.empty()) return Error{ErrorCode::kIo, "output directory: empty path"};
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -52,7 +52,16 @@ Result<OutputDirectory> OutputDirectory::open(const fs::path& root) {
   }
   fs::path canonical = fs::canonical(root, ec);
   if (ec) return io_error("cannot resolve output directory", root, ec);
-  return OutputDirectory(std::move(canonical), std::make_unique<Registry>());
+  auto registry = std::make_unique<Registry>();
+  {
+    MutexLock lock(registry->mutex);
+    for (const auto& file : reserved) {
+      // Spelled as reserve() spells its candidates: canonical root / relative path.
+      const fs::path resolved = fs::weakly_canonical(fs::absolute(file, ec), ec);
+      if (!ec && is_within(canonical, resolved)) registry->taken.insert(resolved.string());
+    }
+  }
+  return OutputDirectory(std::move(canonical), std::move(registry));
 }
 
 Result<fs::path> OutputDirectory::reserve(const fs::path& relative, ClobberPolicy policy) {

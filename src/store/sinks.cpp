@@ -7,7 +7,12 @@
 #include <cmath>
 #include <cstring>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "base/json_text.hpp"
+#include "base/unique_fd.hpp"
 
 namespace fetchpool {
 
@@ -134,18 +139,27 @@ std::string to_csv_row(const ResultRecord& r) {
   return out;
 }
 
-LockedFileSink::LockedFileSink(std::FILE* file, std::string name) : file_(file), name_(std::move(name)) {
-  // Records are small and frequent: a large stdio buffer keeps the per-record
-  // cost at a memcpy under the lock rather than a write(2).
-  std::setvbuf(file_, nullptr, _IOFBF, 1 << 16);
+namespace {
+
+// Big enough that a write(2) carries many records, small enough that a
+// process killed at once loses little.
+constexpr std::size_t kSinkBufferBytes = std::size_t{1} << 16;
+
+}  // namespace
+
+LockedFileSink::LockedFileSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {
+  struct stat st {};
+  regular_file_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+  MutexLock lock(mutex_);
+  buffer_.reserve(kSinkBufferBytes);
 }
 
 LockedFileSink::~LockedFileSink() {
-  if (file_ == stdout) {
-    std::fflush(file_);
-  } else if (file_ != nullptr) {
-    std::fclose(file_);
+  {
+    MutexLock lock(mutex_);
+    (void)write_buffer_locked();
   }
+  if (fd_ != STDOUT_FILENO) ::close(fd_);
 }
 
 void LockedFileSink::write(const ResultRecord& record) {
@@ -154,30 +168,76 @@ void LockedFileSink::write(const ResultRecord& record) {
   write_line(line);
 }
 
-void LockedFileSink::write_line(const std::string& line) {
-  MutexLock lock(mutex_);
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() && first_error_.code == ErrorCode::kOk) {
-    first_error_ = Error{ErrorCode::kIo, name_ + ": cannot write results: " + std::strerror(errno)};
+void LockedFileSink::note_error_locked(int error) {
+  if (first_error_.code == ErrorCode::kOk)
+    first_error_ = Error{ErrorCode::kIo, name_ + ": cannot write results: " + std::strerror(error)};
+}
+
+bool LockedFileSink::write_buffer_locked() {
+  if (buffer_.empty()) return true;
+  const bool was_ok = first_error_.code == ErrorCode::kOk;
+  // After a failure the records are dropped: retrying a full disk or a closed
+  // pipe on every record would only repeat the error.
+  if (was_ok) {
+    if (const int error = detail::write_all(fd_, buffer_); error != 0) note_error_locked(error);
   }
+  buffer_.clear();
+  return !was_ok || first_error_.code == ErrorCode::kOk;
+}
+
+void LockedFileSink::write_line(const std::string& line) {
+  bool failed_now = false;
+  {
+    MutexLock lock(mutex_);
+    // Only whole lines are handed to write(2): the buffer is written out
+    // before a line that would not fit, never split across two calls.
+    if (buffer_.size() + line.size() > kSinkBufferBytes) failed_now = !write_buffer_locked();
+    buffer_.append(line);
+    if (buffer_.size() >= kSinkBufferBytes) failed_now = !write_buffer_locked() || failed_now;
+  }
+  if (failed_now) report_failure();
+}
+
+void LockedFileSink::on_failure(std::function<void()> handler) {
+  MutexLock lock(handler_mutex_);
+  on_failure_ = std::move(handler);
+}
+
+void LockedFileSink::report_failure() {
+  if (failure_reported_.exchange(true)) return;
+  MutexLock lock(handler_mutex_);
+  if (on_failure_) on_failure_();
 }
 
 Result<void> LockedFileSink::flush() {
-  MutexLock lock(mutex_);
-  if (std::fflush(file_) != 0 && first_error_.code == ErrorCode::kOk) {
-    first_error_ = Error{ErrorCode::kIo, name_ + ": cannot write results: " + std::strerror(errno)};
+  bool failed_now = false;
+  Error error{ErrorCode::kOk, {}};
+  {
+    MutexLock lock(mutex_);
+    failed_now = !write_buffer_locked();
+    error = first_error_;
   }
-  if (first_error_.code != ErrorCode::kOk) return first_error_;
+  if (failed_now) report_failure();
+  if (error.code != ErrorCode::kOk) return error;
   return {};
+}
+
+void LockedFileSink::flush_before_exit() {
+  if (!regular_file_ || !mutex_.try_lock()) return;
+  (void)write_buffer_locked();
+  mutex_.unlock();
 }
 
 namespace {
 
-Result<std::FILE*> open_output(const std::filesystem::path& path) {
-  if (path == "-") return stdout;
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  if (file == nullptr)
-    return Error{ErrorCode::kIo, path.string() + ": cannot open results file: " + std::strerror(errno)};
-  return file;
+// A path the user names is opened as given (a symbolic link such as
+// /dev/stdout is followed); the CLI refuses a link planted where it puts the
+// results file itself (inside an output directory).
+Result<int> open_output(const std::filesystem::path& path) {
+  if (path == "-") return STDOUT_FILENO;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return Error{ErrorCode::kIo, path.string() + ": cannot open results file: " + std::strerror(errno)};
+  return fd;
 }
 
 }  // namespace

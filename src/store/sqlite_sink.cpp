@@ -1,6 +1,7 @@
 #include "fetchpool/sqlite_sink.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <utility>
 
@@ -55,10 +56,19 @@ Result<std::unique_ptr<SqliteSink>> SqliteSink::open(const std::filesystem::path
   const std::string name = path.string();
   if (name == "-")
     return Error{ErrorCode::kConfig, "--format sqlite needs a results file (e.g. -o results.db), not stdout"};
+  // SQLite creates NAME-wal, NAME-shm and NAME-journal beside the database;
+  // a symbolic link planted under one of them would redirect its writes.
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    struct stat st {};
+    const std::string side = name + suffix;
+    if (::lstat(side.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return Error{ErrorCode::kIo, side + ": cannot open database: it is a symbolic link; not followed"};
+  }
   sqlite3* db = nullptr;
   // FULLMUTEX is not needed (our mutex serialises every call), NOMUTEX saves SQLite's own locking.
   const int opened =
-      sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+      sqlite3_open_v2(name.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nullptr);
   if (opened != SQLITE_OK) {
     Error error{ErrorCode::kIo, message_of(db, name, "cannot open database")};
     sqlite3_close(db);

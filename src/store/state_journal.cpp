@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigset_t, not in <csignal>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -258,8 +259,19 @@ Result<std::unique_ptr<StateJournal>> StateJournal::open(const fs::path& dir, st
   fs::create_directories(dir, ec);
   if (ec) return Error{ErrorCode::kIo, dir.string() + ": cannot create state directory: " + ec.message()};
   auto path = dir / "journal";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Error{ErrorCode::kIo, path.string() + ": cannot open state journal: " + std::strerror(errno)};
+  // Never through a symbolic link: one planted as DIR/journal would make the
+  // run append to (and truncate a torn tail of) a file elsewhere.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int error = errno;
+    return Error{ErrorCode::kIo, path.string() + ": cannot open state journal: " +
+                                     (error == ELOOP ? "it is a symbolic link; not followed" : std::strerror(error))};
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error{ErrorCode::kIo, path.string() + ": cannot open state journal: not a regular file"};
+  }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);

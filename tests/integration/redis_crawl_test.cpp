@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -222,4 +223,57 @@ TEST_CASE("crawl --frontier: a bad address or --state is a usage error, an unrea
   const pid_t down =
       spawn({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--frontier", "redis://127.0.0.1:1/x"});
   CHECK(wait_exit(down, 30s) == 4);
+}
+
+TEST_CASE("a node that loses Redis exits 5 with one line, and the URLs it held are fetched once Redis is back",
+          "[redis_crawl]") {
+  ScratchDir dir;
+  const auto data = dir.path / "redis-data";
+  fs::create_directories(data);
+  auto redis = std::make_unique<fetchpool::testing::RedisServer>(0, data.string());
+  const std::uint16_t port = redis->port();
+  fetchpool::ServerOptions options;
+  options.site.pages = 200;
+  options.latency = 25ms;
+  fetchpool::LocalServer server(options);
+  // A short grace so the loss is declared in 2 s, and a short lease so the
+  // URLs the lost node held come back soon after Redis does.
+  const std::string uri = redis->uri("lost") + "?lease=2&grace=2";
+  const auto first = dir.path / "first.jsonl";
+  const auto first_err = dir.path / "first.err";
+  const pid_t node = fetchpool::testing::spawn_with_fds(
+      {FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j", "4", "-o", first.string()},
+      -1, -1, first_err.string());
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (complete_lines(first) < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  REQUIRE(complete_lines(first) >= 20);
+  redis->kill_now();
+  CHECK(wait_exit(node, 60s) == 5);  // not 0 ("Done"), not hung
+  const std::string err = slurp(first_err);
+  INFO(err);
+  const std::string line = "fetchpool: redis 127.0.0.1:" + std::to_string(port) + ": unreachable for 2 s";
+  const auto at = err.find(line);
+  CHECK(at != std::string::npos);
+  CHECK(err.find(line, at + 1) == std::string::npos);  // said once
+
+  // Redis is back with its data (an append-only file synced on every
+  // write): another node finishes the crawl, the lost node's URLs included.
+  redis = std::make_unique<fetchpool::testing::RedisServer>(port, data.string());
+  const auto second = dir.path / "second.jsonl";
+  const int code = wait_exit(spawn({FETCHPOOL_BINARY, "-q", "crawl", server.base_url() + "/", "--frontier", uri, "-j",
+                                    "4", "-o", second.string()}),
+                             240s);
+  CHECK((code == 0 || code == 1));
+  std::set<std::string> fetched;
+  for (const auto& file : {first, second}) {
+    std::ifstream in(file);
+    for (std::string text; std::getline(in, text);) {
+      const auto record = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      REQUIRE_FALSE(record.is_discarded());
+      if (record.value("status", 0) == 200) fetched.insert(record["url"].get<std::string>());
+    }
+  }
+  std::set<std::string> expected;
+  for (const auto& path : fetchpool::site_page_paths(options.site)) expected.insert(server.base_url() + path);
+  CHECK(fetched == expected);
 }

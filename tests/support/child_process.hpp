@@ -35,6 +35,30 @@ inline pid_t spawn(std::vector<std::string> args, const std::string& stdout_path
   return pid;
 }
 
+// Starts args[0] with args and the given descriptors as its stdin and stdout
+// (-1: inherited), stderr to `stderr_path` when not empty, else to `stderr_fd`
+// when not -1.
+inline pid_t spawn_with_fds(std::vector<std::string> args, int stdin_fd, int stdout_fd,
+                            const std::string& stderr_path = {}, int stderr_fd = -1) {
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stdin_fd, STDIN_FILENO);
+  if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+  if (!stderr_path.empty())
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  else if (stderr_fd >= 0)
+    posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  return pid;
+}
+
 // A waitpid status as a shell would report it: the exit code, or 128 + signal.
 inline int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
 

@@ -25,10 +25,18 @@ namespace fetchpool::testing {
 
 class RedisServer {
  public:
-  RedisServer() {
-    port_ = free_port();
-    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",  "127.0.0.1", "--save", "",
-                                  "--appendonly", "no",     "--loglevel",          "warning", "--dir",     "/tmp"};
+  // `port` 0: a free one. `persist_dir` empty: no persistence; otherwise an
+  // append-only file synced on every write in that directory, so a server
+  // killed with SIGKILL and started again on it comes back with its data.
+  explicit RedisServer(std::uint16_t port = 0, const std::string& persist_dir = {}) {
+    port_ = port != 0 ? port : free_port();
+    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                  "--save",       "",       "--loglevel",          "warning"};
+    for (const std::string& arg : persist_dir.empty() ? std::vector<std::string>{"--appendonly", "no", "--dir", "/tmp"}
+                                                      : std::vector<std::string>{"--appendonly", "yes", "--appendfsync",
+                                                                                 "always", "--dir", persist_dir}) {
+      args.push_back(arg);
+    }
     std::vector<char*> argv;
     argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
@@ -55,6 +63,8 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // SIGKILL now, as a crashed or lost server; the destructor then does nothing.
+  void kill_now() { stop(); }
   std::string uri(const std::string& prefix) const {
     return "redis://127.0.0.1:" + std::to_string(port_) + "/" + prefix;
   }

@@ -21,7 +21,9 @@ int run_cli(int argc, char** argv) {
       "fetchpool: concurrent web crawler and parallel fetcher.\n"
       "A frontier queue feeds a pool of worker threads, each doing blocking HTTP with its own\n"
       "reused libcurl handle. Exit codes: 0 all URLs ok, 1 some URLs failed, 2 usage or config\n"
-      "error, 3 interrupted (results so far were written), 4 internal or environment error."};
+      "error, 3 interrupted (results so far were written), 4 internal or environment error, or an\n"
+      "output that could not be written (full disk, closed stdout), 5 the shared frontier's Redis\n"
+      "was lost."};
   app.require_subcommand(1);
   app.set_version_flag("-V,--version", "fetchpool 0.1.0");
   GlobalOptions global;

@@ -3,11 +3,38 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <string>
 
 #include "fetchpool/scope.hpp"
 #include "fetchpool/status_server.hpp"
 
 namespace fetchpool::cli {
+
+namespace {
+
+// Timeouts are kept in milliseconds in 32 bits: a larger value would wrap
+// (-T 4294968 used to become 0.7 s), so it is refused at parse time, as are
+// NaN and infinity, which CLI::Range lets through.
+constexpr double kMaxTimeoutSeconds = 4294967.0;  // UINT32_MAX ms, about 49.7 days
+
+CLI::Validator timeout_seconds(bool zero_allowed) {
+  return CLI::Validator(
+      [zero_allowed](std::string& text) -> std::string {
+        double seconds = 0;
+        if (!CLI::detail::lexical_cast(text, seconds) || !std::isfinite(seconds))
+          return "'" + text + "' is not a number of seconds";
+        if (seconds < 0 || (!zero_allowed && seconds == 0) || seconds > kMaxTimeoutSeconds) {
+          return "'" + text + "' is out of range: " + (zero_allowed ? "0" : "more than 0") + " to " +
+                 std::to_string(static_cast<std::uint32_t>(kMaxTimeoutSeconds)) + " seconds";
+        }
+        return {};
+      },
+      zero_allowed ? "SECONDS in [0, 4294967]" : "SECONDS in (0, 4294967]");
+}
+
+}  // namespace
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.workers_opt =
@@ -30,9 +57,9 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.retries_opt = cmd.add_option("-t,--tries-extra", f.retries,
                                  "Extra attempts for transient failures (connect, timeout, reset, 5xx, 429)");
   f.timeout_opt = cmd.add_option("-T,--timeout", f.timeout_s, "Whole-transfer timeout in seconds (0 = none)")
-                      ->check(CLI::NonNegativeNumber);
+                      ->check(timeout_seconds(/*zero_allowed=*/true));
   f.connect_timeout_opt = cmd.add_option("--connect-timeout", f.connect_timeout_s, "Connect timeout in seconds")
-                              ->check(CLI::PositiveNumber);
+                              ->check(timeout_seconds(/*zero_allowed=*/false));
   f.max_body_opt =
       cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
   cmd.add_option("--progress", f.progress,

@@ -123,6 +123,7 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
     DownloadOptions download;
     download.directory = o.download_dir;
     download.extensions = o.download_extensions;
+    download.reserved = own_files(results_path, s.output.format, s.output.stats_json, {}, o.flags.state_dir);
     options.download = download;
   }
   // A shared crawl's rules (each record flushed before its lease completes,
@@ -138,8 +139,8 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
   return run_engine(
       engine, out, s, quiet ? "none" : o.flags.progress, "crawl",
-      [&o](CrawlEngine& e) { return queue_seeds(e, o.seeds); }, RunFiles{},
-      RunStatus{o.flags.status, o.flags.status_token});
+      [&o](CrawlEngine& e, int /*stop_fd*/) { return queue_seeds(e, o.seeds); },
+      RunFiles{{}, {}, (*outputs)->sink.get()}, RunStatus{o.flags.status, o.flags.status_token});
 }
 
 }  // namespace fetchpool::cli

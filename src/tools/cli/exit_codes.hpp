@@ -5,8 +5,15 @@
 //   0  every URL was fetched successfully
 //   1  the run completed but some URLs failed (their records say why)
 //   2  usage error: bad flag, bad config file, unreadable input list
-//   3  interrupted (SIGINT/SIGTERM); results gathered so far were flushed
-//   4  internal or environment error (cannot bind, cannot write output)
+//   3  interrupted (SIGINT, SIGTERM, SIGHUP or SIGQUIT); results gathered so
+//      far were flushed. A second signal ends the process at once with
+//      128 + the signal's number (130 for SIGINT), whole records only.
+//   4  internal or environment error (cannot bind); also an output that could
+//      not be written (a full disk, stdout closed by `| head`): the run stops
+//      early, and the summary, stats, manifest and journal are still written
+//   5  a dependency was lost: the shared crawl's Redis stayed unreachable past
+//      its grace period; the URLs this process held return to the shared
+//      queue when their lease expires
 #pragma once
 
 #include <iostream>
@@ -21,6 +28,7 @@ inline constexpr int kExitSomeFailed = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitInterrupted = 3;
 inline constexpr int kExitInternal = 4;
+inline constexpr int kExitDependencyLost = 5;
 
 // kConfig errors (a bad URI, a feature not built in) are the user's to fix;
 // anything else is the environment's (an unreachable server, a full disk).

@@ -3,15 +3,20 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <istream>
 
 #include "base/ascii.hpp"
+#include "base/unique_fd.hpp"
 #include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
 #include "tools/cli/exit_codes.hpp"
+#include "tools/cli/input_lines.hpp"
 #include "tools/cli/run_engine.hpp"
 #include "tools/cli/run_outputs.hpp"
 
@@ -20,14 +25,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The -i list: std::cin for "-", `file` opened on the path otherwise, and
-// nullptr without -i (only URL arguments).
-Result<std::istream*> open_input_list(const std::string& path, std::ifstream& file) {
-  if (path == "-") return &std::cin;
-  if (path.empty()) return static_cast<std::istream*>(nullptr);
-  file.open(path);
-  if (!file) return Error{ErrorCode::kConfig, path + ": cannot open input list"};
-  return &file;
+// The -i list: stdin for "-", `file` opened on the path otherwise, and
+// -1 without -i (only URL arguments).
+Result<int> open_input_list(const std::string& path, detail::UniqueFd& file) {
+  if (path == "-") return STDIN_FILENO;
+  if (path.empty()) return -1;
+  file.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) return Error{ErrorCode::kConfig, path + ": cannot open input list: " + std::strerror(errno)};
+  return file.get();
 }
 
 // -o DIR and the flags that shape it; fails when the --checksums list does not load.
@@ -59,17 +64,21 @@ std::string results_path_for(const GetCommandOptions& o, const std::string& form
 // workers already fetch, so a huge list never sits in memory twice. Blank
 // lines and # comments are skipped but still count as lines. The URL
 // arguments follow the list.
-bool queue_list(CrawlEngine& engine, std::istream* in, const GetCommandOptions& o) {
+bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOptions& o) {
   std::uint64_t line_number = 0;
-  if (in != nullptr) {
-    for (std::string line; std::getline(*in, line);) {
+  if (in >= 0) {
+    InputLines lines(in, stop_fd);
+    std::string line;
+    InputLines::Next next;
+    while ((next = lines.next(line)) == InputLines::Next::kLine) {
       ++line_number;
       const std::string_view url = detail::trim_ows_and_newlines(line);
       if (url.empty() || url.front() == '#') continue;
       engine.add(url, line_number);
     }
-    if (in->bad()) {
-      spdlog::error("{}: read error after line {}", o.input_file, line_number);
+    if (next == InputLines::Next::kStopped) return true;  // the run is stopping: the rest is not read
+    if (next == InputLines::Next::kError) {
+      spdlog::error("{}: read error after line {}: {}", o.input_file, line_number, std::strerror(lines.error()));
       return false;
     }
   }
@@ -112,7 +121,7 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
     std::cerr << "fetchpool get: give URLs or -i FILE (see fetchpool get --help)\n";
     return kExitUsage;
   }
-  std::ifstream file;
+  detail::UniqueFd file;
   auto in = open_input_list(o.input_file, file);
   if (!in) return fail(in.error().message, kExitUsage);
   auto options = engine_options(s, false);
@@ -123,6 +132,13 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
     options.download = std::move(*download);
   }
   const std::string results_path = results_path_for(o, s.output.format);
+  // The default results file lies in the output directory, where anyone who
+  // could write there may have planted a link to a file elsewhere.
+  if (std::error_code ec; o.flags.output.empty() && !o.download_dir.empty() && fs::is_symlink(results_path, ec))
+    return fail(results_path + ": cannot open results file: it is a symbolic link; not followed", kExitUsage);
+  if (options.download)
+    options.download->reserved =
+        own_files(results_path, s.output.format, s.output.stats_json, o.manifest_file, o.flags.state_dir);
   if (!o.download_dir.empty()) {
     std::error_code ec;
     fs::create_directories(o.download_dir, ec);
@@ -136,8 +152,8 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   return run_engine(
       engine, out, s, quiet ? "none" : o.flags.progress, "get",
-      [&o, list = *in](CrawlEngine& e) { return queue_list(e, list, o); }, RunFiles{o.manifest_file, o.download_dir},
-      RunStatus{o.flags.status, o.flags.status_token});
+      [&o, list = *in](CrawlEngine& e, int stop_fd) { return queue_list(e, list, stop_fd, o); },
+      RunFiles{o.manifest_file, o.download_dir, (*outputs)->sink.get()}, RunStatus{o.flags.status, o.flags.status_token});
 }
 
 }  // namespace fetchpool::cli

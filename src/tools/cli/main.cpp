@@ -1,9 +1,15 @@
 #include <curl/curl.h>
 
+#include <csignal>
+
 #include "crawl/worker_budget.hpp"
 #include "tools/cli/cli.hpp"
 
 int main(int argc, char** argv) {
+  // A closed stdout (`fetchpool get -i list | head -1`) must come back as
+  // EPIPE from write(2), so the run can stop and still write its stats,
+  // manifest and journal, rather than end at once with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   // libcurl's global init is not thread-safe: it must run before any thread
   // exists (libcurl-thread.md), so it lives here and nowhere else.
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return fetchpool::cli::kExitInternal;

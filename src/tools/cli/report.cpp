@@ -1,7 +1,14 @@
 #include "tools/cli/report.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
+
+#include "base/unique_fd.hpp"
 
 namespace fetchpool::cli {
 
@@ -47,8 +54,13 @@ std::string format_summary(const StatsSnapshot& s, bool interrupted) {
   std::string out = line;
   if (!s.by_status.empty()) {
     out += "by status:";
-    for (const auto& [status, count] : s.by_status)
-      out += " " + (status == 0 ? std::string("none") : std::to_string(status)) + "=" + std::to_string(count);
+    for (const auto& [status, count] : s.by_status) {
+      // Appended piece by piece: `" " + std::string(...)` trips GCC 12's -Wrestrict false positive.
+      out += ' ';
+      out += status == 0 ? std::string("none") : std::to_string(status);
+      out += '=';
+      out += std::to_string(count);
+    }
     out += "\n";
   }
   if (!s.by_error.empty()) {
@@ -59,17 +71,55 @@ std::string format_summary(const StatsSnapshot& s, bool interrupted) {
   return out;
 }
 
-Result<void> write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& json) {
-  const auto temp = path.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    if (!out) return Error{ErrorCode::kIo, path.string() + ": cannot write"};
-    out << json.dump(2) << "\n";
-    if (!out) return Error{ErrorCode::kIo, path.string() + ": cannot write"};
-  }
+namespace {
+
+std::atomic<unsigned> temporary_counter{0};
+
+// A name beside `path` that no other writer (this process or another) picks.
+std::string temporary_beside(const std::filesystem::path& path) {
+  return path.string() + ".tmp" + std::to_string(::getpid()) + "." + std::to_string(temporary_counter.fetch_add(1));
+}
+
+// Created exclusively and never through a symbolic link: a link planted under
+// the temporary name cannot redirect the write to a file elsewhere.
+int create_exclusive(const std::string& name) {
+  return ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+}
+
+Error cannot_write(const std::filesystem::path& path, int error) {
+  return Error{ErrorCode::kIo, path.string() + ": cannot write: " + std::strerror(error)};
+}
+
+}  // namespace
+
+Result<void> check_output_file(const std::filesystem::path& path, std::string_view flag) {
   std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) return Error{ErrorCode::kIo, path.string() + ": " + ec.message()};
+  if (std::filesystem::is_directory(path, ec))
+    return Error{ErrorCode::kConfig, std::string(flag) + " " + path.string() + ": is a directory"};
+  const std::string probe = temporary_beside(path);
+  const int fd = create_exclusive(probe);
+  if (fd < 0) {
+    return Error{ErrorCode::kConfig,
+                 std::string(flag) + " " + path.string() + ": cannot create a file there: " + std::strerror(errno)};
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return {};
+}
+
+Result<void> write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& json) {
+  const std::string text = json.dump(2) + "\n";
+  const std::string temp = temporary_beside(path);
+  const int fd = create_exclusive(temp);
+  if (fd < 0) return cannot_write(path, errno);
+  int error = detail::write_all(fd, text);
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error == 0 && ::rename(temp.c_str(), path.c_str()) != 0) error = errno;
+  if (error != 0) {
+    ::unlink(temp.c_str());
+    return cannot_write(path, error);
+  }
   return {};
 }
 

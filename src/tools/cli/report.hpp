@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,12 @@ namespace fetchpool::cli {
 
 nlohmann::ordered_json stats_to_json(const StatsSnapshot& stats);
 std::string format_summary(const StatsSnapshot& stats, bool interrupted);
+// Written to a unique temporary beside `path` (created exclusively, never
+// through a symbolic link), synced and renamed over it: a full disk or any
+// other write error is reported, naming `path`, and leaves no partial file.
 Result<void> write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& json);
+// Before the first request: fails (kConfig, naming `flag` and `path`) when no
+// file can be created where `path` will be written at the end of the run.
+Result<void> check_output_file(const std::filesystem::path& path, std::string_view flag);
 
 }  // namespace fetchpool::cli

@@ -86,20 +86,46 @@ Result<std::unique_ptr<StatusServer>> start_status(const CrawlEngine& engine, co
 
 int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, const std::string& progress_mode,
                const std::string& label, const FeedInput& feed, const RunFiles& files, const RunStatus& status) {
+  // Found now rather than after hours of fetching.
+  if (!files.manifest.empty()) {
+    if (auto ok = check_output_file(files.manifest, "--manifest"); !ok) return fail(ok.error().message, kExitUsage);
+  }
+  if (!settings.output.stats_json.empty()) {
+    if (auto ok = check_output_file(settings.output.stats_json, "--stats-json"); !ok)
+      return fail(ok.error().message, kExitUsage);
+  }
   auto status_server = start_status(engine, status, label);
   if (!status_server) {
     std::cerr << "fetchpool " << label << ": " << status_server.error().message << "\n";
     return exit_code_for(status_server.error()) == kExitUsage ? kExitUsage : kExitInternal;
   }
-  SignalWatcher signals([&engine] { engine.request_stop(); });
+  auto* results_file = dynamic_cast<LockedFileSink*>(files.results);
+  SignalWatcher signals([&engine] { engine.request_stop(); },
+                        [results_file] {
+                          if (results_file != nullptr) results_file->flush_before_exit();
+                        });
+  // A results file that cannot be written (a full disk, stdout closed by
+  // `| head`) stops the run: the records fetched from then on would be lost.
+  if (results_file != nullptr) {
+    results_file->on_failure([&engine, &signals] {
+      spdlog::error("cannot write results; stopping");
+      signals.stop_input();
+      engine.request_stop();
+    });
+  }
   std::unique_ptr<ProgressReporter> reporter = start_progress(engine, settings, progress_mode, label);
   engine.start();
-  const bool fed = feed(engine);
+  const bool fed = feed(engine, signals.input_stop_fd());
   engine.finish_input();
   const RunSummary summary = engine.wait();
   if (reporter) reporter->stop();
 
-  if (const int rc = finish_outputs(sink, summary, settings, files); rc != kExitOk) return rc;
+  const int rc = finish_outputs(sink, summary, settings, files);
+  // The journal may still hand records to the results file after this
+  // returns; the handler refers to this frame.
+  if (results_file != nullptr) results_file->on_failure(nullptr);
+  if (rc != kExitOk) return rc;
+  if (summary.lost_dependency) return fail(summary.lost_dependency->message, kExitDependencyLost);
   if (summary.interrupted || signals.signals_seen() > 0) return kExitInterrupted;
   if (!fed) return kExitUsage;
   return summary.stats.failed > 0 ? kExitSomeFailed : kExitOk;

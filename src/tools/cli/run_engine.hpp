@@ -13,11 +13,14 @@ namespace fetchpool::cli {
 
 // Queues the run's input while the workers already fetch; returns false when
 // the input could not be read to its end (the run then exits as a usage error).
-using FeedInput = std::function<bool(CrawlEngine&)>;
+// `stop_fd` becomes readable once the run is stopping (SignalWatcher::input_stop_fd):
+// a feeder blocked on its input must return then.
+using FeedInput = std::function<bool(CrawlEngine&, int stop_fd)>;
 
 struct RunFiles {
-  std::string manifest;       // SHA-256 manifest of the files saved; empty: none
-  std::string download_root;  // the manifest's names are relative to it
+  std::string manifest;           // SHA-256 manifest of the files saved; empty: none
+  std::string download_root;      // the manifest's names are relative to it
+  ResultSink* results = nullptr;  // the results file's own sink: the run stops when it cannot write
 };
 
 // --status: where to serve the live status (empty: nowhere) and its token
@@ -27,7 +30,8 @@ struct RunStatus {
   std::string token;
 };
 
-// Starts `engine`, feeds it, waits for it with SIGINT/SIGTERM stopping it and
+// Checks that the manifest and stats JSON can be created, then starts `engine`,
+// feeds it, waits for it with SIGINT, SIGTERM, SIGHUP or SIGQUIT stopping it and
 // `progress_mode` ("auto", "bar", "log", "none") choosing the display, then
 // flushes `sink`, prints the summary, writes the manifest and the stats JSON,
 // and maps the outcome to an exit code (exit_codes.hpp).

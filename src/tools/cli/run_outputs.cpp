@@ -24,6 +24,22 @@ Result<std::unique_ptr<StateJournal>> open_state(const CommonFlags& f, std::stri
 
 }  // namespace
 
+std::vector<std::filesystem::path> own_files(const std::string& results_path, const std::string& format,
+                                             const std::string& stats_json, const std::string& manifest,
+                                             const std::string& state_dir) {
+  std::vector<std::filesystem::path> files;
+  if (!results_path.empty() && results_path != "-") {
+    files.emplace_back(results_path);
+    if (format == "sqlite") {
+      for (const char* side : {"-wal", "-shm", "-journal"}) files.emplace_back(results_path + side);
+    }
+  }
+  if (!stats_json.empty()) files.emplace_back(stats_json);
+  if (!manifest.empty()) files.emplace_back(manifest);
+  if (!state_dir.empty()) files.push_back(std::filesystem::path(state_dir) / "journal");
+  return files;
+}
+
 Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::string_view command,
                                                  const std::string& format, const std::string& results_path) {
   auto outputs = std::make_unique<RunOutputs>();

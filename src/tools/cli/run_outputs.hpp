@@ -3,9 +3,11 @@
 #pragma once
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fetchpool/error.hpp"
 #include "fetchpool/sinks.hpp"
@@ -41,6 +43,13 @@ struct RunOutputs {
   std::unique_ptr<StateJournal> journal;  // null without --state
   ResultSink& records() { return journal ? static_cast<ResultSink&>(*journal) : *sink; }
 };
+
+// The files a run writes itself, for DownloadOptions::reserved: the results
+// file (with SQLite's -wal, -shm and -journal beside a database), the stats
+// JSON, the manifest and the journal. Empty paths and "-" are left out.
+std::vector<std::filesystem::path> own_files(const std::string& results_path, const std::string& format,
+                                             const std::string& stats_json, const std::string& manifest,
+                                             const std::string& state_dir);
 
 // Opens the journal (and so takes its lock) before the results file, which
 // opening truncates. Heap-allocated: the journal keeps the slot's address.

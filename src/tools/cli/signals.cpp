@@ -14,14 +14,46 @@
 
 namespace fetchpool::cli {
 
-SignalWatcher::SignalWatcher(std::function<void()> on_first) : on_first_(std::move(on_first)) {
-  sigemptyset(&watched_);
-  sigaddset(&watched_, SIGINT);
-  sigaddset(&watched_, SIGTERM);
+namespace {
+
+const char* signal_name(std::uint32_t signal) {
+  switch (signal) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGHUP:
+      return "SIGHUP";
+    case SIGQUIT:
+      return "SIGQUIT";
+    default:
+      return "signal";
+  }
+}
+
+void post(int event_fd) {
+  const std::uint64_t one = 1;
+  // eventfd only fails on counter overflow, impossible with a handful of posts.
+  [[maybe_unused]] const auto written = ::write(event_fd, &one, sizeof one);
+}
+
+}  // namespace
+
+sigset_t termination_signals() {
+  sigset_t watched;
+  sigemptyset(&watched);
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&watched, signal);
+  return watched;
+}
+
+SignalWatcher::SignalWatcher(std::function<void()> on_first, std::function<void()> on_last)
+    : on_first_(std::move(on_first)), on_last_(std::move(on_last)), watched_(termination_signals()) {
   pthread_sigmask(SIG_BLOCK, &watched_, &previous_);
   signal_fd_ = ::signalfd(-1, &watched_, SFD_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
-  if (signal_fd_ < 0 || wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "signal watcher");
+  input_stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (signal_fd_ < 0 || wake_fd_ < 0 || input_stop_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "signal watcher");
   thread_ = std::thread([this] {
     for (;;) {
       pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -32,34 +64,27 @@ SignalWatcher::SignalWatcher(std::function<void()> on_first) : on_first_(std::mo
         continue;
       if (seen_.fetch_add(1) == 0) {
         spdlog::warn("{}: stopping; finishing records gathered so far (send it again to quit at once)",
-                     info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+                     signal_name(info.ssi_signo));
+        stop_input();
         on_first_();
       } else {
-        std::_Exit(130);
+        if (on_last_) on_last_();
+        std::_Exit(128 + static_cast<int>(info.ssi_signo));
       }
     }
   });
 }
 
 SignalWatcher::~SignalWatcher() {
-  const std::uint64_t one = 1;
-  // A failed write would leave the join waiting; eventfd only fails on overflow, impossible here.
-  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+  post(wake_fd_);
   thread_.join();
   ::close(signal_fd_);
   ::close(wake_fd_);
+  ::close(input_stop_fd_);
   pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 }
 
-namespace {
-sigset_t termination_signals() {
-  sigset_t watched;
-  sigemptyset(&watched);
-  sigaddset(&watched, SIGINT);
-  sigaddset(&watched, SIGTERM);
-  return watched;
-}
-}  // namespace
+void SignalWatcher::stop_input() const noexcept { post(input_stop_fd_); }
 
 void block_termination_signals() {
   const sigset_t watched = termination_signals();
