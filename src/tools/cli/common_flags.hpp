@@ -32,6 +32,9 @@ struct CommonFlags {
   std::uint64_t max_body = 0;
   std::string progress = "auto";
   std::string state_dir;
+  std::uint32_t max_retry_wait_s = 0;
+  std::uint64_t max_file_bytes = 0;
+  bool compressed = false;
   CLI::Option* workers_opt = nullptr;
   CLI::Option* format_opt = nullptr;
   CLI::Option* stats_opt = nullptr;
@@ -42,6 +45,8 @@ struct CommonFlags {
   CLI::Option* timeout_opt = nullptr;
   CLI::Option* connect_timeout_opt = nullptr;
   CLI::Option* max_body_opt = nullptr;
+  CLI::Option* max_retry_wait_opt = nullptr;
+  CLI::Option* max_file_opt = nullptr;
 };
 
 // Registers the shared flags on `cmd` (after its own, so --help lists them last).

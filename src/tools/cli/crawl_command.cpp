@@ -146,6 +146,8 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
     DownloadOptions download;
     download.directory = o.download_dir;
     download.extensions = o.download_extensions;
+    download.max_file_bytes = s.http.max_file_bytes;
+    download.decode = s.http.decode_downloads;
     options.download = download;
   }
   std::unique_ptr<Frontier> shared;
