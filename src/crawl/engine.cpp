@@ -658,9 +658,8 @@ void CrawlEngine::worker_main(std::stop_token stop) {
     } catch (const std::exception& e) {
       spdlog::error("worker: {}: {}", lease->item.url, e.what());
       if (lease->kind == LeaseKind::kPage) {
-        ResultRecord record;
-        record.url = lease->item.url;
-        record.line = lease->item.origin;
+        ResultRecord record = first_record(lease->item);
+        record.attempts = 0;
         record.error = ErrorCode::kInternal;
         record.error_message = e.what();
         emit(record, {});
@@ -684,9 +683,8 @@ void CrawlEngine::worker_failed_to_start(const std::string& why) {
   // No worker is left to fetch: every remaining URL gets its record here.
   while (auto lease = frontier_->pop(stop_.get_token())) {
     if (lease->kind == LeaseKind::kPage) {
-      ResultRecord record;
-      record.url = lease->item.url;
-      record.line = lease->item.origin;
+      ResultRecord record = first_record(lease->item);  // a redirect hop's record is its chain's
+      record.attempts = 0;
       record.error = ErrorCode::kInternal;
       record.error_message = "not fetched: no worker could start (" + why + ")";
       emit(record, {});

@@ -181,6 +181,20 @@ TEST_CASE("a crawl's redirect to another origin: scope first, then that origin's
   }
 }
 
+TEST_CASE("each redirect hop waits for its host's interval like any request", "[http][redirect]") {
+  LocalServer server(ServerOptions{});
+  EngineOptions o;
+  o.frontier.min_host_interval = 300ms;
+  const auto started = std::chrono::steady_clock::now();
+  auto records = fetch_list({server.base_url() + "/redirect/2"}, o);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  CHECK(records[1].ok());
+  CHECK(records[1].redirects == 2);
+  // Three request starts to one host, each at least the interval after the
+  // last: libcurl following the chain itself would take a few milliseconds.
+  CHECK(elapsed >= 600ms);
+}
+
 TEST_CASE("a redirect hop counts toward the page limit like any queued URL", "[http][redirect]") {
   LocalServer server(ServerOptions{});
   auto o = crawl_options();

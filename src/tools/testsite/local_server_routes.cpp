@@ -146,7 +146,7 @@ std::string malformed_answer(std::string_view kind) {
   if (kind == "chunked-cut") return ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
   if (kind == "gzip-cut" || kind == "gzip-cut-length") {
     std::string page = "<!DOCTYPE html>\n<title>gzip</title>\n";
-    for (int i = 0; page.size() < 64 * 1024; ++i)
+    for (int i = 0; page.size() < std::size_t{64} * 1024; ++i)
       page += "<p>line " + std::to_string(i) + " of a compressed page</p>\n";
     std::string coded = gzip_text(page);
     coded.resize(coded.size() / 2);
