@@ -16,11 +16,15 @@
 namespace fetchpool {
 
 // The parts of the final response's header that decide what to do with its
-// body. For a redirect chain these describe the last response only.
+// body. The fetcher follows no redirect (the engine does, hop by hop), unless
+// FetchOptions::follow_redirects asks it to; then these describe the last
+// response only.
 struct ResponseHead {
   long status = 0;                              // HTTP status code, 0 before any response
   std::optional<std::uint64_t> content_length;  // of the encoded body, if the server sent one
   std::optional<std::uint64_t> range_start;     // first byte offset of a 206 Content-Range
+  std::optional<std::uint64_t> range_end;       // its last byte offset (inclusive)
+  std::optional<std::uint64_t> range_total;     // its complete length; none for "bytes 0-9/*"
   std::string content_type;
   std::string content_encoding;
   std::string content_disposition;

@@ -45,8 +45,10 @@ struct HttpSettings {
   std::uint32_t low_speed_time_s = 30;         // ... for this long = stalled
   std::uint64_t max_body_bytes = 32ull << 20;  // in-memory bodies
   std::uint32_t max_redirects = 10;
-  bool compressed = true;  // Accept-Encoding gzip/br/zstd
-  bool http2 = true;       // HTTP/2 over TLS when offered
+  bool compressed = true;                      // pages: Accept-Encoding gzip/deflate, decoded
+  bool decode_downloads = false;               // --compressed: files too are asked for coded and decoded
+  std::uint64_t max_file_bytes = 16ull << 30;  // --max-filesize: largest file saved (bytes written)
+  bool http2 = true;                           // HTTP/2 over TLS when offered
   bool verify_tls = true;
 };
 
@@ -62,6 +64,7 @@ struct RetrySettings {
   std::uint32_t max_retries = 2;         // extra tries for transient failures
   std::uint32_t backoff_base_ms = 500;   // first retry waits ~base, then x2 ...
   std::uint32_t backoff_max_ms = 30000;  // ... up to this, with jitter
+  std::uint32_t max_retry_wait_s = 300;  // --max-retry-wait: longest wait for a retry, Retry-After included
 };
 
 struct OutputSettings {

@@ -148,11 +148,17 @@ class Sha256;
 //
 // Resume protocol. Construct with resume=true; if "<final>.part" exists, ask the server
 // for `Range: bytes=<existing_size()>-` with `If-Range: <if_range_validator()>` (omit
-// If-Range when it is empty, at the risk of splicing if the file changed). begin() then:
-//   206 starting at existing_size()   -> append; the hash is rebuilt by reading the part;
+// If-Range when it is empty, at the risk of splicing if the file changed); begin()
+// takes existing_size() > 0 to mean that this Range was sent. begin() then:
+//   206 starting at S <= existing_size() -> the part is kept up to S and the range
+//       written from there (an earlier start is honoured); the hash is rebuilt by
+//       reading the kept bytes; the file is complete only when it reaches the
+//       Content-Range total (else commit() is kTruncated and the part kept);
 //   206 whose ETag/Last-Modified differs from the saved one (the server ignored
 //       If-Range)                     -> kNetwork; the stale .part and meta are deleted;
-//   206 starting anywhere else        -> kHttpStatus; the .part is left untouched;
+//   206 to no Range (existing_size() 0), without a valid Content-Range, starting
+//       after existing_size(), or whose Content-Length is not its range's length
+//                                     -> kProtocol; the .part is left untouched;
 //   any other 2xx (the server ignored Range, or If-Range failed because the file
 //       changed)                      -> truncate and restart from byte 0;
 //   anything else (3xx, 4xx, 5xx)     -> kHttpStatus; the .part is left untouched.
@@ -176,7 +182,7 @@ class FileWriter final : public BodyWriter {
   // Always "" when existing_size() is 0.
   std::string if_range_validator() const;
 
-  // Errors: kHttpStatus / kNetwork as above; kIo naming the part file if it cannot be
+  // Errors: kHttpStatus / kNetwork / kProtocol as above; kIo naming the part file if it cannot be
   // opened, read back or truncated; kInternal if called twice.
   Result<void> begin(const ResponseHead& head) override;
   // kIo naming the part file when the disk refuses the bytes (ENOSPC, EFBIG, EIO...).
@@ -184,8 +190,9 @@ class FileWriter final : public BodyWriter {
   Result<void> write(std::string_view chunk) override;
 
   // Completes the file. Checks, in order:
-  // - the total length against the Content-Length (only for identity encoding, since
-  //   write() receives decoded bytes): kTruncated, no final file. Too few bytes keep
+  // - the total length against the Content-Length, or a 206's Content-Range total
+  //   (only for identity encoding, since write() may receive decoded bytes):
+  //   kTruncated, no final file. Too few bytes keep
   //   the .part and meta for a later resume; too many delete them.
   // - `expected_sha256` (64 hex digits, any case; kConfig if malformed, part kept):
   //   kChecksum on mismatch, and the .part and meta are deleted, since resuming a
@@ -203,7 +210,7 @@ class FileWriter final : public BodyWriter {
 
   Error fail(Error error);  // enters kFailed; later calls return the same error
   Result<void> flush_buffer();
-  Result<void> open_for_append(const ResponseHead& head);
+  Result<void> open_for_append(const ResponseHead& head, std::uint64_t start);
   Result<void> open_fresh();
   Result<void> open_directory();
   Result<void> save_meta(const ResponseHead& head);

@@ -65,10 +65,18 @@ inline constexpr std::size_t kDefaultWorkerStackBytes = 2 * 1024 * 1024;
 inline constexpr std::size_t kDefaultWorkerStackBytes = std::size_t{512} * 1024;
 #endif
 
+// 16 GiB: above any DVD image, and a bound on what a decompression bomb can
+// write with --compressed.
+inline constexpr std::uint64_t kDefaultMaxFileBytes = std::uint64_t{16} << 30;
+
 struct RetryPolicy {
   std::uint32_t max_retries = 2;              // extra attempts for transient failures
   std::chrono::milliseconds base_delay{500};  // delay before retry k is ~base * 2^k, jittered
   std::chrono::milliseconds max_delay{30'000};
+  // The longest wait for a retry, Retry-After included (a 429/503's host
+  // backoff too). A server asking for longer makes the URL give up at once
+  // (retry_after_too_long), so a run always ends.
+  std::chrono::milliseconds max_retry_wait{300'000};
 };
 
 // Saving bodies as files (list fetch with -o DIR, or a crawl's downloads).
@@ -82,6 +90,10 @@ struct DownloadOptions {
   // The run's own files (results, journal, database side files, stats,
   // manifest): a download never takes these names, --overwrite or not.
   std::vector<std::filesystem::path> reserved;
+  // Largest file saved, in bytes as written (decoded bytes with `decode`);
+  // larger = too_large, checked against Content-Length before any byte.
+  std::uint64_t max_file_bytes = kDefaultMaxFileBytes;
+  bool decode = false;  // --compressed: offer gzip etc. and save the decoded bytes; off = the entity as sent
 };
 
 struct EngineOptions {
@@ -199,7 +211,9 @@ class CrawlEngine {
                       std::optional<PageDownload>& download);  // false: settled (no file name)
   void settle_failed_fetch(const Lease& lease, ResultRecord& record, const Error& error,
                            std::chrono::microseconds elapsed);
-  bool retry_for_status(const Lease& lease, const ResponseHead& head);
+  bool retry_for_status(const Lease& lease, const ResponseHead& head, std::optional<Error>& gave_up);
+  bool follow_redirect(const Lease& lease, const FetchResponse& response, ResultRecord& record,
+                       std::chrono::microseconds elapsed);
   bool save_download(const Lease& lease, PageDownload& download, ResultRecord& record);
   bool read_page(const CrawlItem& item, const FetchResponse& response, ResultRecord& record);
   bool queue_links(const CrawlItem& parent, const std::vector<Url>& links);

@@ -32,7 +32,9 @@ enum class ErrorCode {
   kRedirectRefused,    // redirect to a scheme we do not follow (file://, ftp://)
   kTruncated,          // fewer bytes than Content-Length, or connection reset mid-body
   kHttpStatus,         // the server answered with an error status (4xx/5xx)
-  kNetwork,            // any other transport failure (reset, protocol error)
+  kNetwork,            // any other transport failure (reset, refused answer)
+  kProtocol,           // a malformed answer: bad or conflicting Content-Length, bad Content-Range, bad coding
+  kRetryWaitTooLong,   // the server asked to wait (Retry-After) longer than the retry-wait cap
   kAborted,            // stopped by the user (SIGINT) or by shutdown
   kRobotsDisallowed,   // robots.txt forbids the URL
   kOutOfScope,         // the crawl scope rejected the URL

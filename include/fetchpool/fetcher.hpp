@@ -3,8 +3,10 @@
 // A Fetcher owns one curl easy handle and reuses it for every request, so a
 // connection to a host stays open between requests (HTTP/1.1 keep-alive,
 // RFC 9112 section 9.3; HTTP/2 over TLS when the server offers it). Redirects
-// are followed for http and https only (RFC 9110 section 15.4). Deviations and
-// choices:
+// are not followed by default: a 3xx is returned with its Location, and the
+// engine turns each hop into a frontier entry so that scope, robots.txt,
+// per-host limits and the seen set apply to it (FetchOptions::follow_redirects
+// lets libcurl follow them, for http and https only). Deviations and choices:
 // - HTTP error statuses are not errors here: a 404 is a successful Result
 //   whose head.status is 404. Only transport failures are Errors.
 // - Resuming (FetchRequest::resume_from) sends "Range: bytes=N-" and accepts
@@ -12,10 +14,27 @@
 //   whole body; curl's own resume (CURLOPT_RESUME_FROM) would fail that
 //   transfer, we instead hand the 200 to the BodyWriter, which sees status
 //   200 and no range_start and decides (restart from byte 0, usually).
+// - Framing is strict (RFC 9112 section 6.3): a Content-Length that is not a
+//   decimal number, or several that disagree ("5, 7", or two fields), is
+//   ErrorCode::kProtocol unless Transfer-Encoding overrides it (rule 3);
+//   repeated equal values are one value (RFC 9110 section 8.6). libcurl 7.88
+//   takes the leading digits of "12abc" and the last of two fields, so the
+//   header callback checks them itself. A header section that ends before
+//   its blank line, a malformed status line (CURLE_WEIRD_SERVER_REPLY) and a
+//   content coding that does not decode (CURLE_BAD_CONTENT_ENCODING) are
+//   kProtocol too.
 // - A body cut short (fewer bytes than Content-Length, an unterminated chunked
-//   body, or a reset after the final response's header) is ErrorCode::kTruncated,
-//   never a success. A body without Content-Length that ends with a clean
-//   close is complete by definition (RFC 9112 section 6.3, rule 8).
+//   body, a compressed body whose stream does not end, or a reset after the
+//   final response's header) is ErrorCode::kTruncated, never a success. A
+//   body without Content-Length that ends with a clean close is complete by
+//   definition (RFC 9112 section 6.3, rule 8).
+// - Content codings: "Accept-Encoding: gzip, deflate" is offered and coded
+//   bodies are decoded (by zlib, in the fetcher, so that a stream cut short
+//   is seen) only when FetchRequest::decode and FetchOptions::accept_compressed
+//   are both true; otherwise the entity is delivered as the server sent it,
+//   as curl does without --compressed. While decoding, a coding that was not
+//   offered (br, say) is kProtocol. br and zstd are not offered: libcurl
+//   7.88 decodes them, but cannot tell a cut stream from a whole one.
 // - Stopping: fetch() takes a std::stop_token. The Fetcher drives its easy
 //   handle through a multi handle of its own, and curl_multi_poll also
 //   watches a descriptor that a stop request makes readable (a StopWakeup
@@ -51,9 +70,10 @@ struct FetchOptions {
   long low_speed_limit = 100;                        // bytes/s ...
   std::chrono::seconds low_speed_time{30};     // ... below which for this long = kTimeout (stalls, trickles); 0 = off
   std::uint64_t max_body_bytes = 32ull << 20;  // in-memory bodies only: decoded bytes; over it -> kTooLarge
-  long max_redirects = 10;                     // more -> kTooManyRedirects (this count also ends loops)
+  long max_redirects = 10;                     // with follow_redirects: more -> kTooManyRedirects
+  bool follow_redirects = false;               // libcurl follows 3xx itself (the engine never asks for it)
   std::string user_agent = "fetchpool/0.1 (+https://github.com/fetchpool)";
-  bool accept_compressed = true;  // send Accept-Encoding for every decoder curl has (gzip, br, zstd)
+  bool accept_compressed = true;  // offer gzip and deflate and decode them (per request: FetchRequest::decode)
   bool http2 = true;              // negotiate h2 over TLS when offered; plain http stays 1.1
   bool verify_tls = true;
 };
@@ -64,11 +84,12 @@ struct FetchRequest {
   std::vector<std::string> extra_headers;  // whole lines: "If-Range: \"abc\""
   BodyWriter* writer = nullptr;            // nullptr: body kept in FetchResponse::body, up to max_body_bytes
   bool head_only = false;                  // HEAD request
+  bool decode = true;                      // offer and decode content codings (if options.accept_compressed)
 };
 
 struct FetchResponse {
   ResponseHead head;             // of the final response
-  std::string final_url;         // after redirects
+  std::string final_url;         // after redirects (the request's URL unless follow_redirects)
   std::string body;              // empty when a writer was given
   std::uint64_t body_bytes = 0;  // decoded bytes delivered (to body or writer)
   int redirect_count = 0;

@@ -54,6 +54,10 @@ struct CrawlItem {
   std::uint64_t origin = 0;  // input line number for list fetches, 0 for discovered links
   std::string referrer;
   std::uint32_t attempt = 0;  // retries so far
+  // A redirect hop: the engine follows a 3xx by queueing its target as an
+  // item of its own, so scope, robots.txt, host limits and dedup apply to it.
+  std::uint32_t redirects = 0;  // hops from chain_start to url; 0 for a URL not reached by redirect
+  std::string chain_start;      // the URL whose redirect led here ("" when redirects is 0)
 };
 
 enum class LeaseKind { kPage, kRobots };

@@ -26,12 +26,13 @@
 namespace fetchpool {
 
 struct ResultRecord {
-  std::string url;          // normalised URL, or the raw input text when it did not parse
-  std::uint64_t line = 0;   // input list line number; 0 for URLs found by crawling
-  std::uint32_t depth = 0;  // link distance from a seed
-  std::string referrer;     // page the URL was found on ("" for seeds)
-  std::string final_url;    // after redirects
-  long status = 0;          // HTTP status of the final response; 0 when none
+  std::string url;              // normalised URL, or the raw input text when it did not parse
+  std::uint64_t line = 0;       // input list line number; 0 for URLs found by crawling
+  std::uint32_t depth = 0;      // link distance from a seed
+  std::string referrer;         // page the URL was found on ("" for seeds)
+  std::string final_url;        // after redirects (the URL the chain ended on)
+  std::uint32_t redirects = 0;  // redirect hops followed from `url` to `final_url`
+  long status = 0;              // HTTP status of the final response; 0 when none
   std::string content_type;
   std::uint64_t bytes = 0;     // decoded body bytes received
   double elapsed_ms = 0;       // last attempt's transfer time

@@ -32,6 +32,10 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "http_status";
     case ErrorCode::kNetwork:
       return "network";
+    case ErrorCode::kProtocol:
+      return "protocol_error";
+    case ErrorCode::kRetryWaitTooLong:
+      return "retry_after_too_long";
     case ErrorCode::kAborted:
       return "aborted";
     case ErrorCode::kRobotsDisallowed:
@@ -79,6 +83,10 @@ ErrorCode error_code_from_curl(int curl_code) noexcept {
       return ErrorCode::kTooManyRedirects;
     case CURLE_PARTIAL_FILE:
       return ErrorCode::kTruncated;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_RANGE_ERROR:
+      return ErrorCode::kProtocol;
     case CURLE_ABORTED_BY_CALLBACK:
       return ErrorCode::kAborted;
     case CURLE_WRITE_ERROR:

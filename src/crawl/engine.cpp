@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -169,8 +170,8 @@ class DownloadBodyWriter final : public BodyWriter {
   using Resolve = std::function<Result<std::filesystem::path>(std::string_view content_disposition)>;
 
   DownloadBodyWriter(Resolve resolve, std::optional<std::filesystem::path> known_path, bool resume,
-                     std::atomic<std::uint64_t>& progress)
-      : resolve_(std::move(resolve)), progress_(progress) {
+                     std::atomic<std::uint64_t>& progress, std::uint64_t max_bytes)
+      : resolve_(std::move(resolve)), progress_(progress), max_bytes_(max_bytes) {
     if (known_path) {
       path_ = *known_path;
       file_.emplace(path_, resume);
@@ -180,6 +181,11 @@ class DownloadBodyWriter final : public BodyWriter {
   Result<void> begin(const ResponseHead& head) override {
     passthrough_ = head.status >= 200 && head.status < 300;
     if (!passthrough_) return {};
+    // A declared size over the cap fails before a byte is written; the
+    // bytes themselves are counted in write() (chunked, close-delimited or
+    // decoded bodies declare nothing usable).
+    const bool identity = head.content_encoding.empty();
+    if (head.content_length && identity && *head.content_length > max_bytes_) return too_large();
     if (!file_) {
       auto path = resolve_(head.content_disposition);
       if (!path) return std::move(path).error();
@@ -191,6 +197,8 @@ class DownloadBodyWriter final : public BodyWriter {
 
   Result<void> write(std::string_view chunk) override {
     if (!passthrough_) return {};
+    if (chunk.size() > max_bytes_ - written_) return too_large();
+    written_ += chunk.size();
     progress_.fetch_add(chunk.size(), std::memory_order_relaxed);
     return file_->write(chunk);
   }
@@ -199,9 +207,17 @@ class DownloadBodyWriter final : public BodyWriter {
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  Error too_large() const {
+    return Error{ErrorCode::kTooLarge, (path_.empty() ? std::string("the file") : path_.string()) +
+                                           " would exceed the largest file size (--max-filesize " +
+                                           std::to_string(max_bytes_) + " bytes)"};
+  }
+
   std::filesystem::path path_;
   Resolve resolve_;
   std::atomic<std::uint64_t>& progress_;
+  const std::uint64_t max_bytes_;
+  std::uint64_t written_ = 0;  // bytes of this response (a resumed prefix is not counted)
   std::optional<FileWriter> file_;
   bool passthrough_ = false;
 };
@@ -242,10 +258,35 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, std::uint32_t
 
 bool is_2xx(long status) { return status >= 200 && status < 300; }
 
+// The statuses whose Location names the resource's new place (RFC 9110
+// section 15.4); 300 and 304 are not followed, as in curl and browsers.
+bool is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// The first C0 control or DEL in an input line, which no URL may hold
+// (RFC 3986 section 2; WHATWG strips only tabs and newlines, and a NUL
+// passed on would be percent-encoded and fetched).
+std::optional<std::size_t> control_character_at(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) return i;
+  }
+  return std::nullopt;
+}
+
 // The record a page starts with; the steps of handle_page fill in the rest.
 ResultRecord first_record(const CrawlItem& item) {
   ResultRecord record;
-  record.url = item.url;
+  // A redirect hop's record is its chain's: named by the URL the chain
+  // started from, ending (so far) on this one.
+  if (item.redirects > 0) {
+    record.url = item.chain_start;
+    record.final_url = item.url;
+    record.redirects = item.redirects;
+  } else {
+    record.url = item.url;
+  }
   record.line = item.origin;
   record.depth = item.depth;
   record.referrer = item.referrer;
@@ -256,7 +297,7 @@ ResultRecord first_record(const CrawlItem& item) {
 // What the answer says about the page; 4xx and 5xx make it an error record.
 void describe_response(ResultRecord& record, const FetchResponse& response) {
   const long status = response.head.status;
-  record.final_url = response.final_url;
+  if (!response.final_url.empty()) record.final_url = response.final_url;
   record.status = status;
   record.content_type = response.head.content_type;
   record.bytes = response.body_bytes;
@@ -287,7 +328,8 @@ class CrawlEngine::PageDownload {
         url_(std::move(url)),
         transfer_(downloads.begin_transfer(known_path ? known_path->filename().string() : url_.str())),
         writer_([this](std::string_view disposition) { return downloads_.path_for(url_, disposition); }, known_path,
-                downloads.options().resume && !downloads.options().naming.content_disposition, transfer_->bytes) {}
+                downloads.options().resume && !downloads.options().naming.content_disposition, transfer_->bytes,
+                downloads.options().max_file_bytes) {}
   ~PageDownload() { downloads_.end_transfer(transfer_); }
   PageDownload(const PageDownload&) = delete;
   PageDownload& operator=(const PageDownload&) = delete;
@@ -301,6 +343,7 @@ class CrawlEngine::PageDownload {
         request.extra_headers.push_back("If-Range: " + validator);
     }
     request.writer = &writer_;
+    request.decode = downloads_.options().decode;
   }
 
   // A failed or non-2xx transfer keeps its .part for --continue.
@@ -343,6 +386,8 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
       shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
   // Another node records an input URL it queued first: no `duplicate` here.
   if (shared_frontier_) options_.record_duplicate_input = false;
+  // Every hop goes through the frontier (follow_redirect), never inside libcurl.
+  options_.fetch.follow_redirects = false;
 }
 
 Result<void> CrawlEngine::prepare() {
@@ -415,10 +460,32 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
   input_total_.fetch_add(1, std::memory_order_relaxed);
   // Resumed: an earlier run queued or finished this line; prepare() restored it.
   if (options_.state != nullptr && options_.state->knows_line(line)) return true;
-  auto url = Url::parse(text);
+  Result<Url> url = Error{ErrorCode::kInvalidUrl, {}};
+  if (const auto bad = control_character_at(text)) {
+    char code[8];
+    std::snprintf(code, sizeof code, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[*bad])));
+    url = Error{ErrorCode::kInvalidUrl,
+                "control character " + std::string(code) + " at column " + std::to_string(*bad + 1) + "; not fetched"};
+  } else {
+    url = Url::parse(text);
+  }
   if (!url) {
     ResultRecord record;
     record.url = std::string(text);
+    // A control character would corrupt a results line or a terminal: shown as \xHH.
+    if (control_character_at(text)) {
+      record.url.clear();
+      for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte != 0x7F) {
+          record.url.push_back(c);
+        } else {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\x%02X", static_cast<unsigned>(byte));
+          record.url += escaped;
+        }
+      }
+    }
     record.line = line;
     record.error = url.error().code;
     record.error_message =
@@ -685,9 +752,8 @@ void CrawlEngine::worker_main(std::stop_token stop) {
     } catch (const std::exception& e) {
       spdlog::error("worker: {}: {}", lease->item.url, e.what());
       if (lease->kind == LeaseKind::kPage) {
-        ResultRecord record;
-        record.url = lease->item.url;
-        record.line = lease->item.origin;
+        ResultRecord record = first_record(lease->item);
+        record.attempts = 0;
         record.error = ErrorCode::kInternal;
         record.error_message = e.what();
         emit(record, {});
@@ -721,9 +787,8 @@ void CrawlEngine::worker_failed_to_start(const std::string& why) {
   // No worker is left to fetch: every remaining URL gets its record here.
   while (auto lease = frontier_->pop(stop_.get_token())) {
     if (lease->kind == LeaseKind::kPage) {
-      ResultRecord record;
-      record.url = lease->item.url;
-      record.line = lease->item.origin;
+      ResultRecord record = first_record(lease->item);  // a redirect hop's record is its chain's
+      record.attempts = 0;
       record.error = ErrorCode::kInternal;
       record.error_message = "not fetched: no worker could start (" + why + ")";
       emit(record, {});
@@ -735,7 +800,8 @@ void CrawlEngine::worker_failed_to_start(const std::string& why) {
 
 bool CrawlEngine::retry_later(const Lease& lease, std::chrono::milliseconds at_least) {
   if (lease.item.attempt >= options_.retry.max_retries || stopping_.load()) return false;
-  const auto delay = std::max(at_least, backoff_delay(options_.retry, lease.item.attempt));
+  const auto delay =
+      std::min(std::max(at_least, backoff_delay(options_.retry, lease.item.attempt)), options_.retry.max_retry_wait);
   stats_.record_retry();
   frontier_->retry(lease, delay);
   return true;
@@ -753,6 +819,19 @@ bool CrawlEngine::fetch_robots(Fetcher& fetcher, const Lease& lease, const std::
   FetchRequest request;
   request.url = robots_url;
   auto response = fetcher.fetch(request, stop);
+  // RFC 9309 section 2.3.1.2: follow at least five redirects, across
+  // origins too (the rules still apply to this host); after that the file
+  // counts as unavailable, which the 3xx below reads as "no rules".
+  constexpr int kRobotsRedirects = 5;
+  for (int hop = 0;
+       hop < kRobotsRedirects && response && is_redirect(response->head.status) && !response->head.location.empty();
+       ++hop) {
+    const auto here = Url::parse(request.url);
+    auto next = here ? here->resolve(response->head.location) : Result<Url>(here.error());
+    if (!next) break;
+    request.url = next->str();
+    response = fetcher.fetch(request, stop);
+  }
   std::optional<RobotsRules> rules;
   if (!response) {
     if (is_transient(response.error().code) && retry_later(lease, {})) return false;
@@ -795,7 +874,9 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   FetchRequest request;
   request.url = lease.item.url;
   std::optional<PageDownload> download;
-  if (wants_file(lease.item.url) && !start_download(lease, record, request, download)) return;
+  // A hop of a redirect chain is saved under its chain's name (curl -O and
+  // wget name a file after the URL asked for, not where it moved).
+  if (wants_file(record.url) && !start_download(lease, record, request, download)) return;
   // Nothing reads the body of a plain list fetch: count it, do not keep it.
   DiscardBodyWriter discard;
   if (request.writer == nullptr && !options_.parse_html && !options_.follow_links) request.writer = &discard;
@@ -810,9 +891,18 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
     settle_failed_fetch(lease, record, response.error(), elapsed);
     return;
   }
-  if (retry_for_status(lease, response->head)) return;
+  std::optional<Error> gave_up;
+  if (retry_for_status(lease, response->head, gave_up)) return;
+  if (!gave_up && is_redirect(response->head.status) && !response->head.location.empty() &&
+      follow_redirect(lease, *response, record, elapsed)) {
+    return;
+  }
 
   describe_response(record, *response);
+  if (gave_up) {
+    record.error = gave_up->code;
+    record.error_message = std::move(gave_up->message);
+  }
   bool links_refused = false;  // the frontier refused a discovered link (kClosed)
   if (download && download->file() != nullptr && is_2xx(response->head.status)) {
     if (save_download(lease, *download, record)) return;
@@ -848,8 +938,8 @@ bool CrawlEngine::disallowed_by_robots(const Lease& lease, ResultRecord& record)
 // reserved: the page is settled with that error.
 bool CrawlEngine::start_download(const Lease& lease, ResultRecord& record, FetchRequest& request,
                                  std::optional<PageDownload>& download) {
-  auto url = Url::parse(lease.item.url);
-  if (!url) throw std::runtime_error("queued URL does not parse: " + lease.item.url);
+  auto url = Url::parse(record.url);
+  if (!url) throw std::runtime_error("queued URL does not parse: " + record.url);
   std::optional<std::filesystem::path> known_path;
   if (!downloads_->options().naming.content_disposition) {
     auto path = downloads_->path_for(*url, {});
@@ -886,24 +976,103 @@ void CrawlEngine::settle_failed_fetch(const Lease& lease, ResultRecord& record, 
 }
 
 // 429 and 5xx answers are retried while attempts remain, no sooner than
-// the server's Retry-After.
-bool CrawlEngine::retry_for_status(const Lease& lease, const ResponseHead& head) {
+// the server's Retry-After. A Retry-After beyond max_retry_wait is not
+// waited for: the URL gives up at once (`gave_up` says why) and the host
+// backs off for max_retry_wait at most, so the run still ends.
+bool CrawlEngine::retry_for_status(const Lease& lease, const ResponseHead& head, std::optional<Error>& gave_up) {
   const long status = head.status;
   if (!is_transient_status(status)) return false;
   std::chrono::milliseconds server_wait{0};
   if (auto wait = parse_retry_after(head.retry_after, std::chrono::system_clock::now())) {
     server_wait = *wait;
+    const auto cap = options_.retry.max_retry_wait;
     // Retry-After speaks for the whole host, not just this URL.
     if (status == 429 || status == 503)
-      frontier_->backoff_host(lease.item.host_key, std::chrono::steady_clock::now() + server_wait);
+      frontier_->backoff_host(lease.item.host_key, std::chrono::steady_clock::now() + std::min(server_wait, cap));
+    if (server_wait > cap) {
+      gave_up =
+          Error{ErrorCode::kRetryWaitTooLong,
+                "HTTP " + std::to_string(status) + " with Retry-After " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(server_wait).count()) +
+                    " s, longer than --max-retry-wait " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cap).count()) + " s; not retried"};
+      return false;
+    }
   }
   return retry_later(lease, server_wait);
+}
+
+// A 3xx with a Location. The next hop is queued as an item of its own (same
+// input line, depth and referrer, one more hop), so the frontier applies
+// robots.txt (fetched first for a new origin), per-host caps and delays and
+// the seen set to it exactly as to a link; this lease ends without a record,
+// and the hop that ends the chain writes the chain's one record. True when
+// the lease was settled; false leaves the 3xx to be recorded as it is (a
+// Location that does not resolve).
+bool CrawlEngine::follow_redirect(const Lease& lease, const FetchResponse& response, ResultRecord& record,
+                                  std::chrono::microseconds elapsed) {
+  const CrawlItem& item = lease.item;
+  const std::string& location = response.head.location;
+  auto here = Url::parse(item.url);
+  if (!here) return false;
+  auto target = here->resolve(location);
+  describe_response(record, response);
+  auto end_chain = [&](ErrorCode code, std::string message) {
+    record.error = code;
+    record.error_message = std::move(message);
+    emit(record, elapsed);
+    frontier_->complete(lease);
+    return true;
+  };
+  if (!target) {
+    const ErrorCode code =
+        target.error().code == ErrorCode::kUnsupportedScheme ? ErrorCode::kRedirectRefused : ErrorCode::kProtocol;
+    return end_chain(code, "redirect to " + location + " refused: " + target.error().message +
+                               (code == ErrorCode::kRedirectRefused ? " (only http and https are followed)" : ""));
+  }
+  record.final_url = target->str();
+  const std::uint32_t hops = item.redirects + 1;
+  record.redirects = hops;
+  if (hops > static_cast<std::uint64_t>(std::max<long>(options_.fetch.max_redirects, 0))) {
+    return end_chain(ErrorCode::kTooManyRedirects, "more than " + std::to_string(options_.fetch.max_redirects) +
+                                                       " redirects; the next was to " + target->str());
+  }
+  if (scope_ && !scope_->allows(*target)) {
+    return end_chain(ErrorCode::kOutOfScope, "redirect to " + target->str() + " is outside the crawl scope");
+  }
+  CrawlItem next;
+  next.url = target->str();
+  next.host_key = target->host_key();
+  next.depth = item.depth;
+  next.origin = item.origin;
+  next.referrer = item.referrer;
+  next.redirects = hops;
+  next.chain_start = item.redirects > 0 ? item.chain_start : item.url;
+  switch (push_item(std::move(next))) {
+    case PushResult::kQueued:
+      frontier_->complete(lease);
+      return true;
+    case PushResult::kDuplicate:
+      return end_chain(ErrorCode::kDuplicate,
+                       "redirect to " + target->str() + ", which was already fetched or queued; not fetched again");
+    case PushResult::kLimitReached:
+      return end_chain(ErrorCode::kOutOfScope,
+                       "redirect to " + target->str() + " not followed: the page limit (--max-pages) was reached");
+    case PushResult::kTooDeep:
+      return end_chain(ErrorCode::kOutOfScope, "redirect to " + target->str() + " not followed: too deep");
+    case PushResult::kClosed:
+      if (retry_for_refused_links(lease, record)) return true;
+      emit(record, elapsed);
+      frontier_->complete(lease);
+      return true;
+  }
+  return false;
 }
 
 // Commits the .part under its final name (checksum checked when listed). A
 // body cut short is retried; other failures become the record's error.
 bool CrawlEngine::save_download(const Lease& lease, PageDownload& download, ResultRecord& record) {
-  const auto expected = downloads_->expected_sha256(lease.item.url, download.path());
+  const auto expected = downloads_->expected_sha256(record.url, download.path());
   auto saved = download.file()->commit(expected);
   if (!saved) {
     if (saved.error().code == ErrorCode::kTruncated && retry_later(lease, {})) return true;

@@ -37,17 +37,31 @@ std::chrono::milliseconds clamp_delay(std::chrono::milliseconds d) noexcept {
 // A queued page without its host key: the host record holds that once, which
 // saves a heap string per queued URL ("https://www.example.com:443" does not
 // fit in the small-string buffer).
+// A redirect hop's chain (CrawlItem::chain_start, redirects): behind a
+// pointer, so the queued items that are no hop (nearly all) pay 8 bytes.
+struct RedirectChain {
+  std::string start;
+  std::uint32_t hops = 0;
+};
+
 struct QueuedItem {
   std::string url;
   std::string referrer;
   std::uint64_t origin = 0;
   std::uint32_t depth = 0;
   std::uint32_t attempt = 0;
+  std::unique_ptr<RedirectChain> chain;
 };
 
 // Moves all but the host key, which the caller still needs for the lookup.
 QueuedItem take_queued(CrawlItem& item) {
-  return QueuedItem{std::move(item.url), std::move(item.referrer), item.origin, item.depth, item.attempt};
+  QueuedItem queued{std::move(item.url), std::move(item.referrer), item.origin, item.depth, item.attempt, nullptr};
+  if (item.redirects > 0) {
+    queued.chain = std::make_unique<RedirectChain>();
+    queued.chain->start = std::move(item.chain_start);
+    queued.chain->hops = item.redirects;
+  }
+  return queued;
 }
 
 // A host's FIFO: a linked list of fixed-size chunks. Unlike std::deque
@@ -425,6 +439,10 @@ std::optional<Lease> MemoryFrontier::pop(std::stop_token stop) {
         lease.item.referrer = std::move(taken.item.referrer);
         lease.item.depth = taken.item.depth;
         lease.item.origin = taken.item.origin;
+        if (taken.item.chain) {
+          lease.item.chain_start = std::move(taken.item.chain->start);
+          lease.item.redirects = taken.item.chain->hops;
+        }
       }
       return lease;
     }

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -50,19 +51,89 @@ bool proxy_from_environment() noexcept {
   return false;
 }
 
-// Every content coding this libcurl can decode, for Accept-Encoding.
-std::string supported_encodings() {
-  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
-  std::string list;
-  auto add = [&list](const char* coding) { list += list.empty() ? coding : std::string(", ") + coding; };
-  if ((info->features & CURL_VERSION_LIBZ) != 0) {
-    add("gzip");
-    add("deflate");
+// The content codings offered and decoded (by zlib, here: see Inflater).
+constexpr const char* kAcceptEncoding = "Accept-Encoding: gzip, deflate";
+
+// Decodes a gzip or deflate body as it arrives. Done here rather than by
+// libcurl because libcurl 7.88 reports a compressed stream that ends early
+// as a complete body; inflate knows whether the stream reached its end.
+// Not movable: zlib's state points back at the z_stream.
+class Inflater {
+ public:
+  enum class Kind { kGzip, kDeflate };
+  explicit Inflater(Kind kind) : kind_(kind) {
+    // 15 + 32: gzip or zlib header, detected (servers mislabel both ways).
+    ok_ = inflateInit2(&stream_, 15 + 32) == Z_OK;
   }
-  if ((info->features & CURL_VERSION_BROTLI) != 0) add("br");
-  if ((info->features & CURL_VERSION_ZSTD) != 0) add("zstd");
-  return list;
-}
+  ~Inflater() {
+    if (ok_) inflateEnd(&stream_);
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  bool ended() const noexcept { return ended_; }
+  std::string_view name() const noexcept { return kind_ == Kind::kGzip ? "gzip" : "deflate"; }
+
+  // Feeds `input`; `deliver(data, size)` receives decoded bytes and returns
+  // false to stop. Returns "" or what is wrong with the coded bytes.
+  template <typename Deliver>
+  std::string feed(std::string_view input, Deliver&& deliver) {
+    if (!ok_) return "zlib could not start";
+    auto* const first = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+    stream_.next_in = first;
+    stream_.avail_in = static_cast<uInt>(input.size());
+    std::array<unsigned char, 16 * 1024> out;
+    bool full = false;
+    do {
+      if (ended_) {
+        // Another gzip member may follow (RFC 1952 section 2.2); anything
+        // else after the end of the stream is ignored, as curl does.
+        if (stream_.avail_in == 0) break;
+        if (kind_ != Kind::kGzip || stream_.avail_in < 2 || stream_.next_in[0] != 0x1f || stream_.next_in[1] != 0x8b) {
+          stream_.avail_in = 0;
+          break;
+        }
+        inflateReset(&stream_);
+        ended_ = false;
+      }
+      stream_.next_out = out.data();
+      stream_.avail_out = static_cast<uInt>(out.size());
+      int rc = inflate(&stream_, Z_NO_FLUSH);
+      if (rc == Z_DATA_ERROR && kind_ == Kind::kDeflate && !raw_tried_ && stream_.total_out == 0 &&
+          stream_.total_in <= input.size()) {
+        // "deflate" sent without its zlib wrapper (RFC 9110 section 8.4.1.2
+        // says it must have one; some servers omit it): start over raw.
+        raw_tried_ = true;
+        inflateEnd(&stream_);
+        stream_ = z_stream{};
+        ok_ = inflateInit2(&stream_, -15) == Z_OK;
+        if (!ok_) return "zlib could not start";
+        stream_.next_in = first;
+        stream_.avail_in = static_cast<uInt>(input.size());
+        full = true;
+        continue;
+      }
+      if (rc == Z_STREAM_END) {
+        ended_ = true;
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        return std::string("not valid ") + std::string(name()) +
+               " (zlib: " + (stream_.msg != nullptr ? stream_.msg : "error " + std::to_string(rc)) + ")";
+      }
+      const std::size_t produced = out.size() - stream_.avail_out;
+      if (produced > 0 && !deliver(reinterpret_cast<const char*>(out.data()), produced)) return {};
+      full = stream_.avail_out == 0;
+      if (rc == Z_BUF_ERROR && produced == 0) break;  // wants more input
+    } while (stream_.avail_in > 0 || full);
+    return {};
+  }
+
+ private:
+  Kind kind_;
+  z_stream stream_{};
+  bool ok_ = false;
+  bool ended_ = false;
+  bool raw_tried_ = false;
+};
 
 std::optional<std::uint64_t> parse_u64(std::string_view text) noexcept {
   std::uint64_t value = 0;
@@ -81,14 +152,27 @@ long parse_status(std::string_view line) noexcept {
   return ec == std::errc{} && end - rest.data() == 3 ? status : 0;
 }
 
-// "bytes 100-199/1000" -> 100 (RFC 9110 section 14.4); "bytes */1000" -> none.
-std::optional<std::uint64_t> parse_range_start(std::string_view value) noexcept {
+// "bytes 100-199/1000" -> start 100, end 199, total 1000 (RFC 9110 section
+// 14.4); "bytes 0-9/*" leaves the total unknown; "bytes */1000" (a 416's) and
+// anything malformed leave all three unset, which a 206 cannot be.
+void parse_content_range(std::string_view value, ResponseHead& head) noexcept {
+  head.range_start.reset();
+  head.range_end.reset();
+  head.range_total.reset();
   constexpr std::string_view kUnit = "bytes ";
-  if (value.size() < kUnit.size() || !iequals_lower(value.substr(0, kUnit.size()), kUnit)) return std::nullopt;
+  if (value.size() < kUnit.size() || !iequals_lower(value.substr(0, kUnit.size()), kUnit)) return;
   value.remove_prefix(kUnit.size());
   const auto dash = value.find('-');
-  if (dash == std::string_view::npos) return std::nullopt;
-  return parse_u64(trim_ows_and_newlines(value.substr(0, dash)));
+  const auto slash = value.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return;
+  const auto start = parse_u64(trim_ows_and_newlines(value.substr(0, dash)));
+  const auto end = parse_u64(trim_ows_and_newlines(value.substr(dash + 1, slash - dash - 1)));
+  const std::string_view total_text = trim_ows_and_newlines(value.substr(slash + 1));
+  const auto total = total_text == "*" ? std::optional<std::uint64_t>() : parse_u64(total_text);
+  if (!start || !end || *end < *start || (total_text != "*" && (!total || *end >= *total))) return;
+  head.range_start = start;
+  head.range_end = end;
+  head.range_total = total;
 }
 
 bool is_http_url(std::string_view url) noexcept {
@@ -207,6 +291,7 @@ struct Fetcher::State {
   // What the handle is currently set to, so a request only touches options
   // that differ from the previous one.
   bool nobody = false;
+  bool decoding = false;  // Accept-Encoding offered, coded bodies decoded (by `inflater`)
   std::uint64_t range_from = 0;
   std::vector<std::string> header_lines;  // the request's extra_headers last applied
   detail::CurlSlistPtr header_list;
@@ -218,6 +303,16 @@ struct Fetcher::State {
   std::optional<Error> failure;  // set by a callback that stopped the transfer
   bool head_complete = false;    // the blank line after the current response's header was seen
   bool body_begun = false;       // begin() ran (or the in-memory equivalent)
+  // Framing of the current response, checked at its blank line.
+  bool transfer_encoding = false;               // Transfer-Encoding overrides Content-Length
+  std::string content_length_problem;           // why the Content-Length fields are unusable, "" if fine
+  std::optional<std::uint64_t> framing_length;  // the one value every Content-Length field agreed on
+
+  std::unique_ptr<Inflater> inflater;  // this response's decoder, when it is coded and decoding is on
+
+  bool check_content_length(std::string_view value);
+  bool start_decoding();
+  bool deliver(const char* data, std::size_t length);
 
   ~State() {
     // In this order, while every member is alive: curl_multi_cleanup closes
@@ -252,7 +347,7 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
   FETCHPOOL_SETOPT(h, CURLOPT_PREREQFUNCTION, &State::on_request_start);
   FETCHPOOL_SETOPT(h, CURLOPT_PREREQDATA, this);
   FETCHPOOL_SETOPT(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
-  FETCHPOOL_SETOPT(h, CURLOPT_FOLLOWLOCATION, 1L);
+  FETCHPOOL_SETOPT(h, CURLOPT_FOLLOWLOCATION, options.follow_redirects ? 1L : 0L);
   FETCHPOOL_SETOPT(h, CURLOPT_MAXREDIRS, options.max_redirects);
   FETCHPOOL_SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
   FETCHPOOL_SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -270,14 +365,9 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
       base_headers.push_back("User-Agent: " + options.user_agent);
     }
   }
-  if (options.accept_compressed) {
-    // "" turns decoding on; our own header line then replaces the one curl
-    // would format per request, listing the same codings.
-    FETCHPOOL_SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
-    if (const std::string codings = supported_encodings(); !codings.empty()) {
-      base_headers.push_back("Accept-Encoding: " + codings);
-    }
-  }
+  // libcurl's own decoding stays off (no CURLOPT_ACCEPT_ENCODING): it hands
+  // over the bytes as sent, and Inflater decodes them when asked.
+  decoding = options.accept_compressed;
   set_or_throw(set_headers({}), "CURLOPT_HTTPHEADER");
   FETCHPOOL_SETOPT(
       h, CURLOPT_HTTP_VERSION,
@@ -327,14 +417,18 @@ CURLcode Fetcher::State::set_headers(const std::vector<std::string>& extra) {
     list.reset(grown);
     return true;
   };
-  for (const auto& base : base_headers) {
+  auto append_unless_replaced = [&](const std::string& base) {
     // A request's own header of the same name replaces ours.
     const std::string name = to_ascii_lower(header_name(base));
     const bool replaced = std::any_of(extra.begin(), extra.end(), [&name](const std::string& line) {
       return iequals_lower(header_name(line), name);
     });
-    if (!replaced && !append(base)) return CURLE_OUT_OF_MEMORY;
+    return replaced || append(base);
+  };
+  for (const auto& base : base_headers) {
+    if (!append_unless_replaced(base)) return CURLE_OUT_OF_MEMORY;
   }
+  if (decoding && !append_unless_replaced(kAcceptEncoding)) return CURLE_OUT_OF_MEMORY;
   for (const auto& line : extra) {
     if (!append(line)) return CURLE_OUT_OF_MEMORY;
   }
@@ -366,7 +460,13 @@ CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
     if (code != CURLE_OK) return code;
     range_from = next.resume_from;
   }
-  if (next.extra_headers != header_lines) {
+  bool headers_changed = next.extra_headers != header_lines;
+  if (const bool decode = options.accept_compressed && next.decode; decode != decoding) {
+    // Off: no Accept-Encoding, and a coded body is delivered as sent.
+    decoding = decode;
+    headers_changed = true;
+  }
+  if (headers_changed) {
     if (const CURLcode code = set_headers(next.extra_headers); code != CURLE_OK) return code;
   }
   return CURLE_OK;
@@ -408,11 +508,21 @@ size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* us
     head = ResponseHead{};
     head.status = parse_status(line);
     self.head_complete = false;
+    self.transfer_encoding = false;
+    self.content_length_problem.clear();
+    self.framing_length.reset();
     return length;
   }
   if (self.head_complete) return length;  // trailers after a chunked body
   if (line.empty()) {
     self.head_complete = true;
+    // RFC 9112 section 6.3 rule 5: a response whose framing is invalid must
+    // be discarded, whatever part of it curl would accept.
+    if (!self.transfer_encoding && !self.content_length_problem.empty()) {
+      self.failure = Error{ErrorCode::kProtocol, self.request->url + ": " + self.content_length_problem +
+                                                     " (RFC 9112 section 6.3); answer discarded"};
+      return 0;
+    }
     return length;
   }
   const auto colon = line.find(':');
@@ -425,14 +535,14 @@ size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* us
     switch (name[0] | 0x20) {
       case 'c':
         if (iequals_lower(name, "content-length")) {
-          head.content_length = parse_u64(value());
+          if (self.check_content_length(value())) head.content_length = self.framing_length;
         } else if (iequals_lower(name, "content-type")) {
           head.content_type = value();
         } else if (iequals_lower(name, "content-encoding")) {
           // "identity" is the absence of an encoding (RFC 9110 section 8.4.1).
           if (const auto coding = value(); !iequals_lower(coding, "identity")) head.content_encoding = coding;
         } else if (iequals_lower(name, "content-range")) {
-          head.range_start = parse_range_start(value());
+          parse_content_range(value(), head);
         } else if (iequals_lower(name, "content-disposition")) {
           head.content_disposition = value();
         }
@@ -450,6 +560,9 @@ size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* us
       case 'r':
         if (iequals_lower(name, "retry-after")) head.retry_after = value();
         break;
+      case 't':
+        if (iequals_lower(name, "transfer-encoding")) self.transfer_encoding = true;
+        break;
       default:
         break;
     }
@@ -460,29 +573,85 @@ size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* us
   return length;
 }
 
+// One Content-Length field value: a list of decimal numbers ("5" or "5, 5"),
+// all equal to each other and to any earlier field's. Records the problem
+// (reported at the blank line, unless Transfer-Encoding overrides) and
+// returns false when there is one.
+bool Fetcher::State::check_content_length(std::string_view value) {
+  if (!content_length_problem.empty()) return false;
+  std::string_view rest = value;
+  do {
+    const auto comma = rest.find(',');
+    const std::string_view item = trim_ows_and_newlines(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    const auto number = parse_u64(item);
+    if (!number || !std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      content_length_problem = "invalid Content-Length \"" + std::string(value) + "\"";
+      return false;
+    }
+    if (framing_length && *framing_length != *number) {
+      content_length_problem =
+          "conflicting Content-Length values " + std::to_string(*framing_length) + " and " + std::to_string(*number);
+      return false;
+    }
+    framing_length = number;
+  } while (!rest.empty());
+  return true;
+}
+
+// At the first body byte: a coded body is decoded when this request asked
+// for decoding; a coding we did not offer is the server's mistake.
+bool Fetcher::State::start_decoding() {
+  inflater.reset();
+  const std::string& coding = response->head.content_encoding;
+  if (!decoding || coding.empty()) return true;
+  if (iequals_lower(coding, "gzip") || iequals_lower(coding, "x-gzip")) {
+    inflater = std::make_unique<Inflater>(Inflater::Kind::kGzip);
+  } else if (iequals_lower(coding, "deflate")) {
+    inflater = std::make_unique<Inflater>(Inflater::Kind::kDeflate);
+  } else {
+    failure = Error{ErrorCode::kProtocol, request->url + ": Content-Encoding \"" + coding +
+                                              "\" was not offered (Accept-Encoding: gzip, deflate)"};
+    return false;
+  }
+  return true;
+}
+
+// Decoded bytes to the writer or the in-memory body (capped at max_body_bytes).
+bool Fetcher::State::deliver(const char* data, std::size_t length) {
+  FetchResponse& out = *response;
+  if (writer != nullptr) {
+    if (auto written = writer->write(std::string_view(data, length)); !written) {
+      failure = written.error();
+      return false;
+    }
+  } else {
+    if (length > options.max_body_bytes - out.body_bytes) {
+      failure = Error{ErrorCode::kTooLarge, request->url + ": body exceeds max_body_bytes " +
+                                                std::to_string(options.max_body_bytes) + " (decoded)"};
+      return false;
+    }
+    out.body.append(data, length);
+  }
+  out.body_bytes += length;
+  return true;
+}
+
 size_t Fetcher::State::on_body(char* data, size_t size, size_t count, void* user) noexcept {
   auto& self = *static_cast<State*>(user);
   const size_t length = size * count;
   // Nothing may unwind through curl's C frames: a BodyWriter that throws, or
   // an allocation that fails, becomes an error value here.
   try {
-    if (!self.body_begun && !self.begin_body(/*check_size=*/true)) return CURL_WRITEFUNC_ERROR;
-    FetchResponse& response = *self.response;
-    if (self.writer != nullptr) {
-      if (auto written = self.writer->write(std::string_view(data, length)); !written) {
-        self.failure = written.error();
-        return CURL_WRITEFUNC_ERROR;
-      }
-    } else {
-      if (length > self.options.max_body_bytes - response.body_bytes) {
-        self.failure = Error{ErrorCode::kTooLarge, self.request->url + ": body exceeds max_body_bytes " +
-                                                       std::to_string(self.options.max_body_bytes) + " (decoded)"};
-        return CURL_WRITEFUNC_ERROR;
-      }
-      response.body.append(data, length);
+    if (!self.body_begun && (!self.begin_body(/*check_size=*/true) || !self.start_decoding()))
+      return CURL_WRITEFUNC_ERROR;
+    if (self.inflater) {
+      const std::string problem = self.inflater->feed(
+          std::string_view(data, length), [&self](const char* bytes, std::size_t n) { return self.deliver(bytes, n); });
+      if (!problem.empty()) self.failure = Error{ErrorCode::kProtocol, self.request->url + ": body is " + problem};
+      return self.failure ? CURL_WRITEFUNC_ERROR : length;
     }
-    response.body_bytes += length;
-    return length;
+    return self.deliver(data, length) ? length : CURL_WRITEFUNC_ERROR;
   } catch (const std::exception& error) {
     self.failure = Error{ErrorCode::kInternal, self.request->url + ": storing the body failed: " + error.what()};
   } catch (...) {
@@ -610,6 +779,9 @@ Error Fetcher::State::transfer_error(CURLcode code) const {
       case ErrorCode::kTruncated:
         what = "body truncated";
         break;
+      case ErrorCode::kProtocol:
+        what = "malformed answer";
+        break;
       default:
         what = "transfer failed";
         break;
@@ -648,6 +820,18 @@ Result<FetchResponse> Fetcher::State::finish(FetchResponse& out, CURLcode code, 
   if (aborted) return Error{ErrorCode::kAborted, request->url + ": aborted by stop request"};
   if (failure) return std::move(*failure);  // a writer's error unchanged, or a size limit
   if (code != CURLE_OK) return transfer_error(code);
+  if (!head_complete && response->head.status != 0) {
+    // A status line, perhaps some fields, then the end of the stream: libcurl
+    // 7.88 calls that a complete answer; RFC 9112 section 6.3 rule 8 only
+    // covers a body, never a header section.
+    return Error{ErrorCode::kTruncated,
+                 request->url + ": header section cut short (the connection ended before its blank line)"};
+  }
+  if (inflater && !inflater->ended()) {
+    return Error{ErrorCode::kTruncated, request->url + ": " + std::string(inflater->name()) +
+                                            " body cut short: its stream ends before its end, after " +
+                                            std::to_string(response->body_bytes) + " decoded bytes"};
+  }
   if (!body_begun) {
     try {
       if (!begin_body(/*check_size=*/false)) return std::move(*failure);
@@ -688,6 +872,10 @@ Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_toke
   s.writer = request.writer;
   s.failure.reset();
   s.head_complete = false;
+  s.transfer_encoding = false;
+  s.content_length_problem.clear();
+  s.framing_length.reset();
+  s.inflater.reset();
   s.body_begun = false;
   s.error_buffer[0] = '\0';
 
@@ -698,6 +886,7 @@ Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_toke
   s.response = nullptr;
   s.writer = nullptr;
   s.failure.reset();
+  s.inflater.reset();
   return result;
 }
 

@@ -138,11 +138,17 @@ std::string encode_item(const CrawlItem& item, std::uint32_t attempt) {
   out += item.url;
   out += kSep;
   out += item.referrer;
+  if (item.redirects > 0) {  // a redirect hop (older payloads stop at the referrer)
+    out += kSep;
+    out += std::to_string(item.redirects);
+    out += kSep;
+    out += item.chain_start;
+  }
   return out;
 }
 
 CrawlItem decode_item(std::string_view text, std::string host) {
-  std::array<std::string_view, 5> f;
+  std::array<std::string_view, 7> f;
   for (std::size_t i = 0; i < f.size(); ++i) {
     const auto sep = i + 1 < f.size() ? text.find(kSep) : std::string_view::npos;
     f[i] = text.substr(0, sep);
@@ -154,6 +160,8 @@ CrawlItem decode_item(std::string_view text, std::string host) {
   item.attempt = static_cast<std::uint32_t>(to_u64(f[2]));
   item.url = std::string(f[3]);
   item.referrer = std::string(f[4]);
+  item.redirects = static_cast<std::uint32_t>(to_u64(f[5]));
+  if (item.redirects > 0) item.chain_start = std::string(f[6]);
   item.host_key = std::move(host);
   return item;
 }

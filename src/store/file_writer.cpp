@@ -167,7 +167,8 @@ Result<void> FileWriter::open_fresh() {
   return {};
 }
 
-Result<void> FileWriter::open_for_append(const ResponseHead& head) {
+// Keeps the part's first `start` bytes (start <= existing_size_) and writes on from there.
+Result<void> FileWriter::open_for_append(const ResponseHead& head, std::uint64_t start) {
   // The server ignored If-Range and sent a range of a different version: appending it
   // would splice two files. The part is stale, so a retry must start from zero.
   std::string validator = if_range_validator();
@@ -184,8 +185,8 @@ Result<void> FileWriter::open_for_append(const ResponseHead& head) {
   // Rebuild the hash from the bytes already on disk; reading them is the price of not
   // trusting a saved hash state that could disagree with the file.
   hash_->reset();
-  std::string chunk(std::min<std::uint64_t>(kDownloadBufferBytes, existing_size_), '\0');
-  std::uint64_t remaining = existing_size_;
+  std::string chunk(std::min<std::uint64_t>(kDownloadBufferBytes, start), '\0');
+  std::uint64_t remaining = start;
   while (remaining > 0) {
     ssize_t n = ::read(fd_, chunk.data(), std::min<std::uint64_t>(chunk.size(), remaining));
     if (n < 0 && errno == EINTR) continue;
@@ -197,12 +198,12 @@ Result<void> FileWriter::open_for_append(const ResponseHead& head) {
     hash_->update(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
     remaining -= static_cast<std::uint64_t>(n);
   }
-  // Anything past existing_size_ was not counted by the Range request: drop it.
-  if (::ftruncate(fd_, static_cast<off_t>(existing_size_)) != 0 ||
-      ::lseek(fd_, static_cast<off_t>(existing_size_), SEEK_SET) < 0) {
+  // The range overwrites anything past its start (a server may send from
+  // earlier than asked): drop it.
+  if (::ftruncate(fd_, static_cast<off_t>(start)) != 0 || ::lseek(fd_, static_cast<off_t>(start), SEEK_SET) < 0) {
     return fail(io_error("cannot position", part_path_, errno));
   }
-  bytes_ = existing_size_;
+  bytes_ = start;
   resumed_ = true;
   return {};
 }
@@ -212,17 +213,33 @@ Result<void> FileWriter::begin(const ResponseHead& head) {
     return Error{ErrorCode::kInternal, "FileWriter::begin called twice for " + final_path_.string()};
   }
   std::uint64_t start = 0;
+  const bool identity = head.content_encoding.empty() || iequals_lower(head.content_encoding, "identity");
   if (head.status == 206) {
-    if (!head.range_start) {
-      return fail(Error{ErrorCode::kNetwork, "206 without Content-Range for " + final_path_.string()});
+    // Checked against the request (RFC 9110 section 14.4, 15.3.7): a Range
+    // was sent (existing_size_ > 0 is exactly when one is), the answer names
+    // a valid range, it starts no later than asked (a gap cannot be filled),
+    // and its length is the range's.
+    if (existing_size_ == 0) {
+      return fail(Error{ErrorCode::kProtocol, "206 Partial Content for " + final_path_.string() +
+                                                  " to a request that asked for no range; not saved"});
+    }
+    if (!head.range_start || !head.range_end) {
+      return fail(Error{ErrorCode::kProtocol, "206 for " + final_path_.string() + " without a valid Content-Range; " +
+                                                  part_path_.string() + " left as it was"});
     }
     start = *head.range_start;
-    if (start != existing_size_) {
-      return fail(Error{ErrorCode::kHttpStatus, "206 for " + final_path_.string() + " starts at byte " +
-                                                    std::to_string(start) + " but " + part_path_.string() + " holds " +
-                                                    std::to_string(existing_size_)});
+    if (start > existing_size_) {
+      return fail(Error{ErrorCode::kProtocol, "206 for " + final_path_.string() + " starts at byte " +
+                                                  std::to_string(start) + " but " + part_path_.string() + " holds " +
+                                                  std::to_string(existing_size_) + "; left as it was"});
     }
-    if (auto opened = start > 0 ? open_for_append(head) : open_fresh(); !opened) return opened;
+    if (head.content_length && identity && *head.content_length != *head.range_end - start + 1) {
+      return fail(Error{ErrorCode::kProtocol, "206 for " + final_path_.string() + ": Content-Length " +
+                                                  std::to_string(*head.content_length) + " does not match its range " +
+                                                  std::to_string(start) + "-" + std::to_string(*head.range_end)});
+    }
+    // An earlier start than asked is honoured: the part is kept up to it.
+    if (auto opened = start > 0 ? open_for_append(head, start) : open_fresh(); !opened) return opened;
   } else if (head.status >= 200 && head.status < 300) {
     if (auto opened = open_fresh(); !opened) return opened;
   } else {
@@ -230,8 +247,13 @@ Result<void> FileWriter::begin(const ResponseHead& head) {
                                                   "; " + part_path_.string() + " left as it was"});
   }
   if (auto saved = save_meta(head); !saved) return saved;
-  bool identity = head.content_encoding.empty() || iequals_lower(head.content_encoding, "identity");
-  if (head.content_length && identity) expected_total_ = start + *head.content_length;
+  if (head.status == 206) {
+    // The whole file's size is the range's total: a range that ends early
+    // leaves a part to resume, never a complete file.
+    if (identity) expected_total_ = head.range_total ? *head.range_total : *head.range_end + 1;
+  } else if (head.content_length && identity) {
+    expected_total_ = *head.content_length;
+  }
   buffer_.reserve(kDownloadBufferBytes);
   state_ = State::kWriting;
   return {};

@@ -56,6 +56,7 @@ std::string to_json_line(const ResultRecord& r) {
   append_field(out, "depth", std::uint64_t{r.depth});
   if (!r.referrer.empty()) append_field(out, "referrer", r.referrer);
   append_field(out, "final_url", r.final_url);
+  append_field(out, "redirects", std::uint64_t{r.redirects});
   append_signed(out, "status", r.status);
   append_field(out, "content_type", r.content_type);
   append_field(out, "bytes", r.bytes);
@@ -106,7 +107,7 @@ void append_csv_field(std::string& out, std::string_view field) {
 }  // namespace
 
 std::string csv_header() {
-  return "url,line,depth,referrer,final_url,status,content_type,bytes,elapsed_ms,title,links,attempts,ok,"
+  return "url,line,depth,referrer,final_url,redirects,status,content_type,bytes,elapsed_ms,title,links,attempts,ok,"
          "error_class,error_message,path,sha256";
 }
 
@@ -124,6 +125,7 @@ std::string to_csv_row(const ResultRecord& r) {
   field(std::to_string(r.depth));
   field(r.referrer);
   field(r.final_url);
+  field(std::to_string(r.redirects));
   field(std::to_string(r.status));
   field(r.content_type);
   field(std::to_string(r.bytes));

@@ -113,7 +113,8 @@ std::optional<std::uint64_t> read_number(std::string_view text, std::size_t& pos
   return value;
 }
 
-// A Q payload: `<depth> <origin> "url" "referrer"`.
+// A Q payload: `<depth> <origin> "url" "referrer"`, then ` <redirects>
+// "chain_start"` for a redirect hop.
 std::optional<CrawlItem> parse_item(std::string_view text) {
   CrawlItem item;
   std::size_t pos = 0;
@@ -124,7 +125,17 @@ std::optional<CrawlItem> parse_item(std::string_view text) {
   auto end = read_quoted(text, pos, item.url);
   if (!end || item.url.empty() || *end >= text.size() || text[*end] != ' ') return std::nullopt;
   end = read_quoted(text, *end + 1, item.referrer);
-  if (!end || *end != text.size()) return std::nullopt;
+  if (!end) return std::nullopt;
+  if (*end != text.size()) {
+    pos = *end;
+    if (text[pos++] != ' ') return std::nullopt;
+    const auto redirects = read_number(text, pos);
+    if (!redirects || *redirects == 0 || *redirects > UINT32_MAX || pos >= text.size() || text[pos++] != ' ')
+      return std::nullopt;
+    end = read_quoted(text, pos, item.chain_start);
+    if (!end || *end != text.size() || item.chain_start.empty()) return std::nullopt;
+    item.redirects = static_cast<std::uint32_t>(*redirects);
+  }
   item.depth = static_cast<std::uint32_t>(*depth);
   item.origin = *origin;
   return item;
@@ -228,6 +239,7 @@ Result<ResultRecord> record_from_json_line(std::string_view text) {
     r.depth = json.value("depth", std::uint32_t{0});
     r.referrer = json.value("referrer", std::string{});
     r.final_url = json.value("final_url", std::string{});
+    r.redirects = json.value("redirects", std::uint32_t{0});
     r.status = json.value("status", 0L);
     r.content_type = json.value("content_type", std::string{});
     r.bytes = json.value("bytes", std::uint64_t{0});
@@ -404,8 +416,10 @@ Result<void> StateJournal::restore(const std::function<void(CrawlItem)>& push,
       auto item = parse_item(std::string_view(text).substr(2));
       if (!item)
         return Error{ErrorCode::kConfig, where + "line " + std::to_string(reader.number()) + " changed while resuming"};
-      const bool done =
-          item->origin != 0 ? contains(done_lines_, item->origin) : contains(done_urls_, url_key(item->url));
+      // A redirect hop is done when its chain's record (named by the chain's first URL) is.
+      const bool done = item->origin != 0
+                            ? contains(done_lines_, item->origin)
+                            : contains(done_urls_, url_key(item->redirects > 0 ? item->chain_start : item->url));
       if (!done) push(std::move(*item));
     }
   }
@@ -453,6 +467,12 @@ void StateJournal::queued(const CrawlItem& item) {
   detail::append_json_string_bytes(line, item.url);
   line.push_back(' ');
   detail::append_json_string_bytes(line, item.referrer);
+  if (item.redirects > 0) {
+    line.push_back(' ');
+    line += std::to_string(item.redirects);
+    line.push_back(' ');
+    detail::append_json_string_bytes(line, item.chain_start);
+  }
   line.push_back('\n');
   MutexLock lock(mutex_);
   buffer_ += line;

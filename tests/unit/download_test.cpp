@@ -102,6 +102,8 @@ ResponseHead head(long status, std::optional<std::uint64_t> content_length, std:
   h.content_length = content_length;
   h.etag = std::move(etag);
   h.range_start = range_start;
+  // A 206's Content-Range: the range the Content-Length covers, total unknown ("*").
+  if (range_start && content_length && *content_length > 0) h.range_end = *range_start + *content_length - 1;
   h.last_modified = std::move(last_modified);
   return h;
 }
@@ -651,6 +653,45 @@ TEST_CASE("resume: a 206 from the saved offset appends and the hash covers the w
   CHECK_FALSE(fs::exists(meta_of(final_path)));
 }
 
+TEST_CASE("resume: a 206 starting before the part's end is written at its offset", "[download]") {
+  TempDir tmp;
+  const fs::path final_path = tmp.path() / "hello.txt";
+  interrupted_download(final_path, "hello ", 11, "\"v1\"");
+  SECTION("from byte 3") {
+    FileWriter writer(final_path, true);
+    ResponseHead h = head(206, 8, "\"v1\"", 3);
+    h.range_total = 11;
+    REQUIRE(writer.begin(h));
+    REQUIRE(writer.write("lo world"));
+    auto result = writer.commit(std::string(kSha256HelloWorld));
+    REQUIRE(result.ok());
+    CHECK(read_file(final_path) == "hello world");
+  }
+  SECTION("from byte 0: the part starts over") {
+    FileWriter writer(final_path, true);
+    REQUIRE(writer.begin(head(206, 11, "\"v1\"", 0)));
+    REQUIRE(writer.write("hello world"));
+    REQUIRE(writer.commit(std::string(kSha256HelloWorld)).ok());
+    CHECK(read_file(final_path) == "hello world");
+  }
+}
+
+TEST_CASE("resume: a 206 that ends before the total leaves a part, never a complete file", "[download]") {
+  TempDir tmp;
+  const fs::path final_path = tmp.path() / "hello.txt";
+  interrupted_download(final_path, "hello ", 11, "\"v1\"");
+  FileWriter writer(final_path, true);
+  ResponseHead h = head(206, 2, "\"v1\"", 6);  // bytes 6-7/11
+  h.range_total = 11;
+  REQUIRE(writer.begin(h));
+  REQUIRE(writer.write("wo"));
+  auto result = writer.commit();
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kTruncated);
+  CHECK_FALSE(fs::exists(final_path));
+  CHECK(read_file(part_of(final_path)) == "hello wo");
+}
+
 TEST_CASE("resume: a part larger than the buffer is re-hashed in full", "[download]") {
   TempDir tmp;
   const fs::path final_path = tmp.path() / "big.bin";
@@ -688,11 +729,20 @@ TEST_CASE("resume: unusable answers fail and say what happened to the part", "[d
   const fs::path final_path = tmp.path() / "hello.txt";
   interrupted_download(final_path, "hello ", 11, "\"v1\"");
 
-  SECTION("206 from another offset leaves the part untouched") {
+  SECTION("206 starting after the part's end leaves the part untouched") {
     FileWriter writer(final_path, true);
-    auto begun = writer.begin(head(206, 11, "\"v1\"", 0));
+    auto begun = writer.begin(head(206, 3, "\"v1\"", 8));
     REQUIRE_FALSE(begun.ok());
-    CHECK(begun.error().code == ErrorCode::kHttpStatus);
+    CHECK(begun.error().code == ErrorCode::kProtocol);
+    CHECK(read_file(part_of(final_path)) == "hello ");
+  }
+  SECTION("206 whose Content-Length is not its range's length") {
+    FileWriter writer(final_path, true);
+    ResponseHead h = head(206, 5, "\"v1\"", 6);
+    h.range_end = 20;
+    auto begun = writer.begin(h);
+    REQUIRE_FALSE(begun.ok());
+    CHECK(begun.error().code == ErrorCode::kProtocol);
     CHECK(read_file(part_of(final_path)) == "hello ");
   }
   SECTION("206 of a different version deletes the stale part") {
@@ -708,7 +758,15 @@ TEST_CASE("resume: unusable answers fail and say what happened to the part", "[d
     FileWriter writer(final_path, true);
     auto begun = writer.begin(head(206, 5, "\"v1\""));
     REQUIRE_FALSE(begun.ok());
+    CHECK(begun.error().code == ErrorCode::kProtocol);
     CHECK(read_file(part_of(final_path)) == "hello ");
+  }
+  SECTION("206 when no Range was asked for (no part to resume)") {
+    FileWriter writer(tmp.path() / "fresh.txt", false);
+    auto begun = writer.begin(head(206, 5, "\"v1\"", 0));
+    REQUIRE_FALSE(begun.ok());
+    CHECK(begun.error().code == ErrorCode::kProtocol);
+    CHECK_FALSE(fs::exists(part_of(tmp.path() / "fresh.txt")));
   }
   SECTION("an error status leaves the part untouched") {
     for (long status : {404L, 416L, 503L, 304L}) {

@@ -62,6 +62,15 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                               ->check(timeout_seconds(/*zero_allowed=*/false));
   f.max_body_opt =
       cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
+  f.max_retry_wait_opt = cmd.add_option("--max-retry-wait", f.max_retry_wait_s,
+                                        "Longest wait before a retry in seconds, a server's Retry-After included; "
+                                        "a longer Retry-After gives up at once (retry_after_too_long) [default 300]");
+  f.max_file_opt = cmd.add_option("--max-filesize", f.max_file_bytes,
+                                  "Largest file saved, in bytes written; larger = error too_large [default 16 GiB]")
+                       ->check(CLI::PositiveNumber);
+  cmd.add_flag("--compressed", f.compressed,
+               "Ask for gzip/deflate and save files decoded (capped by --max-filesize); without it files "
+               "are saved exactly as sent, as curl does");
   cmd.add_option("--progress", f.progress,
                  "Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
       ->check(CLI::IsMember({"auto", "bar", "log", "none"}));
@@ -96,6 +105,9 @@ void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
   if (f.connect_timeout_opt->count())
     s.http.connect_timeout_ms = static_cast<std::uint32_t>(f.connect_timeout_s * 1000.0);
   if (f.max_body_opt->count()) s.http.max_body_bytes = f.max_body;
+  if (f.max_retry_wait_opt->count()) s.retry.max_retry_wait_s = f.max_retry_wait_s;
+  if (f.max_file_opt->count()) s.http.max_file_bytes = f.max_file_bytes;
+  if (f.compressed) s.http.decode_downloads = true;
 }
 
 EngineOptions engine_options(const Settings& s, bool crawl) {
@@ -114,6 +126,7 @@ EngineOptions engine_options(const Settings& s, bool crawl) {
   o.retry.max_retries = s.retry.max_retries;
   o.retry.base_delay = std::chrono::milliseconds(s.retry.backoff_base_ms);
   o.retry.max_delay = std::chrono::milliseconds(s.retry.backoff_max_ms);
+  o.retry.max_retry_wait = std::chrono::seconds(s.retry.max_retry_wait_s);
   o.max_crawl_delay = std::chrono::milliseconds(s.politeness.max_crawl_delay_ms);
   o.frontier.max_in_flight_per_host = crawl ? s.politeness.crawl_per_host : s.politeness.get_per_host;
   o.frontier.min_host_interval =

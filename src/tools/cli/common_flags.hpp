@@ -34,6 +34,9 @@ struct CommonFlags {
   std::string state_dir;
   std::string status;        // --status ADDR: serve the status page, JSON and metrics there
   std::string status_token;  // --status-token (or FETCHPOOL_STATUS_TOKEN)
+  std::uint32_t max_retry_wait_s = 0;
+  std::uint64_t max_file_bytes = 0;
+  bool compressed = false;
   CLI::Option* workers_opt = nullptr;
   CLI::Option* format_opt = nullptr;
   CLI::Option* stats_opt = nullptr;
@@ -44,6 +47,8 @@ struct CommonFlags {
   CLI::Option* timeout_opt = nullptr;
   CLI::Option* connect_timeout_opt = nullptr;
   CLI::Option* max_body_opt = nullptr;
+  CLI::Option* max_retry_wait_opt = nullptr;
+  CLI::Option* max_file_opt = nullptr;
 };
 
 // Registers the shared flags on `cmd` (after its own, so --help lists them last).

@@ -124,6 +124,8 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
     download.directory = o.download_dir;
     download.extensions = o.download_extensions;
     download.reserved = own_files(results_path, s.output.format, s.output.stats_json, {}, o.flags.state_dir);
+    download.max_file_bytes = s.http.max_file_bytes;
+    download.decode = s.http.decode_downloads;
     options.download = download;
   }
   // A shared crawl's rules (each record flushed before its lease completes,

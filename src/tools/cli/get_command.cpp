@@ -36,7 +36,7 @@ Result<int> open_input_list(const std::string& path, detail::UniqueFd& file) {
 }
 
 // -o DIR and the flags that shape it; fails when the --checksums list does not load.
-Result<DownloadOptions> download_options(const GetCommandOptions& o) {
+Result<DownloadOptions> download_options(const GetCommandOptions& o, const Settings& s) {
   DownloadOptions download;
   download.directory = o.download_dir;
   download.resume = o.resume;
@@ -45,6 +45,8 @@ Result<DownloadOptions> download_options(const GetCommandOptions& o) {
                                    : ClobberPolicy::kNoClobber;
   download.naming.content_disposition = o.content_disposition;
   download.naming.use_directories = o.force_directories;
+  download.max_file_bytes = s.http.max_file_bytes;
+  download.decode = s.http.decode_downloads;
   if (!o.checksum_file.empty()) {
     auto sums = load_checksum_list(o.checksum_file);
     if (!sums) return std::move(sums).error();
@@ -72,6 +74,8 @@ bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOption
     InputLines::Next next;
     while ((next = lines.next(line)) == InputLines::Next::kLine) {
       ++line_number;
+      // A UTF-8 byte order mark (Windows editors write one) is not part of the first URL.
+      if (line_number == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
       const std::string_view url = detail::trim_ows_and_newlines(line);
       if (url.empty() || url.front() == '#') continue;
       engine.add(url, line_number);
@@ -127,7 +131,7 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   auto options = engine_options(s, false);
   options.parse_html = o.parse_titles;
   if (!o.download_dir.empty()) {
-    auto download = download_options(o);
+    auto download = download_options(o, s);
     if (!download) return fail(download.error().message, kExitUsage);
     options.download = std::move(*download);
   }

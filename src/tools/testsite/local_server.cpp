@@ -425,6 +425,14 @@ class EventLoop {
     c.keep_alive = keep_alive && r.ending == Ending::kKeepAlive;
 
     std::string& out = c.out;
+    if (r.raw) {
+      // The route wrote every byte, head and framing included.
+      c.body_sent = 0;
+      c.last_chunk_due = false;
+      c.body_allowed = r.body.size;
+      c.phase = Phase::kSending;
+      return;
+    }
     out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(detail::reason_phrase(r.status));
     out.append("\r\nServer: fetchpool-local\r\n").append(r.fields);
     if (r.chunked) {

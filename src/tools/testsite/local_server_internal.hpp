@@ -83,6 +83,7 @@ struct Reply {
   std::chrono::milliseconds delay{0};            // before the status line is sent
   std::uint32_t bytes_per_second = 0;            // pace the body (0 = as fast as possible)
   Ending ending = Ending::kKeepAlive;
+  bool raw = false;  // body holds the whole answer, head included: sent byte for byte (malformed framing)
 };
 
 // Builds a Reply with a text body and the given Content-Type.

@@ -7,10 +7,15 @@
 //   /status/<code>            that status (200..599), small text body
 //   /delay/<ms>               200 after ms
 //   /bytes/<n>                n bytes, byte k = 'a' + k % 26; Range, If-Range, ETag;
-//                             ?chunked=1, ?norange=1, ?etag=X
+//                             ?chunked=1, ?norange=1, ?etag=X, ?early=K (a 206 starting K bytes early)
 //   /headers                  the request's header fields as text
 //   /fault/reset?after=N      Content-Length N + 1000, N bytes, then RST
 //   /fault/truncate?send=N&claim=M   Content-Length M, N < M bytes, then FIN
+//   /fault/framing?kind=K     a malformed answer sent byte for byte, then FIN: cl-invalid, cl-negative,
+//                             cl-conflict, cl-list, cl-repeat (valid), te-and-cl (valid), no-header,
+//                             header-cut, chunked-cut, gzip-cut, gzip-cut-length
+//   /fault/range?start=S&end=E[&total=T]   206 with Content-Range bytes S-E/T whatever was asked
+//   /gzip-file?size=N         N bytes of the /bytes pattern sent with Content-Encoding: gzip
 //   /fault/stall              header only, then silence until the client leaves
 //   /fault/trickle?bps=B&total=T     T bytes at B bytes/s
 //   /redirect/<n>             302 chain of n hops ending in a 200 page
@@ -104,6 +109,53 @@ std::string gzip_zeros(std::uint32_t mib) {
   }
   deflateEnd(&zs);
   return out;
+}
+
+// `text` as one gzip member.
+std::string gzip_text(std::string_view text) {
+  z_stream zs{};
+  if (deflateInit2_(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                    static_cast<int>(sizeof(z_stream))) != Z_OK) {
+    throw std::runtime_error("zlib deflateInit2 failed");
+  }
+  std::string out(deflateBound(&zs, static_cast<uLong>(text.size())), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  zs.avail_in = static_cast<uInt>(text.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::runtime_error("zlib deflate did not finish");
+  return out;
+}
+
+// The whole answer of a /fault/framing kind, head included; empty if unknown.
+std::string malformed_answer(std::string_view kind) {
+  const std::string ok = "HTTP/1.1 200 OK\r\nServer: fetchpool-local\r\nContent-Type: text/plain\r\n";
+  const std::string body = "hello world\n";  // 12 bytes
+  if (kind == "cl-invalid") return ok + "Content-Length: 12abc\r\n\r\n" + body;
+  if (kind == "cl-negative") return ok + "Content-Length: -12\r\n\r\n" + body;
+  if (kind == "cl-conflict") return ok + "Content-Length: 5\r\nContent-Length: 12\r\n\r\n" + body;
+  if (kind == "cl-list") return ok + "Content-Length: 12, 7\r\n\r\n" + body;
+  if (kind == "cl-repeat") return ok + "Content-Length: 12\r\nContent-Length: 12, 12\r\n\r\n" + body;
+  if (kind == "te-and-cl")
+    return ok + "Transfer-Encoding: chunked\r\nContent-Length: 99x\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  if (kind == "no-header") return "HTTP/1.1 200 OK\r\n";
+  if (kind == "header-cut") return ok + "Content-Length: 12\r\n";
+  if (kind == "chunked-cut") return ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+  if (kind == "gzip-cut" || kind == "gzip-cut-length") {
+    std::string page = "<!DOCTYPE html>\n<title>gzip</title>\n";
+    for (int i = 0; page.size() < std::size_t{64} * 1024; ++i)
+      page += "<p>line " + std::to_string(i) + " of a compressed page</p>\n";
+    std::string coded = gzip_text(page);
+    coded.resize(coded.size() / 2);
+    std::string head =
+        "HTTP/1.1 200 OK\r\nServer: fetchpool-local\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n";
+    if (kind == "gzip-cut-length") head += "Content-Length: " + std::to_string(coded.size()) + "\r\n";
+    return head + "\r\n" + coded;
+  }
+  return {};
 }
 
 struct ByteRange {
@@ -407,13 +459,16 @@ Reply Router::bytes_reply(const HttpRequest& request, std::uint64_t size) {
   // RFC 9110 13.1.5: a Range whose If-Range validator no longer matches is ignored.
   const bool validator_matches = if_range.empty() || if_range == etag || if_range == kLastModified;
   if (!honour_range || range_field.empty() || !validator_matches) return reply;
-  const ByteRange range = parse_range(range_field, size);
+  ByteRange range = parse_range(range_field, size);
   if (range.kind == ByteRange::kUnsatisfiable) {
     Reply refused = text_reply(416, "range not satisfiable\n");
     refused.fields += "Content-Range: bytes */" + std::to_string(size) + "\r\n";
     return refused;
   }
   if (range.kind == ByteRange::kSatisfiable) {
+    // ?early=K: the range starts K bytes before the one asked for (RFC 9110
+    // section 15.3.7 lets a server send more than asked).
+    range.first -= std::min<std::uint64_t>(range.first, param_or(request.query, "early", 0));
     reply.status = 206;
     reply.fields += "Content-Range: bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
                     std::to_string(size) + "\r\n";
@@ -505,6 +560,44 @@ Reply Router::route(const HttpRequest& request) {
     reply.body.size = send;
     reply.declared_length = claim;
     reply.ending = Ending::kClose;
+    return reply;
+  }
+  if (path == "/fault/framing") {
+    std::string answer = malformed_answer(query_param(request.query, "kind").value_or(""));
+    if (answer.empty()) return text_reply(400, "unknown kind\n");
+    Reply reply;
+    reply.raw = true;
+    reply.body.size = answer.size();
+    reply.body.bytes = std::make_shared<const std::string>(std::move(answer));
+    reply.ending = Ending::kClose;
+    return reply;
+  }
+  if (path == "/fault/range") {
+    // A 206 whatever the request asked: Content-Range bytes S-E/T and the
+    // /bytes pattern's bytes S..E ("*" total when T is absent).
+    const std::uint64_t start = param_or(request.query, "start", 0);
+    const std::uint64_t end = param_or(request.query, "end", 99);
+    const auto total = query_param(request.query, "total");
+    if (end < start) return text_reply(400, "end must not be below start\n");
+    Reply reply;
+    reply.status = 206;
+    reply.fields = "Content-Type: " + std::string(kOctets) + "\r\nContent-Range: bytes " + std::to_string(start) + "-" +
+                   std::to_string(end) + "/" + total.value_or("*") + "\r\n";
+    reply.body.first = start;
+    reply.body.size = end - start + 1;
+    return reply;
+  }
+  if (path == "/gzip-file") {
+    // A gzip-coded entity (a .tar.gz served with Content-Encoding: gzip):
+    // `size` bytes of the /bytes pattern, compressed.
+    const std::uint64_t size = std::min<std::uint64_t>(param_or(request.query, "size", 1000), 64u << 20);
+    std::string plain(size, '\0');
+    for (std::uint64_t k = 0; k < size; ++k) plain[k] = static_cast<char>('a' + k % 26);
+    Reply reply;
+    reply.fields = "Content-Type: " + std::string(kOctets) + "\r\nContent-Encoding: gzip\r\n";
+    auto coded = std::make_shared<const std::string>(gzip_text(plain));
+    reply.body.size = coded->size();
+    reply.body.bytes = std::move(coded);
     return reply;
   }
   if (path == "/fault/stall") {
