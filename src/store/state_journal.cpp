@@ -236,7 +236,8 @@ Result<ResultRecord> record_from_json_line(std::string_view text) {
     r.content_type = get("content_type", std::string{});
     r.bytes = get("bytes", std::uint64_t{0});
     r.elapsed_ms = get("elapsed_ms", 0.0);
-    r.parsed = json.contains("title") && json["title"].is_string();
+    // to_json_line writes both as null only for a body not parsed.
+    r.parsed = json.contains("title") && !json["title"].is_null() && json.contains("links") && !json["links"].is_null();
     r.title = get("title", std::string{});
     r.links = get("links", std::uint32_t{0});
     r.attempts = get("attempts", std::uint32_t{0});

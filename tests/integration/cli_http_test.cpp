@@ -45,7 +45,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 }  // namespace
 
-TEST_CASE("-H, --referer and -U reach the server; a -H replaces fetchpool's header of that name", "[cli][http]") {
+TEST_CASE("headers: -H and --referer reach the server, a -H replaces fetchpool's header of that name", "[cli][http]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("http-headers");
   const auto dir = scratch.path() / "files";
@@ -100,7 +100,7 @@ TEST_CASE("cookies: --cookie sends, servers' cookies are shared by the workers, 
   }
 }
 
-TEST_CASE("--user: 401 without credentials, 200 with; the password is never printed or recorded", "[cli][http]") {
+TEST_CASE("basic auth: 401 without --user, 200 with, the password never printed or recorded", "[cli][http]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("http-auth");
   const std::string url = server.base_url() + "/basic-auth?user=alice&pass=";
@@ -126,7 +126,8 @@ TEST_CASE("--user: 401 without credentials, 200 with; the password is never prin
   CHECK_FALSE(contains(slurp(stats), "x!y"));
 }
 
-TEST_CASE("--proxy sends requests through the proxy; --noproxy bypasses it; http_proxy works too", "[cli][http]") {
+TEST_CASE("proxy: --proxy sends requests through the proxy, --noproxy bypasses it, http_proxy works too",
+          "[cli][http]") {
   fetchpool::LocalServer proxy(fetchpool::ServerOptions{});
   const ScratchDir scratch("http-proxy");
   // A host that cannot resolve: only the proxy can answer for it.
@@ -148,7 +149,7 @@ TEST_CASE("--proxy sends requests through the proxy; --noproxy bypasses it; http
   CHECK(proxy.requests_for("/headers") == 2);
 }
 
-TEST_CASE("--max-redirect bounds the redirects followed", "[cli][http]") {
+TEST_CASE("redirects: --max-redirect bounds the redirects followed", "[cli][http]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("http-redirect");
   const auto results = scratch.path() / "r.jsonl";
@@ -159,7 +160,7 @@ TEST_CASE("--max-redirect bounds the redirects followed", "[cli][http]") {
             {"-q", "get", server.base_url() + "/redirect/3", "--max-redirect", "3", "-o", results.string()}) == 0);
 }
 
-TEST_CASE("--spider sends HEAD and saves nothing", "[cli][http]") {
+TEST_CASE("spider: --spider sends HEAD and saves nothing", "[cli][http]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("http-spider");
   const auto results = scratch.path() / "r.jsonl";
@@ -173,7 +174,8 @@ TEST_CASE("--spider sends HEAD and saves nothing", "[cli][http]") {
         fetchpool::cli::kExitUsage);
 }
 
-TEST_CASE("-k, --http1.1, --http2 and --cacert are accepted; a missing CA file is a usage error", "[cli][http]") {
+TEST_CASE("tls flags: -k, --http1.1, --http2 and --cacert are accepted, a missing CA file is a usage error",
+          "[cli][http]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("http-tls");
   const auto results = scratch.path() / "r.jsonl";
@@ -188,7 +190,7 @@ TEST_CASE("-k, --http1.1, --http2 and --cacert are accepted; a missing CA file i
   CHECK(contains(run.err, "none.pem"));
 }
 
-TEST_CASE("--limit-rate caps one transfer, --limit-rate-total all of them", "[cli][http]") {
+TEST_CASE("rate limits: --limit-rate caps one transfer, --limit-rate-total all of them", "[cli][http]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("http-rate");
   const auto results = scratch.path() / "r.jsonl";

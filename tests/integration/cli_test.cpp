@@ -171,7 +171,7 @@ TEST_CASE("every error is one line starting 'fetchpool:' that names the input", 
   CHECK(run.err.find("--continue") != std::string::npos);
 }
 
-TEST_CASE("-o is the results file in every command, -P the download directory; misuse is one line", "[cli][flags]") {
+TEST_CASE("get and crawl: -o is the results file, -P the download directory, misuse is one line", "[cli][flags]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("cli-output");
   const auto results = scratch.path() / "results.jsonl";
@@ -271,7 +271,7 @@ TEST_CASE("wget's -t (total tries), -w (seconds), -l (0 and inf unlimited) and -
   }
 }
 
-TEST_CASE("-v prints one line per URL; failed URLs are named at the end", "[cli][report]") {
+TEST_CASE("verbose: -v prints one line per URL, failed URLs are named at the end", "[cli][report]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("cli-verbose");
   const auto list = scratch.path() / "urls.txt";
@@ -296,7 +296,7 @@ TEST_CASE("-v prints one line per URL; failed URLs are named at the end", "[cli]
   CHECK(run.err.find("fetchpool: 13 URLs failed:\n") != std::string::npos);
 }
 
-TEST_CASE("records: null for unknown values, fetched_at; --stats-json: start, end, version, finish reason",
+TEST_CASE("records: null for unknown values, fetched_at, and --stats-json start, end, version, finish reason",
           "[cli][report]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("cli-nulls");
