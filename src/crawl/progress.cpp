@@ -68,7 +68,7 @@ std::string progress_bar(const ProgressView& v, std::size_t width) {
   // what is known so far.
   const std::uint64_t total = v.total > 0 ? v.total : v.done + v.queued + v.in_flight;
   const double fraction = total == 0 ? 0.0 : std::min(1.0, static_cast<double>(v.done) / static_cast<double>(total));
-  const auto filled = static_cast<std::size_t>(fraction * static_cast<double>(width) + 0.5);
+  const auto filled = static_cast<std::size_t>(std::lround(fraction * static_cast<double>(width)));
   std::string bar;
   bar.reserve(width + 3);
   bar.push_back('[');

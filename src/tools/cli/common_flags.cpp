@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cmath>
 
 #include "fetchpool/scope.hpp"
 
@@ -77,7 +78,7 @@ void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
   if (f.per_host_opt->count()) (crawl ? s.politeness.crawl_per_host : s.politeness.get_per_host) = f.per_host;
   if (f.delay_opt->count())
     (crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms) =
-        static_cast<std::uint32_t>(f.wait_s * 1000.0 + 0.5);
+        static_cast<std::uint32_t>(std::lround(f.wait_s * 1000.0));
   if (f.tries_opt->count()) {
     const auto parsed = parse_tries(f.tries_text);  // checked while parsing
     const std::uint32_t tries = parsed ? *parsed : 0;

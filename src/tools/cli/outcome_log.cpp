@@ -31,12 +31,16 @@ std::string outcome_line(const ResultRecord& record) {
          (record.final_url.empty() || record.final_url == record.url ? "" : " -> " + record.final_url);
 }
 
-void OutcomeLog::write(const ResultRecord& fetched) {
+void OutcomeLog::write(const ResultRecord& record) {
   // Records arrive as their fetch ends, so now is the fetch's time; a URL
   // never fetched (a duplicate, an invalid line) has none.
-  ResultRecord record = fetched;
-  if (record.attempts > 0 && record.fetched_at.empty()) record.fetched_at = rfc3339(std::chrono::system_clock::now());
-  inner_.write(record);
+  if (record.attempts > 0 && record.fetched_at.empty()) {
+    ResultRecord stamped = record;
+    stamped.fetched_at = rfc3339(std::chrono::system_clock::now());
+    inner_.write(stamped);
+  } else {
+    inner_.write(record);
+  }
   spdlog::debug("{}", outcome_line(record));
   if (record.ok() || skipped(record) || record.error == ErrorCode::kAborted) return;
   MutexLock lock(mutex_);
