@@ -29,7 +29,7 @@ if (( BIG )); then truncate -s 1G "$www/files/big.bin"; fi
 nginx_start "$www" 1
 base="http://127.0.0.1:$NGINX_PORT"
 
-# The download option of `fetchpool get` (-o,--output-dir), if this build has one.
+# The download option of `fetchpool get` (-P,--directory-prefix; -o,--output-dir in older builds), if any.
 fetchpool_dl_opt=""
 fetchpool_ok=0
 if fetchpool_banner; then

@@ -239,7 +239,7 @@ fetchpool_banner() {
   local bt
   bt=$(fetchpool_build_type)
   echo "fetchpool: $FETCHPOOL (build type ${bt:-unset})"
-  # `get` names its results file --results since -o became the download directory; older builds used -o.
+  # `get --results FILE` (an alias of -o FILE since -P became the download directory); older builds used -o.
   FETCHPOOL_RESULTS_OPT=-o
   local help
   help=$("$FETCHPOOL" get --help 2>&1 || true)   # captured first: grep -q on a pipe could SIGPIPE it

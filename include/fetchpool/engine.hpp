@@ -96,10 +96,18 @@ struct DownloadOptions {
   bool decode = false;  // --compressed: offer gzip etc. and save the decoded bytes; off = the entity as sent
 };
 
+// aria2-style options for one line of an input list (indented lines after
+// its URL in `get -i`): the file name and extra request headers.
+struct InputLineOptions {
+  std::string out;                   // file name in the download directory (sanitised as a URL's name)
+  std::vector<std::string> headers;  // "Name: value", after the run's own
+};
+
 struct EngineOptions {
   std::uint32_t workers = 16;
   std::size_t worker_stack_bytes = kDefaultWorkerStackBytes;  // libcurl + gumbo's iterative parse need far less
   FetchOptions fetch;
+  SharedCurlOptions shared_curl;  // cookie jar and total rate limit of all workers
   FrontierOptions frontier;
   RetryPolicy retry;
   bool follow_links = false;  // crawl: true; list fetch: false
@@ -125,6 +133,9 @@ struct EngineOptions {
   // A shared frontier (any Frontier but MemoryFrontier) always skips: the
   // node that queued the URL first records it.
   bool record_duplicate_input = true;
+  // Per-line options of input URLs (depth 0, line != 0), asked once per
+  // attempt from worker threads, so it must be thread-safe. Empty: none.
+  std::function<InputLineOptions(std::uint64_t line)> line_options;
   // Test seam: called on the spawner thread before worker `index` (0-based)
   // is created; throwing std::system_error there acts as a failed thread
   // creation, so tests can make spawning fail part-way. Empty in production.
@@ -191,6 +202,8 @@ class CrawlEngine {
   bool shared_frontier() const noexcept { return shared_frontier_; }
   std::uint64_t input_total() const noexcept { return input_total_.load(std::memory_order_relaxed); }
   bool follows_links() const noexcept { return options_.follow_links; }
+  // The workers' shared cookie jar, in the Netscape format; after wait().
+  Result<void> save_cookies(const std::filesystem::path& path) const;
 
  private:
   class RobotsCache;
@@ -208,7 +221,8 @@ class CrawlEngine {
   // whether the frontier refused a link instead.
   bool disallowed_by_robots(const Lease& lease, ResultRecord& record);
   bool start_download(const Lease& lease, ResultRecord& record, FetchRequest& request,
-                      std::optional<PageDownload>& download);  // false: settled (no file name)
+                      std::optional<PageDownload>& download,
+                      const std::string& out);  // false: settled (no file name)
   void settle_failed_fetch(const Lease& lease, ResultRecord& record, const Error& error,
                            std::chrono::microseconds elapsed);
   bool retry_for_status(const Lease& lease, const ResponseHead& head, std::optional<Error>& gave_up);

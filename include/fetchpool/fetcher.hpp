@@ -53,6 +53,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -76,6 +77,17 @@ struct FetchOptions {
   bool accept_compressed = true;  // offer gzip and deflate and decode them (per request: FetchRequest::decode)
   bool http2 = true;              // negotiate h2 over TLS when offered; plain http stays 1.1
   bool verify_tls = true;
+  // What a user asks for on the command line (curl/wget flags), applied by
+  // Fetcher::State::configure_user_options; empty or zero = off.
+  std::vector<std::string> headers;        // "Name: value" lines for every request; replace our own of that name
+  std::string cookie;                      // "a=1; b=2", sent with every request (curl --cookie NAME=VALUE)
+  bool cookies = false;                    // keep Set-Cookie answers (one jar in the SharedCurlCache, if given)
+  std::string username, password;          // HTTP basic auth, sent with every request; never logged
+  std::string proxy;                       // "http://host:port"; empty: the environment's (http_proxy ...)
+  std::string no_proxy;                    // hosts reached directly; empty: the environment's no_proxy
+  std::string ca_file;                     // PEM bundle verifying servers instead of the system's
+  std::uint64_t max_bytes_per_second = 0;  // one body's receive rate (curl --limit-rate), paced as it arrives
+  bool head_only = false;                  // every request is HEAD (wget --spider, curl --head)
 };
 
 struct FetchRequest {
@@ -98,20 +110,38 @@ struct FetchResponse {
   std::string http_version;        // "1.0", "1.1", "2", "3"
 };
 
-// DNS answers and TLS sessions shared between Fetchers (a curl share handle
-// whose lock callbacks take one std::mutex per kind of shared data).
-// Connections are not shared: each Fetcher keeps its own, so workers never
-// wait on each other for a socket.
+// What all Fetchers of one SharedCurlCache share besides DNS and TLS sessions.
+struct SharedCurlOptions {
+  bool cookies = false;                      // one cookie jar for every Fetcher (they need FetchOptions::cookies)
+  std::filesystem::path cookie_file;         // Netscape-format cookies loaded into the jar at construction
+  std::uint64_t total_bytes_per_second = 0;  // receive rate of all transfers together; 0 = unlimited
+};
+
+// DNS answers, TLS sessions and (optionally) cookies shared between Fetchers
+// (a curl share handle whose lock callbacks take one std::mutex per kind of
+// shared data), and a total receive rate limit. Connections are not shared:
+// each Fetcher keeps its own, so workers never wait on each other for a socket.
 class SharedCurlCache {
  public:
-  SharedCurlCache();  // throws std::runtime_error if libcurl cannot allocate the handle
+  // Throws std::runtime_error if libcurl cannot allocate the handle. A
+  // cookie_file that cannot be read loads nothing (as in curl).
+  explicit SharedCurlCache(SharedCurlOptions options = {});
   ~SharedCurlCache();
+
+  // Writes the jar's cookies to `path` in the Netscape format (mode 0600:
+  // cookies are credentials). Call when no transfer runs.
+  Result<void> save_cookies(const std::filesystem::path& path) const;
+
+  // Waits (at most until `stop`) so that `bytes` just received keep all
+  // transfers under total_bytes_per_second. Thread-safe.
+  void throttle(std::size_t bytes, const std::stop_token& stop) const;
   SharedCurlCache(const SharedCurlCache&) = delete;
   SharedCurlCache& operator=(const SharedCurlCache&) = delete;
 
  private:
   friend class Fetcher;
   struct State;
+  void share_cookies();
   std::unique_ptr<State> state_;
 };
 

@@ -57,6 +57,11 @@ struct ProgressRates {
 // The text of one progress report, without newline. Pure; used by the reporter and by tests.
 std::string format_progress(const ProgressView& view, const ProgressRates& rates, const std::string& label);
 
+// "[#####---------------] " for the part done (of the total, or for a crawl
+// of what is known so far); the interactive display starts with it.
+inline constexpr std::size_t kBarWidth = 20;
+std::string progress_bar(const ProgressView& view, std::size_t width);
+
 class ProgressReporter {
  public:
   using Source = std::function<ProgressView()>;

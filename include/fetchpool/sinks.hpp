@@ -41,14 +41,18 @@ struct ResultRecord {
   std::uint32_t attempts = 0;  // tries made (1 + retries); 0 when never fetched
   ErrorCode error = ErrorCode::kOk;
   std::string error_message;
-  std::string path;    // downloaded file, relative to the output directory
-  std::string sha256;  // of the downloaded file
+  std::string path;        // downloaded file, relative to the output directory
+  std::string sha256;      // of the downloaded file
+  bool parsed = false;     // the body was parsed as HTML, so title and links are known (else null in JSON)
+  std::string fetched_at;  // RFC 3339 UTC time the record was made, set by the CLI; "" = null
 
   // Success: fetched, and the final status is 2xx or 3xx.
   bool ok() const noexcept { return error == ErrorCode::kOk && status >= 200 && status < 400; }
 };
 
-// Serialisations, also used by tests and tools.
+// Serialisations, also used by tests and tools. JSON writes null for what is
+// not known: status and final_url of a URL never answered, content_type when
+// none was sent, title and links of a body not parsed, an empty fetched_at.
 std::string to_json_line(const ResultRecord& record);  // one JSON object, no trailing newline
 std::string csv_header();                              // column names, no trailing newline
 std::string to_csv_row(const ResultRecord& record);    // RFC 4180 quoting, no trailing newline

@@ -82,6 +82,28 @@ class CrawlEngine::InFlightTable {
   std::list<Entry> entries_ FETCHPOOL_GUARDED_BY(mutex_);  // nodes never move: handles stay valid
 };
 
+namespace {
+
+// A file name as a URL path, so that safe_relative_path sanitises it as it
+// does a URL's ('%', '?' and '#' are escaped: they would mean something
+// there); as for a URL, only its last segment names the file unless -x.
+std::string percent_escape_name(std::string_view name) {
+  std::string out;
+  for (const char c : name) {
+    if (c == '%' || c == '?' || c == '#') {
+      constexpr std::string_view kHex = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[static_cast<unsigned char>(c) >> 4];
+      out += kHex[static_cast<unsigned char>(c) & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 // The download side of the engine: one reserved file name per URL (kept
 // across retries, so a retry resumes its own .part instead of taking a new
 // name), expected checksums, the files saved, and the transfers in flight
@@ -100,8 +122,12 @@ class CrawlEngine::Downloads {
   const DownloadOptions& options() const { return options_; }
   const std::filesystem::path& root() const { return directory_.root(); }
 
-  Result<std::filesystem::path> path_for(const Url& url, std::string_view content_disposition) {
-    const auto relative = safe_relative_path(url.host(), url.path_and_query(), content_disposition, options_.naming);
+  // `out` (an input line's out=NAME) replaces the name the URL would give.
+  Result<std::filesystem::path> path_for(const Url& url, std::string_view content_disposition,
+                                         const std::string& out = {}) {
+    const auto relative =
+        out.empty() ? safe_relative_path(url.host(), url.path_and_query(), content_disposition, options_.naming)
+                    : safe_relative_path(url.host(), "/" + percent_escape_name(out), {}, options_.naming);
     MutexLock lock(mutex_);
     if (const auto it = reserved_.find(url.str()); it != reserved_.end()) return it->second;
     auto reserved = directory_.reserve(relative, options_.clobber);
@@ -137,6 +163,12 @@ class CrawlEngine::Downloads {
   void end_transfer(Active* transfer) {
     MutexLock lock(mutex_);
     active_.remove_if([transfer](const Active& a) { return &a == transfer; });
+  }
+  std::uint64_t bytes_in_flight() const {
+    MutexLock lock(mutex_);
+    std::uint64_t sum = 0;
+    for (const auto& a : active_) sum += a.bytes.load(std::memory_order_relaxed);
+    return sum;
   }
   std::vector<std::pair<std::string, std::uint64_t>> largest(std::size_t count) const {
     std::vector<std::pair<std::string, std::uint64_t>> all;
@@ -383,6 +415,8 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
       robots_(std::make_unique<RobotsCache>()),
       in_flight_(std::make_unique<InFlightTable>()),
       curl_cache_(std::make_unique<SharedCurlCache>()),
+
+      curl_cache_(std::make_unique<SharedCurlCache>(options_.shared_curl)),
       shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
   // Another node records an input URL it queued first: no `duplicate` here.
   if (shared_frontier_) options_.record_duplicate_input = false;
@@ -403,6 +437,8 @@ Result<void> CrawlEngine::prepare() {
           auto url = Url::parse(item.url);
           if (!url) return;
           item.host_key = url->host_key();
+          // An input line this run records: part of the progress total.
+          if (item.origin != 0 && item.depth == 0) input_total_.fetch_add(1, std::memory_order_relaxed);
           frontier_->push(std::move(item));
         },
         [this](std::string_view url) { frontier_->mark_seen(url); });
@@ -457,9 +493,10 @@ PushResult CrawlEngine::push_item(CrawlItem item) {
 }
 
 bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
-  input_total_.fetch_add(1, std::memory_order_relaxed);
-  // Resumed: an earlier run queued or finished this line; prepare() restored it.
+  // Resumed: an earlier run queued or finished this line; prepare() restored
+  // it (and counted it, if this run is to record it).
   if (options_.state != nullptr && options_.state->knows_line(line)) return true;
+  input_total_.fetch_add(1, std::memory_order_relaxed);
   Result<Url> url = Error{ErrorCode::kInvalidUrl, {}};
   if (const auto bad = control_character_at(text)) {
     char code[8];
@@ -667,6 +704,10 @@ RunSummary CrawlEngine::wait() {
   return summary;
 }
 
+Result<void> CrawlEngine::save_cookies(const std::filesystem::path& path) const {
+  return curl_cache_->save_cookies(path);
+}
+
 void CrawlEngine::request_stop() {
   // stopping_ first, so a push the stopping frontier refuses is read as the
   // stop, not as a frontier failure. Frontier before the token: a transfer
@@ -691,6 +732,7 @@ ProgressView CrawlEngine::progress_view() const {
   view.done = snapshot.done;
   view.failed = snapshot.failed;
   view.bytes = snapshot.bytes;
+  if (downloads_) view.bytes += downloads_->bytes_in_flight();  // a big file counts while it arrives
   view.retries = snapshot.retries;
   view.queued = counts.queued + counts.delayed;
   view.in_flight = counts.in_flight;
@@ -873,10 +915,14 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
 
   FetchRequest request;
   request.url = lease.item.url;
+  InputLineOptions line_options;
+  if (options_.line_options && lease.item.origin != 0 && lease.item.depth == 0)
+    line_options = options_.line_options(lease.item.origin);
   std::optional<PageDownload> download;
   // A hop of a redirect chain is saved under its chain's name (curl -O and
   // wget name a file after the URL asked for, not where it moved).
-  if (wants_file(record.url) && !start_download(lease, record, request, download)) return;
+  if (wants_file(record.url) && !start_download(lease, record, request, download, line_options.out)) return;
+  request.extra_headers.insert(request.extra_headers.end(), line_options.headers.begin(), line_options.headers.end());
   // Nothing reads the body of a plain list fetch: count it, do not keep it.
   DiscardBodyWriter discard;
   if (request.writer == nullptr && !options_.parse_html && !options_.follow_links) request.writer = &discard;
@@ -937,12 +983,12 @@ bool CrawlEngine::disallowed_by_robots(const Lease& lease, ResultRecord& record)
 // it, so a retry resumes its own .part. False when no name could be
 // reserved: the page is settled with that error.
 bool CrawlEngine::start_download(const Lease& lease, ResultRecord& record, FetchRequest& request,
-                                 std::optional<PageDownload>& download) {
+                                 std::optional<PageDownload>& download, const std::string& out) {
   auto url = Url::parse(record.url);
   if (!url) throw std::runtime_error("queued URL does not parse: " + record.url);
   std::optional<std::filesystem::path> known_path;
-  if (!downloads_->options().naming.content_disposition) {
-    auto path = downloads_->path_for(*url, {});
+  if (!out.empty() || !downloads_->options().naming.content_disposition) {
+    auto path = downloads_->path_for(*url, {}, out);
     if (!path) {
       settle_unfetched(lease, record, std::move(path).error());
       return false;
@@ -1095,6 +1141,7 @@ bool CrawlEngine::read_page(const CrawlItem& item, const FetchResponse& response
   PageInfo page = extract_page_info(response.body, *base, options_.links);
   record.title = std::move(page.title);
   record.links = static_cast<std::uint32_t>(page.links.size());
+  record.parsed = true;
   if (!options_.follow_links || page.meta_nofollow) return false;
   return queue_links(item, page.links);
 }

@@ -63,6 +63,21 @@ std::string format_progress(const ProgressView& v, const ProgressRates& rates, c
   return out;
 }
 
+std::string progress_bar(const ProgressView& v, std::size_t width) {
+  // A crawl's total grows as links are found: the bar shows the part of
+  // what is known so far.
+  const std::uint64_t total = v.total > 0 ? v.total : v.done + v.queued + v.in_flight;
+  const double fraction = total == 0 ? 0.0 : std::min(1.0, static_cast<double>(v.done) / static_cast<double>(total));
+  const auto filled = static_cast<std::size_t>(std::lround(fraction * static_cast<double>(width)));
+  std::string bar;
+  bar.reserve(width + 3);
+  bar.push_back('[');
+  bar.append(std::min(filled, width), '#');
+  bar.append(width - std::min(filled, width), '-');
+  bar.append("] ");
+  return bar;
+}
+
 ProgressReporter::ProgressReporter(Source source, ProgressOptions options)
     : source_(std::move(source)),
       options_(std::move(options)),
@@ -119,6 +134,7 @@ void ProgressReporter::report(bool final) {
       rates.bytes_per_s = static_cast<double>(view.bytes - std::min(view.bytes, last_view_.bytes)) / window;
     }
     line = format_progress(view, rates, options_.label);
+    if (options_.interactive) line.insert(0, progress_bar(view, kBarWidth));
     last_view_ = view;
     last_time_ = now;
     ++reports_;

@@ -1,6 +1,8 @@
 #include "fetchpool/fetcher.hpp"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -14,10 +16,12 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "base/ascii.hpp"
 #include "base/curl_raii.hpp"
+#include "fetchpool/thread_annotations.hpp"
 
 namespace fetchpool {
 namespace {
@@ -220,6 +224,25 @@ constexpr long kReceiveBufferBytes = 64L * 1024;
 // descriptor could be made does a stop wait for it.
 constexpr int kIdlePollMs = 1000;
 
+// A transfer waiting for a rate limit looks at its stop this often.
+constexpr std::chrono::milliseconds kThrottleNap{50};
+
+// Sleeps until `when`, in naps short enough to see a stop; returns at once
+// when stopped (the transfer loop then reports the stop).
+void wait_until(Clock::time_point when, const std::stop_token& stop) {
+  while (!stop.stop_requested()) {
+    const auto left = when - Clock::now();
+    if (left <= Clock::duration::zero()) return;
+    std::this_thread::sleep_for(std::min<Clock::duration>(left, kThrottleNap));
+  }
+}
+
+// How long `bytes` take at `rate` bytes per second.
+Clock::duration time_for(std::uint64_t bytes, std::uint64_t rate) {
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(static_cast<double>(bytes) / static_cast<double>(rate)));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -229,6 +252,10 @@ struct SharedCurlCache::State {
   // Declared before `share`, so they outlive curl_share_cleanup, which locks.
   std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
   detail::CurlSharePtr share;
+  SharedCurlOptions options;
+  // The total rate limit: when the bytes received so far are paid for.
+  mutable Mutex rate_mutex;
+  mutable Clock::time_point paid_until FETCHPOOL_GUARDED_BY(rate_mutex){};
 
   // Exclusive locks even for CURL_LOCK_ACCESS_SHARED: the critical sections
   // are a hash lookup long, where a reader-writer lock costs more than it saves.
@@ -240,7 +267,8 @@ struct SharedCurlCache::State {
   }
 };
 
-SharedCurlCache::SharedCurlCache() : state_(std::make_unique<State>()) {
+SharedCurlCache::SharedCurlCache(SharedCurlOptions options) : state_(std::make_unique<State>()) {
+  state_->options = std::move(options);
   state_->share.reset(curl_share_init());
   CURLSH* share = state_->share.get();
   if (share == nullptr) throw std::runtime_error("fetcher: curl_share_init failed");
@@ -251,9 +279,70 @@ SharedCurlCache::SharedCurlCache() : state_(std::make_unique<State>()) {
       curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
     throw std::runtime_error("fetcher: curl_share_setopt failed");
   }
+  if (state_->options.cookies) share_cookies();
 }
 
 SharedCurlCache::~SharedCurlCache() = default;
+
+// ---------------------------------------------------------------------------
+// SharedCurlCache: cookies and the total rate limit (command-line options)
+
+// One jar in the share handle, filled once from the cookie file here rather
+// than by every Fetcher's first transfer.
+void SharedCurlCache::share_cookies() {
+  CURLSH* share = state_->share.get();
+  if (curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) != CURLSHE_OK)
+    throw std::runtime_error("fetcher: curl_share_setopt(CURL_LOCK_DATA_COOKIE) failed");
+  if (state_->options.cookie_file.empty()) return;
+  detail::CurlEasyPtr loader(curl_easy_init());
+  if (!loader) throw std::runtime_error("fetcher: curl_easy_init failed");
+  FETCHPOOL_SETOPT(loader.get(), CURLOPT_SHARE, share);
+  FETCHPOOL_SETOPT(loader.get(), CURLOPT_COOKIEFILE, state_->options.cookie_file.c_str());
+  FETCHPOOL_SETOPT(loader.get(), CURLOPT_COOKIELIST, "RELOAD");
+}
+
+Result<void> SharedCurlCache::save_cookies(const std::filesystem::path& path) const {
+  detail::CurlEasyPtr reader(curl_easy_init());
+  if (!reader) return Error{ErrorCode::kInternal, path.string() + ": curl_easy_init failed"};
+  curl_slist* raw = nullptr;
+  if (curl_easy_setopt(reader.get(), CURLOPT_SHARE, state_->share.get()) != CURLE_OK ||
+      curl_easy_getinfo(reader.get(), CURLINFO_COOKIELIST, &raw) != CURLE_OK) {
+    return Error{ErrorCode::kInternal, path.string() + ": cannot read the cookie jar"};
+  }
+  const detail::CurlSlistPtr cookies(raw);
+  std::string text = "# Netscape HTTP Cookie File\n# Written by fetchpool. Cookies are credentials: keep private.\n\n";
+  for (const curl_slist* line = cookies.get(); line != nullptr; line = line->next) text.append(line->data).append("\n");
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{ErrorCode::kIo, path.string() + ": cannot write cookies: " + std::strerror(errno)};
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = errno;
+      ::close(fd);
+      return Error{ErrorCode::kIo, path.string() + ": cannot write cookies: " + std::strerror(saved)};
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) return Error{ErrorCode::kIo, path.string() + ": cannot write cookies: " + std::strerror(errno)};
+  return {};
+}
+
+// Each chunk pays for its bytes at the configured rate, after every chunk
+// before it: a chunk arriving before the earlier ones are paid for waits
+// until they are, so all workers together average total_bytes_per_second.
+void SharedCurlCache::throttle(std::size_t bytes, const std::stop_token& stop) const {
+  const std::uint64_t rate = state_->options.total_bytes_per_second;
+  if (rate == 0 || bytes == 0) return;
+  Clock::time_point start;
+  {
+    MutexLock lock(state_->rate_mutex);
+    start = std::max(state_->paid_until, Clock::now());
+    state_->paid_until = start + time_for(bytes, rate);
+  }
+  wait_until(start, stop);
+}
 
 // ---------------------------------------------------------------------------
 // StopWakeup
@@ -278,8 +367,9 @@ struct Fetcher::State {
   FetchOptions options;
   detail::CurlMultiPtr multi;  // made by the first fetch: it holds curl's wake-up socketpair
   detail::CurlEasyPtr easy;
-  const StopWakeup* shared_wakeup = nullptr;  // polled when a fetch's stop token is its token
-  int wake_fd = -1;                           // own eventfd, made by the first stoppable fetch without one
+  const StopWakeup* shared_wakeup = nullptr;      // polled when a fetch's stop token is its token
+  const SharedCurlCache* shared_cache = nullptr;  // its total rate limit applies to every body byte
+  int wake_fd = -1;                               // own eventfd, made by the first stoppable fetch without one
   char error_buffer[CURL_ERROR_SIZE] = {};
 
   // Sent with every request. Passed as header lines rather than through
@@ -298,6 +388,8 @@ struct Fetcher::State {
 
   // The transfer in progress; valid only inside fetch().
   const FetchRequest* request = nullptr;
+  const std::stop_token* transfer_stop = nullptr;
+  Clock::time_point transfer_started;  // for max_bytes_per_second
   FetchResponse* response = nullptr;
   BodyWriter* writer = nullptr;
   std::optional<Error> failure;  // set by a callback that stopped the transfer
@@ -322,6 +414,8 @@ struct Fetcher::State {
     if (wake_fd >= 0) ::close(wake_fd);
   }
   void configure(SharedCurlCache* shared);
+  void configure_user_options();
+  void pace_body(std::size_t length);
   bool ensure_multi();
   int wake_fd_for(const std::stop_token& stop);
   CURLcode apply_request(const FetchRequest& next);
@@ -356,7 +450,7 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
   FETCHPOOL_SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_limit);
   FETCHPOOL_SETOPT(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
   if (!options.user_agent.empty()) {
-    if (proxy_from_environment()) {
+    if (proxy_from_environment() || !options.proxy.empty()) {
       // Through a proxy, curl's own User-Agent handling is the right one: it
       // also goes into CONNECT, and is not doubled on proxied http:// requests
       // (where curl sends both header lists).
@@ -368,6 +462,7 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
   // libcurl's own decoding stays off (no CURLOPT_ACCEPT_ENCODING): it hands
   // over the bytes as sent, and Inflater decodes them when asked.
   decoding = options.accept_compressed;
+  configure_user_options();
   set_or_throw(set_headers({}), "CURLOPT_HTTPHEADER");
   FETCHPOOL_SETOPT(
       h, CURLOPT_HTTP_VERSION,
@@ -379,6 +474,46 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
   // Aborting during a DNS lookup must not wait for the resolver thread.
   FETCHPOOL_SETOPT(h, CURLOPT_QUICK_EXIT, 1L);
   if (shared != nullptr) FETCHPOOL_SETOPT(h, CURLOPT_SHARE, shared->state_->share.get());
+  shared_cache = shared;
+}
+
+// The options a user gives on the command line (FetchOptions' second half):
+// their header lines replace ours of the same name, and each other option is
+// left at curl's default unless given.
+void Fetcher::State::configure_user_options() {
+  CURL* h = easy.get();
+  for (const auto& line : options.headers) {
+    const std::string_view name = header_name(line);
+    std::erase_if(base_headers,
+                  [name](const std::string& base) { return iequals_lower(header_name(base), to_ascii_lower(name)); });
+    base_headers.push_back(line);
+  }
+  if (!options.cookie.empty()) FETCHPOOL_SETOPT(h, CURLOPT_COOKIE, options.cookie.c_str());
+  // "" turns the cookie engine on without reading a file; the shared jar
+  // (if the SharedCurlCache has one) is what it reads and fills.
+  if (options.cookies) FETCHPOOL_SETOPT(h, CURLOPT_COOKIEFILE, "");
+  if (!options.username.empty() || !options.password.empty()) {
+    FETCHPOOL_SETOPT(h, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    FETCHPOOL_SETOPT(h, CURLOPT_USERNAME, options.username.c_str());
+    FETCHPOOL_SETOPT(h, CURLOPT_PASSWORD, options.password.c_str());
+  }
+  if (!options.proxy.empty()) FETCHPOOL_SETOPT(h, CURLOPT_PROXY, options.proxy.c_str());
+  if (!options.no_proxy.empty()) FETCHPOOL_SETOPT(h, CURLOPT_NOPROXY, options.no_proxy.c_str());
+  if (!options.ca_file.empty()) FETCHPOOL_SETOPT(h, CURLOPT_CAINFO, options.ca_file.c_str());
+  // max_bytes_per_second is paced in on_body (pace_body), not with
+  // CURLOPT_MAX_RECV_SPEED_LARGE: curl checks that limit only between reads,
+  // and a body already in the socket buffer (a fast or local server) is read
+  // in one go.
+}
+
+// The transfer's body so far may not arrive faster than max_bytes_per_second
+// since the transfer started; then the shared total limit, if any.
+void Fetcher::State::pace_body(std::size_t length) {
+  if (transfer_stop == nullptr) return;
+  if (options.max_bytes_per_second > 0) {
+    wait_until(transfer_started + time_for(response->body_bytes, options.max_bytes_per_second), *transfer_stop);
+  }
+  if (shared_cache != nullptr) shared_cache->throttle(length, *transfer_stop);
 }
 
 // A multi handle of our own instead of curl_easy_perform: curl_multi_poll
@@ -443,12 +578,11 @@ CURLcode Fetcher::State::set_headers(const std::vector<std::string>& extra) {
 CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
   CURL* h = easy.get();
   if (const CURLcode code = curl_easy_setopt(h, CURLOPT_URL, next.url.c_str()); code != CURLE_OK) return code;
-  if (next.head_only != nobody) {
+  if (const bool head = next.head_only || options.head_only; head != nobody) {
     // CURLOPT_NOBODY 0 would leave the method at HEAD; HTTPGET resets it.
-    const CURLcode code =
-        next.head_only ? curl_easy_setopt(h, CURLOPT_NOBODY, 1L) : curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    const CURLcode code = head ? curl_easy_setopt(h, CURLOPT_NOBODY, 1L) : curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     if (code != CURLE_OK) return code;
-    nobody = next.head_only;
+    nobody = head;
   }
   if (next.resume_from != range_from) {
     // CURLOPT_RANGE, not CURLOPT_RESUME_FROM_LARGE: the latter fails a 200
@@ -645,6 +779,7 @@ size_t Fetcher::State::on_body(char* data, size_t size, size_t count, void* user
   try {
     if (!self.body_begun && (!self.begin_body(/*check_size=*/true) || !self.start_decoding()))
       return CURL_WRITEFUNC_ERROR;
+    self.pace_body(length);  // --limit-rate counts bytes on the wire, as curl's does
     if (self.inflater) {
       const std::string problem = self.inflater->feed(
           std::string_view(data, length), [&self](const char* bytes, std::size_t n) { return self.deliver(bytes, n); });
@@ -863,6 +998,8 @@ Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_toke
   State& s = *state_;
   if (stop.stop_requested()) return Error{ErrorCode::kAborted, request.url + ": aborted before start"};
   s.request = &request;
+  s.transfer_stop = &stop;
+  s.transfer_started = Clock::now();
   FetchResponse response;
   if (const CURLcode code = s.apply_request(request); code != CURLE_OK) {
     return Error{code == CURLE_OUT_OF_MEMORY ? ErrorCode::kInternal : ErrorCode::kInvalidUrl,
@@ -883,6 +1020,7 @@ Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_toke
   const CURLcode code = s.run_transfer(stop, aborted);
   Result<FetchResponse> result = s.finish(response, code, aborted);
   s.request = nullptr;
+  s.transfer_stop = nullptr;
   s.response = nullptr;
   s.writer = nullptr;
   s.failure.reset();

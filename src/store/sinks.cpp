@@ -39,6 +39,11 @@ void append_field(std::string& out, std::string_view key, std::uint64_t value) {
   out.append(digits, end);
 }
 
+void append_null(std::string& out, std::string_view key) {
+  append_key(out, key);
+  out += "null";
+}
+
 void append_signed(std::string& out, std::string_view key, long value) {
   append_key(out, key);
   char digits[24];
@@ -55,10 +60,22 @@ std::string to_json_line(const ResultRecord& r) {
   if (r.line != 0) append_field(out, "line", r.line);
   append_field(out, "depth", std::uint64_t{r.depth});
   if (!r.referrer.empty()) append_field(out, "referrer", r.referrer);
-  append_field(out, "final_url", r.final_url);
+  if (r.final_url.empty()) {
+    append_null(out, "final_url");
+  } else {
+    append_field(out, "final_url", r.final_url);
+  }
   append_field(out, "redirects", std::uint64_t{r.redirects});
-  append_signed(out, "status", r.status);
-  append_field(out, "content_type", r.content_type);
+  if (r.status == 0) {
+    append_null(out, "status");
+  } else {
+    append_signed(out, "status", r.status);
+  }
+  if (r.content_type.empty()) {
+    append_null(out, "content_type");
+  } else {
+    append_field(out, "content_type", r.content_type);
+  }
   append_field(out, "bytes", r.bytes);
   append_key(out, "elapsed_ms");
   // to_chars gives what printf's "%.3f" gives (both round the exact binary
@@ -68,8 +85,16 @@ std::string to_json_line(const ResultRecord& r) {
   const auto written = std::to_chars(elapsed, elapsed + sizeof elapsed,
                                      std::isfinite(r.elapsed_ms) ? r.elapsed_ms : 0.0, std::chars_format::fixed, 3);
   out.append(elapsed, written.ptr);
-  append_field(out, "title", r.title);
-  append_field(out, "links", std::uint64_t{r.links});
+  if (r.parsed || !r.title.empty()) {
+    append_field(out, "title", r.title);
+  } else {
+    append_null(out, "title");
+  }
+  if (r.parsed || r.links != 0) {
+    append_field(out, "links", std::uint64_t{r.links});
+  } else {
+    append_null(out, "links");
+  }
   append_field(out, "attempts", std::uint64_t{r.attempts});
   append_key(out, "ok");
   out += r.ok() ? "true" : "false";
@@ -85,6 +110,11 @@ std::string to_json_line(const ResultRecord& r) {
   }
   if (!r.path.empty()) append_field(out, "path", r.path);
   if (!r.sha256.empty()) append_field(out, "sha256", r.sha256);
+  if (r.fetched_at.empty()) {
+    append_null(out, "fetched_at");
+  } else {
+    append_field(out, "fetched_at", r.fetched_at);
+  }
   out.push_back('}');
   return out;
 }
@@ -108,7 +138,7 @@ void append_csv_field(std::string& out, std::string_view field) {
 
 std::string csv_header() {
   return "url,line,depth,referrer,final_url,redirects,status,content_type,bytes,elapsed_ms,title,links,attempts,ok,"
-         "error_class,error_message,path,sha256";
+         "error_class,error_message,path,sha256,fetched_at";
 }
 
 std::string to_csv_row(const ResultRecord& r) {
@@ -137,7 +167,8 @@ std::string to_csv_row(const ResultRecord& r) {
   field(r.error == ErrorCode::kOk ? std::string_view{} : to_string(r.error));
   field(r.error_message);
   field(r.path);
-  append_csv_field(out, r.sha256);
+  field(r.sha256);
+  append_csv_field(out, r.fetched_at);
   return out;
 }
 

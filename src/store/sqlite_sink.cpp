@@ -17,7 +17,7 @@ constexpr const char* kSchema =
     " depth INTEGER NOT NULL,"
     " referrer TEXT,"
     " final_url TEXT,"
-    " status INTEGER NOT NULL,"
+    " status INTEGER,"  // NULL when no response was received
     " content_type TEXT,"
     " bytes INTEGER NOT NULL,"
     " elapsed_ms REAL NOT NULL,"
@@ -29,14 +29,15 @@ constexpr const char* kSchema =
     " error_message TEXT,"
     " path TEXT,"
     " sha256 TEXT,"
-    " redirects INTEGER NOT NULL DEFAULT 0);"
+    " redirects INTEGER NOT NULL DEFAULT 0,"
+    " fetched_at TEXT);"  // RFC 3339 UTC
     "CREATE INDEX results_url ON results(url);"
     "CREATE INDEX results_line ON results(line);";
 
 constexpr const char* kInsert =
     "INSERT INTO results (url, line, depth, referrer, final_url, status, content_type, bytes, elapsed_ms, title,"
-    " links, attempts, ok, error, error_message, path, sha256, redirects)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+    " links, attempts, ok, error, error_message, path, sha256, redirects, fetched_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 std::string message_of(sqlite3* db, const std::string& name, const char* what) {
   return name + ": " + what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
@@ -143,7 +144,11 @@ void SqliteSink::write(const ResultRecord& record) {
   sqlite3_bind_int64(s, 3, record.depth);
   bind_text(s, 4, record.referrer);
   bind_text(s, 5, record.final_url);
-  sqlite3_bind_int64(s, 6, record.status);
+  if (record.status == 0) {
+    sqlite3_bind_null(s, 6);
+  } else {
+    sqlite3_bind_int64(s, 6, record.status);
+  }
   bind_text(s, 7, record.content_type);
   sqlite3_bind_int64(s, 8, static_cast<sqlite3_int64>(record.bytes));
   sqlite3_bind_double(s, 9, record.elapsed_ms);
@@ -156,6 +161,7 @@ void SqliteSink::write(const ResultRecord& record) {
   bind_text(s, 16, record.path);
   bind_text(s, 17, record.sha256);
   sqlite3_bind_int64(s, 18, record.redirects);
+  bind_text(s, 19, record.fetched_at);
   // url is NOT NULL, but an unparsable empty input line still deserves its row.
   if (record.url.empty()) sqlite3_bind_text(s, 1, "", 0, SQLITE_STATIC);
   const int stepped = sqlite3_step(s);

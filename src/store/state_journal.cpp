@@ -233,22 +233,30 @@ Result<ResultRecord> record_from_json_line(std::string_view text) {
   if (!json.is_object() || !json.contains("url") || !json["url"].is_string())
     return Error{ErrorCode::kConfig, "not a result record"};
   try {
+    // Missing and null (unknown, see to_json_line) both read as the default.
+    auto get = [&json]<typename T>(const char* key, T fallback) {
+      const auto it = json.find(key);
+      return it == json.end() || it->is_null() ? fallback : it->template get<T>();
+    };
     ResultRecord r;
     r.url = json["url"].get<std::string>();
-    r.line = json.value("line", std::uint64_t{0});
-    r.depth = json.value("depth", std::uint32_t{0});
-    r.referrer = json.value("referrer", std::string{});
-    r.final_url = json.value("final_url", std::string{});
-    r.redirects = json.value("redirects", std::uint32_t{0});
-    r.status = json.value("status", 0L);
-    r.content_type = json.value("content_type", std::string{});
-    r.bytes = json.value("bytes", std::uint64_t{0});
-    r.elapsed_ms = json.value("elapsed_ms", 0.0);
-    r.title = json.value("title", std::string{});
-    r.links = json.value("links", std::uint32_t{0});
-    r.attempts = json.value("attempts", std::uint32_t{0});
-    r.path = json.value("path", std::string{});
-    r.sha256 = json.value("sha256", std::string{});
+    r.line = get("line", std::uint64_t{0});
+    r.depth = get("depth", std::uint32_t{0});
+    r.referrer = get("referrer", std::string{});
+    r.final_url = get("final_url", std::string{});
+    r.redirects = get("redirects", std::uint32_t{0});
+    r.status = get("status", 0L);
+    r.content_type = get("content_type", std::string{});
+    r.bytes = get("bytes", std::uint64_t{0});
+    r.elapsed_ms = get("elapsed_ms", 0.0);
+    // to_json_line writes both as null only for a body not parsed.
+    r.parsed = json.contains("title") && !json["title"].is_null() && json.contains("links") && !json["links"].is_null();
+    r.title = get("title", std::string{});
+    r.links = get("links", std::uint32_t{0});
+    r.attempts = get("attempts", std::uint32_t{0});
+    r.path = get("path", std::string{});
+    r.sha256 = get("sha256", std::string{});
+    r.fetched_at = get("fetched_at", std::string{});
     if (const auto it = json.find("error"); it != json.end() && !it->is_null()) {
       const auto name = it->value("class", std::string{});
       const auto code = error_code_named(name);

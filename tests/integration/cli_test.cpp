@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -44,7 +46,7 @@ TEST_CASE("get: every input line is accounted for, exit 1 when some failed", "[c
   }
   const auto results = dir / "results.jsonl";
   const auto stats = dir / "stats.json";
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", "-i", list.string(), "-j", "4", "-t", "0", "--results",
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", "-i", list.string(), "-j", "4", "-t", "1", "--results",
                                            results.string(), "--stats-json", stats.string()}) ==
         fetchpool::cli::kExitSomeFailed);
   std::map<int, nlohmann::json> by_line;
@@ -129,4 +131,227 @@ TEST_CASE("crawl writes one record per page of the site", "[cli]") {
 
 TEST_CASE("demo runs offline and exits 0", "[cli]") {
   CHECK(fetchpool::testing::run_fetchpool({"-q", "demo", "--pages", "40", "--latency", "5", "-j", "8"}) == 0);
+}
+
+// ---------------------------------------------------------------------------
+// One command line for wget, curl and aria2 users (issue 17)
+
+using fetchpool::testing::run_fetchpool_capturing;
+
+TEST_CASE("every error is one line starting 'fetchpool:' that names the input", "[cli][errors]") {
+  const ScratchDir scratch("cli-errors");
+  auto one_line = [](const std::string& err) {
+    CHECK(err.rfind("fetchpool: ", 0) == 0);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  };
+  auto run = run_fetchpool_capturing({"frobnicate", "http://x.test/"}, scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitUsage);
+  one_line(run.err);
+  CHECK(run.err.find("'frobnicate' is not a fetchpool command") != std::string::npos);
+
+  run = run_fetchpool_capturing({"get", "--no-such-flag"}, scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitUsage);
+  one_line(run.err);
+  CHECK(run.err.find("--no-such-flag") != std::string::npos);
+
+  run = run_fetchpool_capturing({"crawl", "not-a-url"}, scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitUsage);
+  one_line(run.err);
+  CHECK(run.err.find("seed 'not-a-url' is not an http(s) URL") != std::string::npos);
+
+  run = run_fetchpool_capturing({"get", "-t", "many", "http://127.0.0.1/"}, scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitUsage);
+  one_line(run.err);
+  CHECK(run.err.find("'many'") != std::string::npos);
+
+  // wget's -c (continue) lands on -c/--config, which says where --continue went.
+  run = run_fetchpool_capturing({"get", "-c", "http://127.0.0.1/"}, scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitUsage);
+  one_line(run.err);
+  CHECK(run.err.find("--continue") != std::string::npos);
+}
+
+TEST_CASE("get and crawl: -o is the results file, -P the download directory, misuse is one line", "[cli][flags]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const ScratchDir scratch("cli-output");
+  const auto results = scratch.path() / "results.jsonl";
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/", "-o", results.string()}) == 0);
+  CHECK(fs::is_regular_file(results));
+  CHECK(read_jsonl(results).size() == 1);
+  CHECK(fetchpool::testing::run_fetchpool(
+            {"-q", "crawl", server.base_url() + "/", "--depth", "0", "--results", results.string()}) == 0);
+  CHECK(read_jsonl(results).size() >= 1);
+
+  const auto files = scratch.path() / "files";
+  CHECK(fetchpool::testing::run_fetchpool(
+            {"-q", "get", server.base_url() + "/bytes/10", "-P", files.string(), "-o", results.string()}) == 0);
+  CHECK(fs::file_size(files / "10") == 10);
+
+  // The old `get -o DIR` meaning: an existing directory as the results file.
+  auto run = run_fetchpool_capturing({"get", server.base_url() + "/", "-o", files.string()}, scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitUsage);
+  CHECK(run.err.find("-P DIR") != std::string::npos);
+  CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  // Download flags without a download directory.
+  run = run_fetchpool_capturing({"get", server.base_url() + "/", "--continue"}, scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitUsage);
+  CHECK(run.err.find("add -P DIR") != std::string::npos);
+}
+
+TEST_CASE("global options are accepted before and after the command", "[cli][flags]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const ScratchDir scratch("cli-global");
+  const auto config = scratch.path() / "my.toml";
+  std::ofstream(config) << "[output]\nformat = \"csv\"\n";
+  const auto results = scratch.path() / "r.csv";
+  auto run = run_fetchpool_capturing(
+      {"-c", config.string(), "crawl", server.base_url() + "/", "--depth", "0", "-q", "-o", results.string()},
+      scratch.path());
+  CHECK(run.exit_code == 0);
+  CHECK(run.err.empty());  // -q after the command silenced progress and summary
+  std::ifstream in(results);
+  std::string header;
+  std::getline(in, header);
+  CHECK(header.rfind("url,line,", 0) == 0);  // the config's csv format was used
+
+  run = run_fetchpool_capturing(
+      {"get", server.base_url() + "/", "-o", results.string(), "--config", config.string(), "-q"}, scratch.path());
+  CHECK(run.exit_code == 0);
+  CHECK(run.err.empty());
+}
+
+TEST_CASE("wget's -t (total tries), -w (seconds), -l (0 and inf unlimited) and -nc", "[cli][flags]") {
+  fetchpool::ServerOptions options;
+  options.site.pages = 30;
+  fetchpool::LocalServer server(options);
+  const ScratchDir scratch("cli-wget");
+  const auto results = scratch.path() / "r.jsonl";
+  const std::string base = server.base_url();
+
+  SECTION("-t 1 tries once, -t 2 twice") {
+    CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/flaky/a?fail=1", "-t", "1", "-o",
+                                             results.string()}) == fetchpool::cli::kExitSomeFailed);
+    CHECK(read_jsonl(results).at(0)["attempts"] == 1);
+    CHECK(fetchpool::testing::run_fetchpool(
+              {"-q", "get", base + "/flaky/b?fail=1", "-t", "2", "-o", results.string()}) == 0);
+    CHECK(read_jsonl(results).at(0)["attempts"] == 2);
+    CHECK(fetchpool::testing::run_fetchpool(
+              {"-q", "get", base + "/flaky/c?fail=2", "-t", "inf", "-o", results.string()}) == 0);
+    CHECK(read_jsonl(results).at(0)["attempts"] == 3);
+  }
+  SECTION("-w takes seconds, fractions allowed") {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/status/200", base + "/status/201",
+                                             base + "/status/202", "-j", "3", "-w", "0.3", "-o", results.string()}) ==
+          0);
+    // Three starts 0.3 s apart to one host: at least 0.6 s.
+    CHECK(std::chrono::duration<double>(Clock::now() - start).count() >= 0.6);
+  }
+  SECTION("-l 0 and -l inf follow links without limit; --depth 0 fetches the seeds only") {
+    const std::size_t pages = fetchpool::site_page_paths(options.site).size();
+    for (const std::string level : {"0", "inf"}) {
+      CHECK(fetchpool::testing::run_fetchpool(
+                {"-q", "crawl", base + "/", "-l", level, "--no-robots", "-o", results.string()}) == 0);
+      std::size_t ok = 0;
+      for (const auto& r : read_jsonl(results)) ok += r["ok"] == true ? 1 : 0;
+      CHECK(ok >= pages);
+    }
+    CHECK(fetchpool::testing::run_fetchpool(
+              {"-q", "crawl", base + "/", "--depth", "0", "--no-robots", "-o", results.string()}) == 0);
+    CHECK(read_jsonl(results).size() == 1);
+  }
+  SECTION("-nc skips files that exist; without it a rerun picks NAME.1") {
+    const auto dir = scratch.path() / "files";
+    for (int run = 0; run < 2; ++run)
+      CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/20", "-P", dir.string(), "-nc"}) == 0);
+    CHECK_FALSE(fs::exists(dir / "20.1"));
+    CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/20", "-P", dir.string()}) == 0);
+    CHECK(fs::exists(dir / "20.1"));
+  }
+}
+
+TEST_CASE("verbose: -v prints one line per URL, failed URLs are named at the end", "[cli][report]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const ScratchDir scratch("cli-verbose");
+  const auto list = scratch.path() / "urls.txt";
+  {
+    std::ofstream out(list);
+    for (int i = 0; i < 13; ++i) out << server.base_url() << "/status/404?n=" << i << "\n";
+    out << server.base_url() << "/status/200\n";
+  }
+  auto run = run_fetchpool_capturing(
+      {"-v", "get", "-i", list.string(), "--progress", "none", "-o", (scratch.path() / "r.jsonl").string()},
+      scratch.path());
+  CHECK(run.exit_code == fetchpool::cli::kExitSomeFailed);
+  CHECK(run.err.find("200 " + server.base_url() + "/status/200 (") != std::string::npos);
+  CHECK(run.err.find("failed " + server.base_url() + "/status/404?n=12: http_status") != std::string::npos);
+  CHECK(run.err.find("fetchpool: 13 URLs failed:\n") != std::string::npos);
+  CHECK(run.err.find("... and 3 more\n") != std::string::npos);
+
+  // Without -v: no per-URL lines, the failures still named.
+  run = run_fetchpool_capturing(
+      {"get", "-i", list.string(), "--progress", "none", "-o", (scratch.path() / "r.jsonl").string()}, scratch.path());
+  CHECK(run.err.find("200 " + server.base_url() + "/status/200 (") == std::string::npos);
+  CHECK(run.err.find("fetchpool: 13 URLs failed:\n") != std::string::npos);
+}
+
+TEST_CASE("records: null for unknown values, fetched_at, and --stats-json start, end, version, finish reason",
+          "[cli][report]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const ScratchDir scratch("cli-nulls");
+  const auto list = scratch.path() / "urls.txt";
+  std::ofstream(list) << server.base_url() << "/\nnot a url\nhttp://127.0.0.1:1/\n";
+  const auto results = scratch.path() / "r.jsonl";
+  const auto stats = scratch.path() / "stats.json";
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", "-i", list.string(), "-t", "1", "-o", results.string(),
+                                           "--stats-json", stats.string()}) == fetchpool::cli::kExitSomeFailed);
+  std::map<int, nlohmann::json> by_line;
+  for (auto& r : read_jsonl(results)) by_line[r["line"].get<int>()] = r;
+  REQUIRE(by_line.size() == 3);
+  const auto& page = by_line.at(1);
+  CHECK(page["status"] == 200);
+  CHECK(page["title"].is_null());  // get parses no HTML without --titles
+  CHECK(page["links"].is_null());
+  const std::string at = page["fetched_at"].get<std::string>();
+  CHECK(at.size() == 24);
+  CHECK(at[4] == '-');
+  CHECK(at[10] == 'T');
+  CHECK(at.back() == 'Z');
+  CHECK(by_line.at(2)["status"].is_null());  // never fetched
+  CHECK(by_line.at(2)["final_url"].is_null());
+  CHECK(by_line.at(2)["fetched_at"].is_null());
+  CHECK(by_line.at(3)["status"].is_null());  // fetched, never answered
+  CHECK(by_line.at(3)["fetched_at"].is_string());
+
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/", "--titles", "-o", results.string()}) ==
+        0);
+  CHECK(read_jsonl(results).at(0)["title"].is_string());
+
+  std::ifstream in(stats);
+  const auto s = nlohmann::json::parse(in);
+  CHECK(s["version"].is_string());
+  CHECK(s["start"].get<std::string>().back() == 'Z');
+  CHECK(s["end"].get<std::string>() >= s["start"].get<std::string>());
+  CHECK(s["finish_reason"] == "completed");
+  CHECK_FALSE(s["by_status"].contains("0"));
+  CHECK(s["no_response"] == 2);
+}
+
+TEST_CASE("progress: a resumed run counts only what it fetches, so it ends at 100 %", "[cli][report]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const ScratchDir scratch("cli-progress");
+  const auto list = scratch.path() / "urls.txt";
+  const auto state = scratch.path() / "state";
+  const auto results = scratch.path() / "r.jsonl";
+  std::ofstream(list) << server.base_url() << "/status/200?a\n" << server.base_url() << "/status/200?b\n";
+  CHECK(fetchpool::testing::run_fetchpool(
+            {"-q", "get", "-i", list.string(), "--state", state.string(), "-o", results.string()}) == 0);
+  std::ofstream(list, std::ios::app) << server.base_url() << "/status/200?c\n";
+  const auto run = run_fetchpool_capturing(
+      {"get", "-i", list.string(), "--state", state.string(), "-o", results.string(), "--progress", "log"},
+      scratch.path());
+  CHECK(run.exit_code == 0);
+  CHECK(run.err.find("get: 1/1 done (100%)") != std::string::npos);
+  CHECK(read_jsonl(results).size() == 3);
 }

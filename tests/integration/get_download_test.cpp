@@ -60,7 +60,7 @@ TEST_CASE("files stream to disk under their final name only when complete", "[do
   const auto manifest = dir / "MANIFEST";
   CHECK(
       fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/3000000", base + "/bytes/10", base + "/s/0/1.html",
-                                         "-o", dir.string(), "-j", "3", "--manifest", manifest.string()}) == 0);
+                                         "-P", dir.string(), "-j", "3", "--manifest", manifest.string()}) == 0);
   CHECK(read_file(dir / "3000000") == expected_bytes(3000000));
   CHECK(read_file(dir / "10") == expected_bytes(10));
   CHECK(fs::exists(dir / "1.html"));
@@ -81,7 +81,7 @@ TEST_CASE("a truncated body is an error and never gets the final name", "[downlo
   const ScratchDir scratch("get-truncated");
   const auto& dir = scratch.path();
   const auto url = server.base_url() + "/fault/truncate?send=1000&claim=5000";
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-t", "0"}) ==
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-P", dir.string(), "-t", "1"}) ==
         fetchpool::cli::kExitSomeFailed);
   auto records = records_by_url(dir / "fetchpool-results.jsonl");
   CHECK(records.at(url)["error"]["class"] == "truncated");
@@ -96,7 +96,7 @@ TEST_CASE("resume with -c continues a .part with a Range request", "[download]")
   const auto full = expected_bytes(total);
   std::ofstream(dir / "200000.part", std::ios::binary) << full.substr(0, 70000);
   const auto url = server.base_url() + "/bytes/200000";
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-c"}) == 0);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-P", dir.string(), "--continue"}) == 0);
   CHECK(read_file(dir / "200000") == full);
   CHECK_FALSE(fs::exists(dir / "200000.part"));
   CHECK(server.counters().bytes_sent < total);  // only the missing 130000 bytes (plus headers) were sent
@@ -108,7 +108,7 @@ TEST_CASE("a server that ignores Range restarts the file instead of splicing", "
   const auto& dir = scratch.path();
   std::ofstream(dir / "5000.part", std::ios::binary) << std::string(3000, 'Z');
   const auto url = server.base_url() + "/bytes/5000?norange=1";
-  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-o", dir.string(), "-c"}) == 0);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-P", dir.string(), "--continue"}) == 0);
   CHECK(read_file(dir / "5000") == expected_bytes(5000));
 }
 
@@ -125,7 +125,7 @@ TEST_CASE("a checksum mismatch is reported and the file is not kept", "[download
                       << "  200\n";
   const auto out = dir / "out";
   CHECK(fetchpool::testing::run_fetchpool({"-q", "get", server.base_url() + "/bytes/100",
-                                           server.base_url() + "/bytes/200", "-o", out.string(), "--checksums",
+                                           server.base_url() + "/bytes/200", "-P", out.string(), "--checksums",
                                            sums.string()}) == fetchpool::cli::kExitSomeFailed);
   auto records = records_by_url(out / "fetchpool-results.jsonl");
   CHECK(records.at(server.base_url() + "/bytes/100")["error"]["class"] == "checksum");
@@ -141,7 +141,7 @@ TEST_CASE("hostile names from URLs and Content-Disposition stay inside the direc
   const auto base = server.base_url();
   CHECK(fetchpool::testing::run_fetchpool(
             {"-q", "get", base + "/filename?name=..%2F..%2Fescape.txt", base + "/filename?name=%2Fetc%2Fpasswd",
-             base + "/filename?name=a%01b%7Fc.txt", "-o", dir.string(), "--content-disposition"}) == 0);
+             base + "/filename?name=a%01b%7Fc.txt", "-P", dir.string(), "--content-disposition"}) == 0);
   const auto root = fs::canonical(dir);
   std::size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
@@ -160,7 +160,7 @@ TEST_CASE("two URLs with the same file name never overwrite each other", "[downl
   const auto& dir = scratch.path();
   const auto base = server.base_url();
   CHECK(fetchpool::testing::run_fetchpool({"-q", "get", base + "/bytes/300", base + "/bytes/300?x=1",
-                                           base + "/bytes/300?x=2", "-o", dir.string(), "-j", "3"}) == 0);
+                                           base + "/bytes/300?x=2", "-P", dir.string(), "-j", "3"}) == 0);
   std::size_t copies = 0;
   for (const auto& entry : fs::directory_iterator(dir))
     if (entry.path().filename().string().rfind("300", 0) == 0) {

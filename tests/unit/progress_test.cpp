@@ -83,7 +83,22 @@ TEST_CASE("stop returns at once even with a long interval, and prints a final re
   CHECK(std::chrono::steady_clock::now() - started < 1min);  // did not wait out the 1 h interval, however loaded
   CHECK(reporter.reports_printed() == 1);
   const auto text = read_all(out);
-  CHECK(text.rfind("\rt: 0 done", 0) == 0);  // interactive: rewritten in place
+  CHECK(text.rfind("\r[--------------------] t: 0 done", 0) == 0);  // interactive: a bar, rewritten in place
   CHECK(text.back() == '\n');
   std::fclose(out);
+}
+
+TEST_CASE("progress_bar fills with the part done, of the total or of what a crawl knows so far", "[progress]") {
+  fetchpool::ProgressView v;
+  CHECK(fetchpool::progress_bar(v, 10) == "[----------] ");
+  v.total = 8;
+  v.done = 4;
+  CHECK(fetchpool::progress_bar(v, 10) == "[#####-----] ");
+  v.done = 8;
+  CHECK(fetchpool::progress_bar(v, 10) == "[##########] ");
+  fetchpool::ProgressView crawl;
+  crawl.done = 1;
+  crawl.queued = 2;
+  crawl.in_flight = 1;
+  CHECK(fetchpool::progress_bar(crawl, 4) == "[#---] ");
 }

@@ -2,19 +2,65 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <system_error>
+#include <vector>
 
 #include "tools/cli/bench_command.hpp"
 #include "tools/cli/crawl_command.hpp"
 #include "tools/cli/demo.hpp"
+#include "tools/cli/exit_codes.hpp"
 #include "tools/cli/get_command.hpp"
 #include "tools/cli/global_options.hpp"
 #include "tools/cli/serve_command.hpp"
 #include "tools/cli/status_command.hpp"
 
 namespace fetchpool::cli {
+namespace {
+
+// wget's two-letter short options, which CLI11 would read as -n -c.
+std::vector<std::string> normalised_arguments(int argc, char** argv) {
+  std::vector<std::string> args;
+  args.reserve(static_cast<std::size_t>(argc));
+  bool options_end = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") options_end = true;
+    if (!options_end && arg == "-nc") arg = "--no-clobber";
+    args.push_back(std::move(arg));
+  }
+  return args;
+}
+
+// The first word that is not an option (nor -c's file) must name a command;
+// CLI11 itself would only say "A subcommand is required".
+std::optional<std::string> unknown_command(const CLI::App& app, const std::vector<std::string>& args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "-c" || arg == "--config") {
+      ++i;
+      continue;
+    }
+    if (arg.starts_with("-")) continue;
+    for (const CLI::App* command : app.get_subcommands({})) {
+      if (command->get_name() == arg) return std::nullopt;
+    }
+    return arg;
+  }
+  return std::nullopt;
+}
+
+std::string command_names(const CLI::App& app) {
+  std::string names;
+  for (const CLI::App* command : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + command->get_name();
+  return names;
+}
+
+}  // namespace
 
 int run_cli(int argc, char** argv) {
   CLI::App app{
@@ -25,7 +71,7 @@ int run_cli(int argc, char** argv) {
       "output that could not be written (full disk, closed stdout), 5 the shared frontier's Redis\n"
       "was lost."};
   app.require_subcommand(1);
-  app.set_version_flag("-V,--version", "fetchpool 0.1.0");
+  app.set_version_flag("-V,--version", std::string("fetchpool ") + FETCHPOOL_VERSION);
   GlobalOptions global;
   add_global_options(app, global);
   // Registered in the order --help lists them.
@@ -42,8 +88,20 @@ int run_cli(int argc, char** argv) {
   BenchCommandOptions bench_options;
   auto* bench = add_bench_command(app, bench_options);
 
+  // One line, prefixed like every other error; the usage is one --help away.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "fetchpool: " + std::string(e.what()) + " (see fetchpool --help)\n";
+  });
+
+  std::vector<std::string> args = normalised_arguments(argc, argv);
+  if (const auto word = unknown_command(app, args)) {
+    return fail(
+        "'" + *word + "' is not a fetchpool command (commands: " + command_names(app) + "; see fetchpool --help)",
+        kExitUsage);
+  }
   try {
-    app.parse(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;

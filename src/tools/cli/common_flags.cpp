@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -37,6 +38,9 @@ CLI::Validator timeout_seconds(bool zero_allowed) {
 }  // namespace
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f) {
+  cmd.add_option("-o,--output,--results", f.output,
+                 "Results file, one record per URL ('-' = stdout), in every command [default: stdout; for get -P DIR, "
+                 "DIR/fetchpool-results.jsonl]");
   f.workers_opt =
       cmd.add_option("-j,--jobs", f.workers,
                      "Worker threads fetching in parallel [config run.workers, default 16]. When the open-files "
@@ -52,10 +56,22 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.ua_opt =
       cmd.add_option("-U,--user-agent", f.user_agent, "User-Agent header; its product token is matched in robots.txt");
   f.per_host_opt = cmd.add_option("--per-host", f.per_host, "Most requests in flight to one host (0 = unlimited)");
-  f.delay_opt = cmd.add_option("-w,--wait", f.delay_ms,
-                               "Least milliseconds between two request starts to one host (shared by all workers)");
-  f.retries_opt = cmd.add_option("-t,--tries-extra", f.retries,
-                                 "Extra attempts for transient failures (connect, timeout, reset, 5xx, 429)");
+  f.delay_opt = cmd.add_option("-w,--wait", f.wait_s,
+                               "Least seconds between two request starts to one host, fractions allowed (shared by "
+                               "all workers; wget's -w)")
+                    ->check(CLI::Range(0.0, 86400.0));
+  const CLI::Validator tries_text(
+      [](const std::string& text) {
+        auto tries = parse_tries(text);
+        return tries ? std::string() : tries.error().message;
+      },
+      "N|inf");
+  f.tries_opt = cmd.add_option("-t,--tries", f.tries_text,
+                               "Total tries per URL for transient failures (connect, timeout, reset, 5xx, 429); "
+                               "0 or inf = no limit (wget's -t) [default 3]")
+                    ->check(tries_text);
+  f.retry_opt = cmd.add_option("--retry", f.retries, "Extra tries after the first (curl's --retry; -t N = --retry N-1)")
+                    ->excludes(f.tries_opt);
   f.timeout_opt = cmd.add_option("-T,--timeout", f.timeout_s, "Whole-transfer timeout in seconds (0 = none)")
                       ->check(timeout_seconds(/*zero_allowed=*/true));
   f.connect_timeout_opt = cmd.add_option("--connect-timeout", f.connect_timeout_s, "Connect timeout in seconds")
@@ -90,6 +106,16 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   cmd.add_option("--status-token", f.status_token,
                  "Access token for --status, required when HOST is not loopback (default: $FETCHPOOL_STATUS_TOKEN);\n"
                  "send it as 'Authorization: Bearer TOKEN' or open the page with ?token=TOKEN");
+  add_http_flags(cmd, f.http);
+}
+
+Result<std::uint32_t> parse_tries(const std::string& text) {
+  if (text == "inf" || text == "0") return std::uint32_t{0};
+  std::uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+    return Error{ErrorCode::kConfig, "'" + text + "' is not a number of tries (1, 2, ...; 0 or inf = no limit)"};
+  return value;
 }
 
 void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
@@ -99,8 +125,14 @@ void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
   if (f.ua_opt->count()) s.http.user_agent = f.user_agent;
   if (f.per_host_opt->count()) (crawl ? s.politeness.crawl_per_host : s.politeness.get_per_host) = f.per_host;
   if (f.delay_opt->count())
-    (crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms) = f.delay_ms;
-  if (f.retries_opt->count()) s.retry.max_retries = f.retries;
+    (crawl ? s.politeness.crawl_min_interval_ms : s.politeness.get_min_interval_ms) =
+        static_cast<std::uint32_t>(std::lround(f.wait_s * 1000.0));
+  if (f.tries_opt->count()) {
+    const auto parsed = parse_tries(f.tries_text);  // checked while parsing
+    const std::uint32_t tries = parsed ? *parsed : 0;
+    s.retry.max_retries = tries == 0 ? kUnlimitedRetries : tries - 1;
+  }
+  if (f.retry_opt->count()) s.retry.max_retries = f.retries;
   if (f.timeout_opt->count()) s.http.timeout_ms = static_cast<std::uint32_t>(f.timeout_s * 1000.0);
   if (f.connect_timeout_opt->count())
     s.http.connect_timeout_ms = static_cast<std::uint32_t>(f.connect_timeout_s * 1000.0);
@@ -108,6 +140,7 @@ void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
   if (f.max_retry_wait_opt->count()) s.retry.max_retry_wait_s = f.max_retry_wait_s;
   if (f.max_file_opt->count()) s.http.max_file_bytes = f.max_file_bytes;
   if (f.compressed) s.http.decode_downloads = true;
+  apply_http_settings(f.http, s);
 }
 
 EngineOptions engine_options(const Settings& s, bool crawl) {

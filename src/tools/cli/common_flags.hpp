@@ -8,6 +8,8 @@
 
 #include "fetchpool/config.hpp"
 #include "fetchpool/engine.hpp"
+#include "fetchpool/error.hpp"
+#include "tools/cli/http_flags.hpp"
 
 namespace CLI {
 class App;
@@ -25,7 +27,8 @@ struct CommonFlags {
   std::string stats_json;
   std::string user_agent;
   std::uint32_t per_host = 0;
-  std::uint32_t delay_ms = 0;
+  double wait_s = 0;
+  std::string tries_text;  // -t: a count, 0 or inf
   std::uint32_t retries = 0;
   double timeout_s = 0;
   double connect_timeout_s = 0;
@@ -43,13 +46,22 @@ struct CommonFlags {
   CLI::Option* ua_opt = nullptr;
   CLI::Option* per_host_opt = nullptr;
   CLI::Option* delay_opt = nullptr;
-  CLI::Option* retries_opt = nullptr;
+  CLI::Option* tries_opt = nullptr;
+  CLI::Option* retry_opt = nullptr;
   CLI::Option* timeout_opt = nullptr;
   CLI::Option* connect_timeout_opt = nullptr;
   CLI::Option* max_body_opt = nullptr;
   CLI::Option* max_retry_wait_opt = nullptr;
   CLI::Option* max_file_opt = nullptr;
+  HttpFlags http;
 };
+
+// -t 0 / -t inf: "no limit" in wget, bounded all the same by the retry
+// backoff (30 s apart by default) and the run's own end.
+inline constexpr std::uint32_t kUnlimitedRetries = 1'000'000;
+
+// -t's text: a count of tries, or 0 / inf for no limit (returned as 0).
+Result<std::uint32_t> parse_tries(const std::string& text);
 
 // Registers the shared flags on `cmd` (after its own, so --help lists them last).
 void add_common_flags(CLI::App& cmd, CommonFlags& f);

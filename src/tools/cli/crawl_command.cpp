@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -10,6 +12,7 @@
 #include "fetchpool/engine.hpp"
 #include "fetchpool/redis_uri.hpp"
 #include "fetchpool/sinks.hpp"
+#include "fetchpool/url.hpp"
 #include "tools/cli/exit_codes.hpp"
 #include "tools/cli/run_engine.hpp"
 #include "tools/cli/run_outputs.hpp"
@@ -48,6 +51,10 @@ Settings crawl_settings(const CrawlCommandOptions& o, const Settings& base) {
   Settings s = base;
   apply_common_flags(o.flags, s, /*crawl=*/true);
   if (o.depth_opt->count()) s.crawl.max_depth = o.depth;
+  if (o.level_opt->count()) {
+    const auto level = parse_level(o.level);
+    s.crawl.max_depth = level && *level != 0 ? *level : kUnlimitedDepth;  // checked while parsing
+  }
   if (o.max_pages_opt->count()) s.crawl.max_pages = o.max_pages;
   if (o.scope_opt->count()) s.crawl.scope = o.scope;
   if (o.include_opt->count()) s.crawl.include = o.include;
@@ -72,12 +79,24 @@ bool queue_seeds(CrawlEngine& engine, const std::vector<std::string>& seeds) {
 CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   auto* crawl = app.add_subcommand("crawl", "Crawl recursively from seed URLs, within a scope, obeying robots.txt");
   crawl->add_option("urls", o.seeds, "Seed URLs (http/https)")->required();
-  crawl->add_option("-o,--output", o.flags.output, "Results file, one record per URL; '-' = stdout [default: stdout]");
   add_common_flags(*crawl, o.flags);
-  crawl->add_option("--download-dir", o.download_dir, "Save files whose URL ends in a --download-ext here");
+  crawl->add_option("-P,--directory-prefix,--download-dir", o.download_dir,
+                    "Save files whose URL ends in a --download-ext in this directory");
   crawl->add_option("--download-ext", o.download_extensions,
                     "File extensions to save, e.g. .pdf (repeatable; needs --download-dir)");
-  o.depth_opt = crawl->add_option("-l,--depth", o.depth, "Follow links at most this far from a seed [default 5]");
+  const CLI::Validator level_text(
+      [](const std::string& text) {
+        auto level = parse_level(text);
+        return level ? std::string() : level.error().message;
+      },
+      "N|inf");
+  o.level_opt = crawl
+                    ->add_option("-l,--level", o.level,
+                                 "Follow links at most N away from a seed; 0 or inf = no limit (wget's -l) [default 5]")
+                    ->check(level_text);
+  o.depth_opt =
+      crawl->add_option("--depth", o.depth, "Follow links at most N away from a seed; 0 = the seeds only [default 5]")
+          ->excludes(o.level_opt);
   o.max_pages_opt = crawl->add_option("--max-pages", o.max_pages, "Queue at most this many URLs (0 = unlimited)");
   o.scope_opt = crawl
                     ->add_option("--scope", o.scope,
@@ -100,25 +119,43 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   return crawl;
 }
 
+Result<std::uint32_t> parse_level(const std::string& text) {
+  if (text == "inf") return std::uint32_t{0};
+  std::uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+    return Error{ErrorCode::kConfig, "'" + text + "' is not a link depth (0, 1, 2, ...; 0 or inf = no limit)"};
+  return value;
+}
+
 int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   const Settings s = crawl_settings(o, base);
+  // A seed that is no URL would otherwise surface as an empty crawl scope.
+  for (const auto& seed : o.seeds) {
+    if (auto url = Url::parse(seed); !url)
+      return fail("crawl: seed '" + seed + "' is not an http(s) URL: " + url.error().message, kExitUsage);
+  }
+  if (!o.flags.output.empty() && o.flags.output != "-" && std::filesystem::is_directory(o.flags.output))
+    return fail("crawl: -o '" + o.flags.output +
+                    "' is a directory: -o names the results file; save files into a directory with -P DIR",
+                kExitUsage);
   // The journal would sync a record after Redis already counts its URL as
   // done for every node, so a crash could lose it: not combined (yet).
   if (!o.frontier_uri.empty() && !o.flags.state_dir.empty()) {
-    std::cerr << "fetchpool crawl: --state and --frontier cannot be combined (the shared frontier keeps the "
-                 "crawl's state in Redis)\n";
-    return kExitUsage;
+    return fail(
+        "crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)",
+        kExitUsage);
   }
   const std::string results_path = o.flags.output.empty() ? "-" : o.flags.output;
   auto outputs = open_outputs(o.flags, "crawl", s.output.format, results_path);
   if (!outputs) return fail(outputs.error().message, kExitUsage);
   ResultSink& out = (*outputs)->records();
   auto options = engine_options(s, true);
+  if (auto http = apply_http_flags(o.flags.http, options); !http) return fail(http.error().message, kExitUsage);
   options.state = (*outputs)->journal.get();
   if (!o.download_dir.empty()) {
     if (o.download_extensions.empty()) {
-      std::cerr << "fetchpool crawl: --download-dir needs at least one --download-ext (e.g. --download-ext .pdf)\n";
-      return kExitUsage;
+      return fail("crawl: -P/--download-dir needs at least one --download-ext (e.g. --download-ext .pdf)", kExitUsage);
     }
     DownloadOptions download;
     download.directory = o.download_dir;
@@ -140,9 +177,10 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
   return run_engine(
-      engine, out, s, quiet ? "none" : o.flags.progress, "crawl",
+      engine, out, *(*outputs)->outcomes, s, quiet ? "none" : o.flags.progress, "crawl",
       [&o](CrawlEngine& e, int /*stop_fd*/) { return queue_seeds(e, o.seeds); },
-      RunFiles{{}, {}, (*outputs)->sink.get()}, RunStatus{o.flags.status, o.flags.status_token});
+      RunFiles{{}, {}, o.flags.http.cookie_jar, (*outputs)->sink.get()},
+      RunStatus{o.flags.status, o.flags.status_token});
 }
 
 }  // namespace fetchpool::cli

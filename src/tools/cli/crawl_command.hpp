@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fetchpool/config.hpp"
+#include "fetchpool/error.hpp"
 #include "tools/cli/common_flags.hpp"
 
 namespace CLI {
@@ -21,6 +22,7 @@ struct CrawlCommandOptions {
   std::vector<std::string> seeds;
   CommonFlags flags;
   std::uint32_t depth = 0;
+  std::string level;  // -l: a depth, 0 or inf
   std::uint64_t max_pages = 0;
   std::string scope;
   std::vector<std::string> include, exclude;
@@ -32,6 +34,7 @@ struct CrawlCommandOptions {
   std::string frontier_uri;  // empty: the in-memory frontier
   // Given flags override the config file (count()).
   CLI::Option* depth_opt = nullptr;
+  CLI::Option* level_opt = nullptr;
   CLI::Option* max_pages_opt = nullptr;
   CLI::Option* scope_opt = nullptr;
   CLI::Option* include_opt = nullptr;
@@ -39,6 +42,12 @@ struct CrawlCommandOptions {
   CLI::Option* html_parser_opt = nullptr;
   CLI::Option* max_links_opt = nullptr;
 };
+
+// -l 0 and -l inf: wget's "no limit", as the deepest depth a frontier counts.
+inline constexpr std::uint32_t kUnlimitedDepth = 0xffffffffu;
+
+// -l's text: a depth, or 0 / inf for no limit (returned as 0).
+Result<std::uint32_t> parse_level(const std::string& text);
 
 // Registers the subcommand and its flags on `app`; the values land in `options`.
 CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& options);

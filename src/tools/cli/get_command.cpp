@@ -6,15 +6,21 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <utility>
 
 #include "base/ascii.hpp"
 #include "base/unique_fd.hpp"
 #include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
+#include "fetchpool/thread_annotations.hpp"
 #include "tools/cli/exit_codes.hpp"
 #include "tools/cli/input_lines.hpp"
 #include "tools/cli/run_engine.hpp"
@@ -40,9 +46,9 @@ Result<DownloadOptions> download_options(const GetCommandOptions& o, const Setti
   DownloadOptions download;
   download.directory = o.download_dir;
   download.resume = o.resume;
-  download.clobber = o.resume      ? ClobberPolicy::kSkipExisting
-                     : o.overwrite ? ClobberPolicy::kOverwrite
-                                   : ClobberPolicy::kNoClobber;
+  download.clobber = o.resume || o.no_clobber ? ClobberPolicy::kSkipExisting
+                     : o.overwrite            ? ClobberPolicy::kOverwrite
+                                              : ClobberPolicy::kNoClobber;
   download.naming.content_disposition = o.content_disposition;
   download.naming.use_directories = o.force_directories;
   download.max_file_bytes = s.http.max_file_bytes;
@@ -55,31 +61,107 @@ Result<DownloadOptions> download_options(const GetCommandOptions& o, const Setti
   return download;
 }
 
-// --results, else stdout, else (with -o) a results file inside the download directory.
+// -o, else stdout, else (with -P) a results file inside the download directory.
 std::string results_path_for(const GetCommandOptions& o, const std::string& format) {
   if (!o.flags.output.empty()) return o.flags.output;
   if (o.download_dir.empty()) return "-";
   return (fs::path(o.download_dir) / ("fetchpool-results." + std::string(format == "sqlite" ? "db" : format))).string();
 }
 
+// aria2-style option lines: indented "key=value" lines after a URL apply to
+// that URL. Written by the reading thread before its URL is queued, read by
+// the workers.
+class LineOptionsTable {
+ public:
+  void put(std::uint64_t line, InputLineOptions options) {
+    MutexLock lock(mutex_);
+    table_[line] = std::move(options);
+  }
+  InputLineOptions get(std::uint64_t line) const {
+    MutexLock lock(mutex_);
+    const auto it = table_.find(line);
+    return it == table_.end() ? InputLineOptions{} : it->second;
+  }
+
+ private:
+  mutable Mutex mutex_;
+  std::unordered_map<std::uint64_t, InputLineOptions> table_ FETCHPOOL_GUARDED_BY(mutex_);
+};
+
+// "  out=name.bin" -> {"out", "name.bin"}: an indented key=value line that is
+// not itself a URL. Anything else is a URL line (indented or not).
+std::optional<std::pair<std::string_view, std::string_view>> option_line(std::string_view raw) {
+  if (raw.empty() || (raw.front() != ' ' && raw.front() != '\t')) return std::nullopt;
+  const std::string_view text = detail::trim_ows_and_newlines(raw);
+  const auto equals = text.find('=');
+  if (equals == std::string_view::npos || equals == 0 || text.find("://") < equals) return std::nullopt;
+  const std::string_view key = text.substr(0, equals);
+  if (!std::all_of(key.begin(), key.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; }))
+    return std::nullopt;
+  return std::pair{key, text.substr(equals + 1)};
+}
+
+// Applies one option line to `into`; false (after a warning naming the
+// line) for a key this list format does not know.
+bool apply_option_line(std::string_view key, std::string_view value, InputLineOptions& into, const std::string& list,
+                       std::uint64_t line_number) {
+  if (key == "out") {
+    into.out = value;
+  } else if (key == "header") {
+    into.headers.emplace_back(value);
+  } else if (key == "referer") {
+    into.headers.push_back("Referer: " + std::string(value));
+  } else {
+    spdlog::warn("{}: line {}: unknown per-URL option '{}' ignored (known: out, header, referer)", list, line_number,
+                 key);
+    return false;
+  }
+  return true;
+}
+
 // The list is streamed: lines are queued as they are read, while the
 // workers already fetch, so a huge list never sits in memory twice. Blank
-// lines and # comments are skipped but still count as lines. The URL
+// lines and # comments are skipped but still count as lines; so do a URL's
+// option lines, and the URL waits for them before it is queued. The URL
 // arguments follow the list.
-bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOptions& o) {
+bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOptions& o, LineOptionsTable& table) {
   std::uint64_t line_number = 0;
   if (in >= 0) {
     InputLines lines(in, stop_fd);
-    std::string line;
     InputLines::Next next;
+    std::string pending;  // the last URL line, until its option lines are read
+    std::uint64_t pending_line = 0;
+    InputLineOptions pending_options;
+    bool has_options = false;
+    auto queue_pending = [&] {
+      if (pending_line == 0) return;
+      if (has_options) table.put(pending_line, std::move(pending_options));
+      engine.add(pending, pending_line);
+      pending_line = 0;
+      pending_options = {};
+      has_options = false;
+    };
+    std::string line;
     while ((next = lines.next(line)) == InputLines::Next::kLine) {
       ++line_number;
       // A UTF-8 byte order mark (Windows editors write one) is not part of the first URL.
       if (line_number == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+      if (const auto option = option_line(line)) {
+        if (pending_line == 0) {
+          spdlog::warn("{}: line {}: option '{}' has no URL line before it; ignored", o.input_file, line_number,
+                       option->first);
+        } else if (apply_option_line(option->first, option->second, pending_options, o.input_file, line_number)) {
+          has_options = true;
+        }
+        continue;
+      }
       const std::string_view url = detail::trim_ows_and_newlines(line);
       if (url.empty() || url.front() == '#') continue;
-      engine.add(url, line_number);
+      queue_pending();
+      pending = url;
+      pending_line = line_number;
     }
+    queue_pending();
     if (next == InputLines::Next::kStopped) return true;  // the run is stopping: the rest is not read
     if (next == InputLines::Next::kError) {
       spdlog::error("{}: read error after line {}: {}", o.input_file, line_number, std::strerror(lines.error()));
@@ -95,16 +177,22 @@ bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOption
 CLI::App* add_get_command(CLI::App& app, GetCommandOptions& o) {
   auto* get = app.add_subcommand("get", "Fetch a list of URLs in parallel (one record per input line)");
   get->add_option("-i,--input-file", o.input_file,
-                  "File with one URL per line ('-' = stdin); blank lines and # comments skipped");
+                  "File with one URL per line ('-' = stdin); blank lines and # comments skipped. As in aria2, indented "
+                  "lines after a URL set options for it: out=NAME (file name in -P DIR), header=NAME: VALUE, "
+                  "referer=URL");
   get->add_option("urls", o.urls, "URLs to fetch, in addition to --input-file");
-  get->add_option("-o,--output-dir", o.download_dir,
-                  "Save each body as a file in this directory (.part until complete and verified)");
-  get->add_option("--results", o.flags.output,
-                  "Results file, one record per input line; '-' = stdout [default: stdout, or "
-                  "DIR/fetchpool-results.jsonl with -o]");
-  get->add_flag("-c,--continue", o.resume, "Resume .part files left by an earlier run with Range requests");
-  get->add_flag("--overwrite", o.overwrite,
-                "Replace existing files instead of picking name.1, name.2 (--no-clobber is the default)");
+  get->add_option("-P,--directory-prefix", o.download_dir,
+                  "Save each body as a file in this directory (.part until complete and verified; wget's -P)");
+  get->add_flag("--continue", o.resume,
+                "Resume .part files left by an earlier run with Range requests; files already complete are skipped "
+                "(wget's -c: here -c is --config)");
+  auto* no_clobber =
+      get->add_flag("--no-clobber", o.no_clobber,
+                    "Skip URLs whose file already exists (wget's -nc) [default: save as name.1, name.2]");
+  get->add_flag("--overwrite", o.overwrite, "Replace existing files instead of picking name.1, name.2")
+      ->excludes(no_clobber);
+  get->add_flag("-I,--head,--spider", o.head_only,
+                "Send HEAD instead of GET: check that each URL answers, fetch no body (curl -I, wget --spider)");
   get->add_flag("--content-disposition", o.content_disposition,
                 "Name files from the server's Content-Disposition header");
   get->add_flag("-x,--force-directories", o.force_directories,
@@ -118,17 +206,42 @@ CLI::App* add_get_command(CLI::App& app, GetCommandOptions& o) {
   return get;
 }
 
+namespace {
+
+// One line for flags that cannot mean what they say together, or a path of
+// the wrong kind (the results file naming a directory, -P naming a file).
+std::optional<std::string> misuse(const GetCommandOptions& o) {
+  std::error_code ec;
+  if (o.input_file.empty() && o.urls.empty()) return "get: give URLs or -i FILE (see fetchpool get --help)";
+  if (!o.flags.output.empty() && o.flags.output != "-" && fs::is_directory(o.flags.output, ec))
+    return "get: -o '" + o.flags.output +
+           "' is a directory: -o names the results file; save files into a directory with -P DIR";
+  if (!o.download_dir.empty() && fs::exists(o.download_dir, ec) && !fs::is_directory(o.download_dir, ec))
+    return "get: -P '" + o.download_dir + "' exists and is not a directory";
+  if (o.head_only && !o.download_dir.empty())
+    return "get: --spider/--head fetch no body, so -P saves nothing: drop one";
+  const bool download_flags = o.resume || o.no_clobber || o.overwrite || o.content_disposition || o.force_directories ||
+                              !o.checksum_file.empty() || !o.manifest_file.empty();
+  if (download_flags && o.download_dir.empty())
+    return "get: --continue, --no-clobber, --overwrite, --content-disposition, -x, --checksums and --manifest act on "
+           "saved files: add -P DIR";
+  return std::nullopt;
+}
+
+}  // namespace
+
 int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   Settings s = base;
   apply_common_flags(o.flags, s, /*crawl=*/false);
-  if (o.input_file.empty() && o.urls.empty()) {
-    std::cerr << "fetchpool get: give URLs or -i FILE (see fetchpool get --help)\n";
-    return kExitUsage;
-  }
+  if (const auto wrong = misuse(o)) return fail(*wrong, kExitUsage);
   detail::UniqueFd file;
   auto in = open_input_list(o.input_file, file);
   if (!in) return fail(in.error().message, kExitUsage);
   auto options = engine_options(s, false);
+  auto line_options = std::make_shared<LineOptionsTable>();
+  options.line_options = [line_options](std::uint64_t line) { return line_options->get(line); };
+  if (auto http = apply_http_flags(o.flags.http, options); !http) return fail(http.error().message, kExitUsage);
+  options.fetch.head_only = o.head_only;
   options.parse_html = o.parse_titles;
   if (!o.download_dir.empty()) {
     auto download = download_options(o, s);
@@ -155,9 +268,12 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   CrawlEngine engine(options, out);
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   return run_engine(
-      engine, out, s, quiet ? "none" : o.flags.progress, "get",
-      [&o, list = *in](CrawlEngine& e, int stop_fd) { return queue_list(e, list, stop_fd, o); },
-      RunFiles{o.manifest_file, o.download_dir, (*outputs)->sink.get()}, RunStatus{o.flags.status, o.flags.status_token});
+      engine, out, *(*outputs)->outcomes, s, quiet ? "none" : o.flags.progress, "get",
+      [&o, list = *in, line_options](CrawlEngine& e, int stop_fd) {
+        return queue_list(e, list, stop_fd, o, *line_options);
+      },
+      RunFiles{o.manifest_file, o.download_dir, o.flags.http.cookie_jar, (*outputs)->sink.get()},
+      RunStatus{o.flags.status, o.flags.status_token});
 }
 
 }  // namespace fetchpool::cli

@@ -1,5 +1,5 @@
 // `fetchpool get`: a list of URLs (arguments, a file or stdin) fetched in
-// parallel, one record per input line, optionally saved as files (-o DIR).
+// parallel, one record per input line, optionally saved as files (-P DIR).
 #pragma once
 
 #include <string>
@@ -22,6 +22,8 @@ struct GetCommandOptions {
   std::string checksum_file, manifest_file;
   bool resume = false;
   bool overwrite = false;
+  bool no_clobber = false;
+  bool head_only = false;
   bool content_disposition = false;
   bool force_directories = false;
   bool parse_titles = false;

@@ -4,13 +4,25 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+
 namespace fetchpool::cli {
 
 void add_global_options(CLI::App& app, GlobalOptions& options) {
-  app.add_option("--config", options.config_path, "TOML config file (see config/default.toml for every key)")
-      ->check(CLI::ExistingFile);
-  app.add_flag("-v,--verbose", options.verbosity, "More logging (-vv for trace)");
+  // wget and aria2 users type -c for --continue: a missing file says where that went.
+  const CLI::Validator config_file(
+      [](const std::string& path) -> std::string {
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(path, ec)) return {};
+        return "'" + path + "' is not a config file (-c is --config; downloads resume with --continue)";
+      },
+      "FILE");
+  app.add_option("-c,--config", options.config_path,
+                 "TOML config file (see config/default.toml for every key); accepted anywhere on the line")
+      ->check(config_file);
+  app.add_flag("-v,--verbose", options.verbosity, "One line per URL outcome on stderr (-vv: trace logging)");
   app.add_flag("-q,--quiet", options.quiet, "Only warnings and errors; no progress and no summary");
+  app.fallthrough();
 }
 
 Result<Settings> load_base_settings(const std::string& config_path) {
@@ -22,7 +34,7 @@ void configure_logging(const GlobalOptions& options, const std::string& configur
   // run_cli may run more than once per process (tests), so reuse the logger.
   auto logger = spdlog::get("fetchpool");
   if (!logger) logger = spdlog::stderr_color_mt("fetchpool");
-  logger->set_pattern("%^%l%$: %v");
+  logger->set_pattern("fetchpool: %^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(configured_level));
   if (options.quiet) spdlog::set_level(spdlog::level::warn);

@@ -1,6 +1,7 @@
 // End-of-run reporting for the CLI: the human summary and the stats JSON.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -12,7 +13,16 @@
 
 namespace fetchpool::cli {
 
-nlohmann::ordered_json stats_to_json(const StatsSnapshot& stats);
+// When a run started and ended, and why it ended, for --stats-json.
+struct RunInfo {
+  std::chrono::system_clock::time_point start, end;
+  std::string finish_reason;  // "completed", "interrupted", "input_error", "output_error"
+};
+
+nlohmann::ordered_json stats_to_json(const StatsSnapshot& stats, const RunInfo& run);
+
+// RFC 3339 in UTC with milliseconds: "2026-12-06T23:01:02.345Z".
+std::string rfc3339(std::chrono::system_clock::time_point time);
 std::string format_summary(const StatsSnapshot& stats, bool interrupted);
 // Written to a unique temporary beside `path` (created exclusively, never
 // through a symbolic link), synced and renamed over it: a full disk or any

@@ -37,13 +37,22 @@ std::unique_ptr<ProgressReporter> start_progress(CrawlEngine& engine, const Sett
 
 // Flushes the results and writes the summary and the requested files; every
 // failure is logged, and any one makes the run an internal error.
-int finish_outputs(ResultSink& sink, const RunSummary& summary, const Settings& settings, const RunFiles& files) {
+int finish_outputs(const CrawlEngine& engine, ResultSink& records, const OutcomeLog& outcomes,
+                   const RunSummary& summary, const Settings& settings, const RunFiles& files, RunInfo& run) {
   int rc = kExitOk;
-  if (auto flushed = sink.flush(); !flushed) {
+  if (auto flushed = records.flush(); !flushed) {
     spdlog::error("{}", flushed.error().message);
     rc = kExitInternal;
   }
-  if (spdlog::get_level() <= spdlog::level::info) std::cerr << format_summary(summary.stats, summary.interrupted);
+  if (spdlog::get_level() <= spdlog::level::info) {
+    std::cerr << format_summary(summary.stats, summary.interrupted) << outcomes.failures();
+  }
+  if (!files.cookie_jar.empty()) {
+    if (auto saved = engine.save_cookies(files.cookie_jar); !saved) {
+      spdlog::error("{}", saved.error().message);
+      rc = kExitInternal;
+    }
+  }
   if (!files.manifest.empty()) {
     std::error_code ec;
     const auto root = fs::canonical(files.download_root, ec);
@@ -54,8 +63,9 @@ int finish_outputs(ResultSink& sink, const RunSummary& summary, const Settings& 
       rc = kExitInternal;
     }
   }
+  if (rc != kExitOk) run.finish_reason = "output_error";
   if (!settings.output.stats_json.empty()) {
-    if (auto written = write_json_file(settings.output.stats_json, stats_to_json(summary.stats)); !written) {
+    if (auto written = write_json_file(settings.output.stats_json, stats_to_json(summary.stats, run)); !written) {
       spdlog::error("{}", written.error().message);
       rc = kExitInternal;
     }
@@ -84,8 +94,9 @@ Result<std::unique_ptr<StatusServer>> start_status(const CrawlEngine& engine, co
 
 }  // namespace
 
-int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, const std::string& progress_mode,
-               const std::string& label, const FeedInput& feed, const RunFiles& files, const RunStatus& status) {
+int run_engine(CrawlEngine& engine, ResultSink& records, const OutcomeLog& outcomes, const Settings& settings,
+               const std::string& progress_mode, const std::string& label, const FeedInput& feed, const RunFiles& files,
+               const RunStatus& status) {
   // Found now rather than after hours of fetching.
   if (!files.manifest.empty()) {
     if (auto ok = check_output_file(files.manifest, "--manifest"); !ok) return fail(ok.error().message, kExitUsage);
@@ -114,13 +125,20 @@ int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, 
     });
   }
   std::unique_ptr<ProgressReporter> reporter = start_progress(engine, settings, progress_mode, label);
+  RunInfo run;
+  run.start = std::chrono::system_clock::now();
   engine.start();
   const bool fed = feed(engine, signals.input_stop_fd());
   engine.finish_input();
   const RunSummary summary = engine.wait();
   if (reporter) reporter->stop();
+  run.end = std::chrono::system_clock::now();
+  run.finish_reason = summary.interrupted || signals.signals_seen() > 0 ? "interrupted"
+                      : !fed                                            ? "input_error"
+                                                                        : "completed";
 
-  const int rc = finish_outputs(sink, summary, settings, files);
+  if (summary.lost_dependency) run.finish_reason = "dependency_lost";
+  const int rc = finish_outputs(engine, records, outcomes, summary, settings, files, run);
   // The journal may still hand records to the results file after this
   // returns; the handler refers to this frame.
   if (results_file != nullptr) results_file->on_failure(nullptr);

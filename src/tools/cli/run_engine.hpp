@@ -7,7 +7,7 @@
 
 #include "fetchpool/config.hpp"
 #include "fetchpool/engine.hpp"
-#include "fetchpool/sinks.hpp"
+#include "tools/cli/outcome_log.hpp"
 
 namespace fetchpool::cli {
 
@@ -20,6 +20,7 @@ using FeedInput = std::function<bool(CrawlEngine&, int stop_fd)>;
 struct RunFiles {
   std::string manifest;           // SHA-256 manifest of the files saved; empty: none
   std::string download_root;      // the manifest's names are relative to it
+  std::string cookie_jar;         // the workers' cookies, saved at the end; empty: none
   ResultSink* results = nullptr;  // the results file's own sink: the run stops when it cannot write
 };
 
@@ -30,13 +31,14 @@ struct RunStatus {
   std::string token;
 };
 
-// Checks that the manifest and stats JSON can be created, then starts `engine`,
-// feeds it, waits for it with SIGINT, SIGTERM, SIGHUP or SIGQUIT stopping it and
-// `progress_mode` ("auto", "bar", "log", "none") choosing the display, then
-// flushes `sink`, prints the summary, writes the manifest and the stats JSON,
-// and maps the outcome to an exit code (exit_codes.hpp).
-int run_engine(CrawlEngine& engine, ResultSink& sink, const Settings& settings, const std::string& progress_mode,
-               const std::string& label, const FeedInput& feed, const RunFiles& files = {},
-               const RunStatus& status = {});
+// Checks that the manifest and stats JSON can be created, then starts `engine`
+// (whose sink is `records`, which ends in `outcomes`), feeds it, waits for it
+// with SIGINT, SIGTERM, SIGHUP or SIGQUIT stopping it and `progress_mode`
+// ("auto", "bar", "log", "none") choosing the display, then flushes `records`,
+// prints the summary and the failed URLs, writes the manifest, the cookie jar
+// and the stats JSON, and maps the outcome to an exit code (exit_codes.hpp).
+int run_engine(CrawlEngine& engine, ResultSink& records, const OutcomeLog& outcomes, const Settings& settings,
+               const std::string& progress_mode, const std::string& label, const FeedInput& feed,
+               const RunFiles& files = {}, const RunStatus& status = {});
 
 }  // namespace fetchpool::cli

@@ -49,7 +49,8 @@ Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::stri
   auto sink = open_result_sink(format, results_path);
   if (!sink) return std::move(sink).error();
   outputs->sink = std::move(*sink);
-  outputs->slot.bind(*outputs->sink);
+  outputs->outcomes = std::make_unique<OutcomeLog>(*outputs->sink);
+  outputs->slot.bind(*outputs->outcomes);
   return outputs;
 }
 

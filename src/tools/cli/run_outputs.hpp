@@ -13,6 +13,7 @@
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/state_journal.hpp"
 #include "tools/cli/common_flags.hpp"
+#include "tools/cli/outcome_log.hpp"
 
 namespace fetchpool::cli {
 
@@ -34,14 +35,17 @@ class ResultsAfterJournal final : public ResultSink {
   std::atomic<ResultSink*> target_{nullptr};
 };
 
-// Where a run's records go: the results sink, behind the journal with --state.
-// Members are destroyed journal first (it hands its last records over), then
-// the slot it writes through, then the sink.
+// Where a run's records go: the results sink, behind the outcome log (-v
+// lines, failed URLs), behind the journal with --state. Members are destroyed
+// journal first (it hands its last records over), then the slot it writes
+// through, then the outcome log, then the sink.
 struct RunOutputs {
   std::unique_ptr<ResultSink> sink;
+  std::unique_ptr<OutcomeLog> outcomes;
   ResultsAfterJournal slot;
   std::unique_ptr<StateJournal> journal;  // null without --state
-  ResultSink& records() { return journal ? static_cast<ResultSink&>(*journal) : *sink; }
+  // What the engine writes to: every record passes the journal (if any), then the outcome log.
+  ResultSink& records() { return journal ? static_cast<ResultSink&>(*journal) : *outcomes; }
 };
 
 // The files a run writes itself, for DownloadOptions::reserved: the results

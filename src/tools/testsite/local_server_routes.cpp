@@ -8,7 +8,10 @@
 //   /delay/<ms>               200 after ms
 //   /bytes/<n>                n bytes, byte k = 'a' + k % 26; Range, If-Range, ETag;
 //                             ?chunked=1, ?norange=1, ?etag=X, ?early=K (a 206 starting K bytes early)
-//   /headers                  the request's header fields as text
+//   /headers                  the request's header fields as text (also through a proxy: an absolute-form
+//                             request target is served as its path, so the server stands in for a proxy)
+//   /cookies/set?NAME=VALUE   200 with Set-Cookie: NAME=VALUE; Path=/
+//   /basic-auth?user=U&pass=P 401 with WWW-Authenticate unless Authorization is Basic base64(U:P), then 200
 //   /fault/reset?after=N      Content-Length N + 1000, N bytes, then RST
 //   /fault/truncate?send=N&claim=M   Content-Length M, N < M bytes, then FIN
 //   /fault/framing?kind=K     a malformed answer sent byte for byte, then FIN: cl-invalid, cl-negative,
@@ -198,6 +201,22 @@ Reply redirect_reply(int status, const std::string& location) {
   Reply reply = text_reply(status, "redirecting to " + location + "\n");
   reply.fields += "Location: " + location + "\r\n";
   return reply;
+}
+
+// RFC 4648 base64 with padding, for the Basic credentials /basic-auth expects.
+std::string base64(std::string_view bytes) {
+  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    std::uint32_t group = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (i + 1 < bytes.size()) group |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) group |= static_cast<unsigned char>(bytes[i + 2]);
+    out.push_back(kAlphabet[(group >> 18) & 63]);
+    out.push_back(kAlphabet[(group >> 12) & 63]);
+    out.push_back(i + 1 < bytes.size() ? kAlphabet[(group >> 6) & 63] : '=');
+    out.push_back(i + 2 < bytes.size() ? kAlphabet[group & 63] : '=');
+  }
+  return out;
 }
 
 bool has_control_chars(std::string_view s) {
@@ -542,6 +561,22 @@ Reply Router::route(const HttpRequest& request) {
       text.append(name).append(": ").append(value).append("\n");
     }
     return text_reply(200, std::move(text));
+  }
+  if (path == "/cookies/set") {
+    const auto equals = request.query.find('=');
+    if (request.query.empty() || equals == 0 || equals == std::string_view::npos || has_control_chars(request.query))
+      return text_reply(400, "give ?NAME=VALUE\n");
+    Reply reply = text_reply(200, "cookie set\n");
+    reply.fields += "Set-Cookie: " + std::string(request.query) + "; Path=/\r\n";
+    return reply;
+  }
+  if (path == "/basic-auth") {
+    const std::string expected = "Basic " + base64(query_param(request.query, "user").value_or("") + ":" +
+                                                   query_param(request.query, "pass").value_or(""));
+    if (request.field("Authorization") == expected) return text_reply(200, "authenticated\n");
+    Reply reply = text_reply(401, "credentials needed\n");
+    reply.fields += "WWW-Authenticate: Basic realm=\"fetchpool test\"\r\n";
+    return reply;
   }
   if (path == "/fault/reset") {
     Reply reply;

@@ -1,0 +1,63 @@
+#include "tools/cli/outcome_log.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "tools/cli/report.hpp"
+
+namespace fetchpool::cli {
+namespace {
+
+// Not fetched by policy (robots.txt, a duplicate, out of scope): not a failure.
+bool skipped(const ResultRecord& record) {
+  return record.error == ErrorCode::kRobotsDisallowed || record.error == ErrorCode::kDuplicate ||
+         record.error == ErrorCode::kOutOfScope;
+}
+
+}  // namespace
+
+std::string outcome_line(const ResultRecord& record) {
+  if (record.error != ErrorCode::kOk) {
+    return std::string(skipped(record) ? "skipped " : "failed ") + record.url + ": " +
+           std::string(to_string(record.error)) +
+           (record.error_message.empty() ? "" : " (" + record.error_message + ")");
+  }
+  char figures[96];
+  std::snprintf(figures, sizeof figures, " (%llu bytes, %.1f ms)", static_cast<unsigned long long>(record.bytes),
+                record.elapsed_ms);
+  return std::to_string(record.status) + " " + record.url + figures +
+         (record.final_url.empty() || record.final_url == record.url ? "" : " -> " + record.final_url);
+}
+
+void OutcomeLog::write(const ResultRecord& record) {
+  // Records arrive as their fetch ends, so now is the fetch's time; a URL
+  // never fetched (a duplicate, an invalid line) has none.
+  if (record.attempts > 0 && record.fetched_at.empty()) {
+    ResultRecord stamped = record;
+    stamped.fetched_at = rfc3339(std::chrono::system_clock::now());
+    inner_.write(stamped);
+  } else {
+    inner_.write(record);
+  }
+  spdlog::debug("{}", outcome_line(record));
+  if (record.ok() || skipped(record) || record.error == ErrorCode::kAborted) return;
+  MutexLock lock(mutex_);
+  ++failed_;
+  if (named_.size() < kFailuresNamed)
+    named_.push_back(record.error != ErrorCode::kOk
+                         ? outcome_line(record)
+                         : "failed " + record.url + ": HTTP " + std::to_string(record.status));
+}
+
+std::string OutcomeLog::failures() const {
+  MutexLock lock(mutex_);
+  if (failed_ == 0) return {};
+  std::string text = "fetchpool: " + std::to_string(failed_) + (failed_ == 1 ? " URL" : " URLs") + " failed:\n";
+  for (const auto& line : named_) text += "  " + line + "\n";
+  if (failed_ > named_.size()) text += "  ... and " + std::to_string(failed_ - named_.size()) + " more\n";
+  return text;
+}
+
+}  // namespace fetchpool::cli
