@@ -414,8 +414,6 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
       frontier_(frontier ? std::move(frontier) : std::make_unique<MemoryFrontier>(options_.frontier)),
       robots_(std::make_unique<RobotsCache>()),
       in_flight_(std::make_unique<InFlightTable>()),
-      curl_cache_(std::make_unique<SharedCurlCache>()),
-
       curl_cache_(std::make_unique<SharedCurlCache>(options_.shared_curl)),
       shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
   // Another node records an input URL it queued first: no `duplicate` here.

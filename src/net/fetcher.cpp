@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -29,6 +31,7 @@ namespace {
 using detail::iequals_lower;
 using detail::to_ascii_lower;
 using detail::trim_ows_and_newlines;
+using Clock = std::chrono::steady_clock;
 
 // Constructor options are our own constants and checked values: a failure
 // means out of memory or a libcurl built without the feature, a broken

@@ -278,7 +278,7 @@ TEST_CASE("every 206 is checked against the Range sent", "[http][range]") {
   const auto base = server.base_url();
   const auto results = dir / "results.jsonl";
   auto get = [&](const std::string& url, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"-q", "get", url, "-o", dir.string(), "-t", "0", "--results", results.string()};
+    std::vector<std::string> args{"-q", "get", url, "-P", dir.string(), "-t", "1", "-o", results.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     const int code = fetchpool::testing::run_fetchpool(args);
     auto record = records_by_url(results).at(url);
@@ -286,7 +286,7 @@ TEST_CASE("every 206 is checked against the Range sent", "[http][range]") {
   };
   SECTION("an earlier start than asked is written at its offset") {
     std::ofstream(dir / "200000.part", std::ios::binary) << pattern_bytes(0, 70000);
-    const auto [code, record] = get(base + "/bytes/200000?early=1000", {"-c"});
+    const auto [code, record] = get(base + "/bytes/200000?early=1000", {"--continue"});
     CHECK(code == 0);
     CHECK(record["ok"] == true);
     CHECK(read_file(dir / "200000") == pattern_bytes(0, 200000));
@@ -300,14 +300,14 @@ TEST_CASE("every 206 is checked against the Range sent", "[http][range]") {
   }
   SECTION("a range that ends before the total leaves a part to resume, not a file") {
     std::ofstream(dir / "range.part", std::ios::binary) << pattern_bytes(0, 100);
-    const auto [code, record] = get(base + "/fault/range?start=100&end=199&total=1000", {"-c"});
+    const auto [code, record] = get(base + "/fault/range?start=100&end=199&total=1000", {"--continue"});
     CHECK(record["error"]["class"] == "truncated");
     CHECK_FALSE(fs::exists(dir / "range"));
     CHECK(read_file(dir / "range.part") == pattern_bytes(0, 200));
   }
   SECTION("a range that starts after the part's end is refused and the part kept") {
     std::ofstream(dir / "range.part", std::ios::binary) << pattern_bytes(0, 50);
-    const auto [code, record] = get(base + "/fault/range?start=100&end=999&total=1000", {"-c"});
+    const auto [code, record] = get(base + "/fault/range?start=100&end=999&total=1000", {"--continue"});
     CHECK(record["error"]["class"] == "protocol_error");
     CHECK_FALSE(fs::exists(dir / "range"));
     CHECK(read_file(dir / "range.part") == pattern_bytes(0, 50));
@@ -324,7 +324,7 @@ TEST_CASE("downloads keep the entity as sent unless --compressed, under --max-fi
   const auto base = server.base_url();
   const auto results = dir / "results.jsonl";
   auto get = [&](const std::string& url, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"-q", "get", url, "-o", dir.string(), "-t", "0", "--results", results.string()};
+    std::vector<std::string> args{"-q", "get", url, "-P", dir.string(), "-t", "1", "-o", results.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     const int code = fetchpool::testing::run_fetchpool(args);
     return std::make_pair(code, records_by_url(results).at(url));

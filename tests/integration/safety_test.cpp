@@ -191,7 +191,7 @@ TEST_CASE("a closed stdout stops the run with exit 4 after the stats, manifest a
   const auto err = dir.path() / "stderr.txt";
   Pipe out;
   out.close_read();  // `| head -1` has exited
-  const pid_t pid = spawn_with_fds({FETCHPOOL_BINARY, "get", "-i", list.string(), "-j", "4", "--results", "-", "-o",
+  const pid_t pid = spawn_with_fds({FETCHPOOL_BINARY, "get", "-i", list.string(), "-j", "4", "--results", "-", "-P",
                                     (dir.path() / "files").string(), "--manifest", manifest.string(), "--stats-json",
                                     stats.string(), "--state", state.string(), "--progress", "none"},
                                    -1, out.write, err.string());
@@ -226,7 +226,7 @@ TEST_CASE("a symbolic link planted in the output directory is an io error, never
   };
   const std::vector<Case> cases{
       {"100.part", {"--overwrite"}},       // wget's O_TRUNC on a link would overwrite the victim
-      {"100.part", {"-c"}},                // a resume would append server bytes to it
+      {"100.part", {"--continue"}},        // a resume would append server bytes to it
       {"100.part.meta.tmp", {}},           // the ETag would be written to it
       {"100.part.meta", {"--overwrite"}},  // a later resume would send the victim's first line as If-Range
   };
@@ -236,7 +236,7 @@ TEST_CASE("a symbolic link planted in the output directory is an io error, never
     fs::create_directories(files);
     write_file(victim, "precious\n");
     fs::create_symlink(victim, files / c.planted);
-    std::vector<std::string> args{FETCHPOOL_BINARY, "-q",        "get",           url, "-o",
+    std::vector<std::string> args{FETCHPOOL_BINARY, "-q",        "get",           url, "-P",
                                   files.string(),   "--results", results.string()};
     args.insert(args.end(), c.flags.begin(), c.flags.end());
     const int code = run(args, err);
@@ -256,7 +256,7 @@ TEST_CASE("a symbolic link planted in the output directory is an io error, never
     fs::remove_all(files);
     fs::create_directories(files);
     fs::create_symlink(victim, files / "fetchpool-results.jsonl");
-    CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "-o", files.string()}, err) == 2);
+    CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "-P", files.string()}, err) == 2);
     CHECK_THAT(slurp(err), Catch::Contains("symbolic link"));
     const auto state = dir.path() / "state";
     fs::create_directories(state);
@@ -283,7 +283,7 @@ TEST_CASE("a download never takes the name of the run's own files, --overwrite o
                                 "-q",
                                 "get",
                                 "--content-disposition",
-                                "-o",
+                                "-P",
                                 files.string(),
                                 "--state",
                                 files.string(),
@@ -307,7 +307,7 @@ TEST_CASE("a download never takes the name of the run's own files, --overwrite o
   SECTION("SQLite's side files too") {
     const auto db = files / "results.db";
     std::vector<std::string> sqlite_args{
-        FETCHPOOL_BINARY, "-q",        "get",      "--content-disposition", "-o", files.string(), "--format",
+        FETCHPOOL_BINARY, "-q",        "get",      "--content-disposition", "-P", files.string(), "--format",
         "sqlite",         "--results", db.string()};
     if (overwrite) sqlite_args.emplace_back("--overwrite");
     for (const char* name : {"results.db", "results.db-wal", "results.db-shm", "results.db-journal"})
@@ -332,7 +332,7 @@ TEST_CASE("outputs are checked before the first request and their write errors e
                (dir.path() / "missing" / "stats.json").string()},
               err) == 2);
     CHECK_THAT(slurp(err), Catch::Contains("--stats-json"));
-    CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "-o", (dir.path() / "files").string(), "--manifest",
+    CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "-P", (dir.path() / "files").string(), "--manifest",
                (dir.path() / "missing" / "SHA256SUMS").string()},
               err) == 2);
     CHECK_THAT(slurp(err), Catch::Contains("--manifest"));

@@ -133,6 +133,7 @@ bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOption
     std::uint64_t pending_line = 0;
     InputLineOptions pending_options;
     bool has_options = false;
+    std::string line;
     auto queue_pending = [&] {
       if (pending_line == 0) return;
       if (has_options) table.put(pending_line, std::move(pending_options));
@@ -141,7 +142,7 @@ bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOption
       pending_options = {};
       has_options = false;
     };
-    std::string line;
+    lines.on_wait(queue_pending);
     while ((next = lines.next(line)) == InputLines::Next::kLine) {
       ++line_number;
       // A UTF-8 byte order mark (Windows editors write one) is not part of the first URL.

@@ -16,12 +16,22 @@ constexpr std::size_t kReadBytes = std::size_t{64} * 1024;
 
 bool InputLines::fill() {
   if (eof_ || stopped_ || error_ != 0) return false;
+  // Looked at without waiting first: when the input has nothing ready, the
+  // reader is told before this blocks (a URL held back for its option lines
+  // must not wait for a writer that may send nothing more for hours).
+  bool told = !before_wait_;
   for (;;) {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (::poll(fds, stop_fd_ >= 0 ? 2 : 1, -1) < 0) {
+    const int ready = ::poll(fds, stop_fd_ >= 0 ? 2 : 1, told ? -1 : 0);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       error_ = errno;
       return false;
+    }
+    if (ready == 0) {
+      told = true;
+      before_wait_();
+      continue;
     }
     if (stop_fd_ >= 0 && (fds[1].revents & POLLIN) != 0) {
       stopped_ = true;

@@ -8,7 +8,9 @@
 // stop ends the reading at once, whatever the writer does.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <utility>
 
 namespace fetchpool::cli {
 
@@ -26,6 +28,10 @@ class InputLines {
   Next next(std::string& line);
   int error() const noexcept { return error_; }
 
+  // Called (on the reading thread) each time a read would block: what was
+  // read so far is all there is for now.
+  void on_wait(std::function<void()> before_wait) { before_wait_ = std::move(before_wait); }
+
  private:
   bool fill();  // false at the end, on a stop or on an error
 
@@ -36,6 +42,7 @@ class InputLines {
   bool eof_ = false;
   bool stopped_ = false;
   int error_ = 0;
+  std::function<void()> before_wait_;
 };
 
 }  // namespace fetchpool::cli
