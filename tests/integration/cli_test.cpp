@@ -180,7 +180,7 @@ TEST_CASE("get and crawl: -o is the results file, -P the download directory, mis
   CHECK(read_jsonl(results).size() == 1);
   CHECK(fetchpool::testing::run_fetchpool(
             {"-q", "crawl", server.base_url() + "/", "--depth", "0", "--results", results.string()}) == 0);
-  CHECK(read_jsonl(results).size() >= 1);
+  CHECK_FALSE(read_jsonl(results).empty());
 
   const auto files = scratch.path() / "files";
   CHECK(fetchpool::testing::run_fetchpool(

@@ -47,7 +47,7 @@ void add_http_flags(CLI::App& cmd, HttpFlags& f) {
                  "Proxy for every request, http://HOST:PORT [default: the environment's http_proxy, https_proxy, "
                  "all_proxy; HTTP_PROXY is ignored as by curl]")
       ->group(group);
-  cmd.add_option("--noproxy,--no-proxy", f.no_proxy,
+  cmd.add_option("--noproxy", f.no_proxy,
                  "Comma-separated hosts reached without the proxy ('*' = all) [default: no_proxy]")
       ->group(group);
   cmd.add_flag("-k,--insecure,--no-check-certificate", f.insecure,
