@@ -79,7 +79,7 @@ int run(std::vector<std::string> args, const std::filesystem::path& input, const
 }
 
 json get_json(httplib::Client& client, const std::string& path) {
-  auto response = client.Get(path.c_str());
+  auto response = client.Get(path);
   REQUIRE(response);
   REQUIRE(response->status == 200);
   return json::parse(response->body);
