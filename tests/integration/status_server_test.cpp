@@ -170,7 +170,7 @@ TEST_CASE("status addresses: a bare port is loopback, bad ones are named", "[sta
   CHECK_FALSE(is_loopback_host("192.0.2.1"));
 }
 
-TEST_CASE("status.json and /metrics follow a live crawl; promtool accepts the metrics", "[status]") {
+TEST_CASE("status.json and /metrics follow a live crawl, and promtool accepts the metrics", "[status]") {
   LiveCrawl crawl(300, 40ms);
   auto server = StatusServer::start(*crawl.engine, StatusOptions{});
   REQUIRE(server);
