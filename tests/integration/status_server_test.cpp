@@ -25,6 +25,11 @@
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/status_server.hpp"
 #include "support/child_process.hpp"
+#ifdef FETCHPOOL_WITH_REDIS
+#include "fetchpool/redis_frontier.hpp"
+#include "fetchpool/redis_uri.hpp"
+#include "support/redis_server.hpp"
+#endif
 #include "support/scratch_dir.hpp"
 #include "tools/testsite/local_server.hpp"
 
@@ -329,3 +334,59 @@ TEST_CASE("fetchpool get --status: a non-loopback address without a token is a u
   CHECK(rc == 2);
   CHECK(read_file(dir.path() / "log").find("token") != std::string::npos);
 }
+
+#ifdef FETCHPOOL_WITH_REDIS
+TEST_CASE("a shared crawl's status shows this node's records and the whole crawl's frontier", "[status]") {
+  fetchpool::testing::RedisServer redis;
+  ServerOptions site_options;
+  site_options.site.pages = 150;
+  site_options.latency = 10ms;
+  LocalServer site(site_options);
+  const std::string seed = site.base_url() + "/";
+  EngineOptions o;
+  o.workers = 3;
+  o.follow_links = true;
+  o.robots = true;
+  o.frontier.max_depth = 1'000'000;
+  o.retry.max_retries = 0;
+  o.scope = ScopeOptions{};
+  const auto open_frontier = [&] {
+    auto uri = parse_redis_uri(redis.uri("status-shared"));
+    REQUIRE(uri);
+    auto frontier = RedisFrontier::connect(*uri, o.frontier);
+    REQUIRE(frontier);
+    return std::unique_ptr<Frontier>(std::move(*frontier));
+  };
+  // Two nodes of one crawl, in one process: each with its own sink and status.
+  MemorySink sink_a;
+  MemorySink sink_b;
+  CrawlEngine a(o, sink_a, open_frontier());
+  CrawlEngine b(o, sink_b, open_frontier());
+  auto status_a = StatusServer::start(a, StatusOptions{});
+  auto status_b = StatusServer::start(b, StatusOptions{});
+  REQUIRE(status_a);
+  REQUIRE(status_b);
+  for (CrawlEngine* node : {&a, &b}) {
+    REQUIRE(node->set_seeds({seed}).ok());
+    node->start();
+    node->add(seed, 1);
+    node->finish_input();
+  }
+  a.wait();
+  b.wait();
+  httplib::Client client_a("127.0.0.1", (*status_a)->port());
+  httplib::Client client_b("127.0.0.1", (*status_b)->port());
+  const json from_a = get_json(client_a, "/status.json");
+  const json from_b = get_json(client_b, "/status.json");
+  // This node: its own records only.
+  CHECK(from_a["node"]["done"] == sink_a.size());
+  CHECK(from_b["node"]["done"] == sink_b.size());
+  CHECK(sink_a.size() + sink_b.size() > 150);  // every page once, across both nodes
+  // The whole crawl: the shared frontier's counts, the same from either node.
+  CHECK(from_a["crawl"]["shared"] == true);
+  CHECK(from_a["crawl"]["seen"] == from_b["crawl"]["seen"]);
+  CHECK(from_a["crawl"]["seen"].get<std::uint64_t>() >= sink_a.size() + sink_b.size());
+  CHECK(from_a["crawl"]["finished"] == true);
+  CHECK(from_b["crawl"]["finished"] == true);
+}
+#endif
