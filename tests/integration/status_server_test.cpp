@@ -335,6 +335,21 @@ TEST_CASE("fetchpool get --status: a non-loopback address without a token is a u
   CHECK(read_file(dir.path() / "log").find("token") != std::string::npos);
 }
 
+TEST_CASE("fetchpool get --status 0 prints the URL of the port it got", "[status]") {
+  LocalServer site(ServerOptions{});
+  fetchpool::testing::ScratchDir dir("status-cli-port");
+  std::ofstream(dir.path() / "urls.txt") << site.base_url() << "/status/200\n";
+  const int rc = run({FETCHPOOL_BINARY, "get", "-i", (dir.path() / "urls.txt").string(), "--results",
+                      (dir.path() / "out.jsonl").string(), "--progress", "none", "--status", "0"},
+                     "/dev/null", dir.path() / "log");
+  const std::string log = read_file(dir.path() / "log");
+  INFO(log);
+  CHECK(rc == 0);
+  std::smatch printed;
+  REQUIRE(std::regex_search(log, printed, std::regex(R"(fetchpool: status at http://127\.0\.0\.1:([0-9]+)/)")));
+  CHECK(std::stoul(printed[1].str()) > 0);
+}
+
 #ifdef FETCHPOOL_WITH_REDIS
 TEST_CASE("a shared crawl's status shows this node's records and the whole crawl's frontier", "[status]") {
   fetchpool::testing::RedisServer redis;
