@@ -25,6 +25,11 @@
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/status_server.hpp"
 #include "support/child_process.hpp"
+#ifdef FETCHPOOL_WITH_REDIS
+#include "fetchpool/redis_frontier.hpp"
+#include "fetchpool/redis_uri.hpp"
+#include "support/redis_server.hpp"
+#endif
 #include "support/scratch_dir.hpp"
 #include "tools/testsite/local_server.hpp"
 
@@ -79,7 +84,7 @@ int run(std::vector<std::string> args, const std::filesystem::path& input, const
 }
 
 json get_json(httplib::Client& client, const std::string& path) {
-  auto response = client.Get(path.c_str());
+  auto response = client.Get(path);
   REQUIRE(response);
   REQUIRE(response->status == 200);
   return json::parse(response->body);
@@ -170,7 +175,7 @@ TEST_CASE("status addresses: a bare port is loopback, bad ones are named", "[sta
   CHECK_FALSE(is_loopback_host("192.0.2.1"));
 }
 
-TEST_CASE("status.json and /metrics follow a live crawl; promtool accepts the metrics", "[status]") {
+TEST_CASE("status.json and /metrics follow a live crawl, and promtool accepts the metrics", "[status]") {
   LiveCrawl crawl(300, 40ms);
   auto server = StatusServer::start(*crawl.engine, StatusOptions{});
   REQUIRE(server);
@@ -329,3 +334,74 @@ TEST_CASE("fetchpool get --status: a non-loopback address without a token is a u
   CHECK(rc == 2);
   CHECK(read_file(dir.path() / "log").find("token") != std::string::npos);
 }
+
+TEST_CASE("fetchpool get --status 0 prints the URL of the port it got", "[status]") {
+  LocalServer site(ServerOptions{});
+  fetchpool::testing::ScratchDir dir("status-cli-port");
+  std::ofstream(dir.path() / "urls.txt") << site.base_url() << "/status/200\n";
+  const int rc = run({FETCHPOOL_BINARY, "get", "-i", (dir.path() / "urls.txt").string(), "--results",
+                      (dir.path() / "out.jsonl").string(), "--progress", "none", "--status", "0"},
+                     "/dev/null", dir.path() / "log");
+  const std::string log = read_file(dir.path() / "log");
+  INFO(log);
+  CHECK(rc == 0);
+  std::smatch printed;
+  REQUIRE(std::regex_search(log, printed, std::regex(R"(fetchpool: status at http://127\.0\.0\.1:([0-9]+)/)")));
+  CHECK(std::stoul(printed[1].str()) > 0);
+}
+
+#ifdef FETCHPOOL_WITH_REDIS
+TEST_CASE("a shared crawl's status shows this node's records and the whole crawl's frontier", "[status]") {
+  fetchpool::testing::RedisServer redis;
+  ServerOptions site_options;
+  site_options.site.pages = 150;
+  site_options.latency = 10ms;
+  LocalServer site(site_options);
+  const std::string seed = site.base_url() + "/";
+  EngineOptions o;
+  o.workers = 3;
+  o.follow_links = true;
+  o.robots = true;
+  o.frontier.max_depth = 1'000'000;
+  o.retry.max_retries = 0;
+  o.scope = ScopeOptions{};
+  const auto open_frontier = [&] {
+    auto uri = parse_redis_uri(redis.uri("status-shared"));
+    REQUIRE(uri);
+    auto frontier = RedisFrontier::connect(*uri, o.frontier);
+    REQUIRE(frontier);
+    return std::unique_ptr<Frontier>(std::move(*frontier));
+  };
+  // Two nodes of one crawl, in one process: each with its own sink and status.
+  MemorySink sink_a;
+  MemorySink sink_b;
+  CrawlEngine a(o, sink_a, open_frontier());
+  CrawlEngine b(o, sink_b, open_frontier());
+  auto status_a = StatusServer::start(a, StatusOptions{});
+  auto status_b = StatusServer::start(b, StatusOptions{});
+  REQUIRE(status_a);
+  REQUIRE(status_b);
+  for (CrawlEngine* node : {&a, &b}) {
+    REQUIRE(node->set_seeds({seed}).ok());
+    node->start();
+    node->add(seed, 1);
+    node->finish_input();
+  }
+  a.wait();
+  b.wait();
+  httplib::Client client_a("127.0.0.1", (*status_a)->port());
+  httplib::Client client_b("127.0.0.1", (*status_b)->port());
+  const json from_a = get_json(client_a, "/status.json");
+  const json from_b = get_json(client_b, "/status.json");
+  // This node: its own records only.
+  CHECK(from_a["node"]["done"] == sink_a.size());
+  CHECK(from_b["node"]["done"] == sink_b.size());
+  CHECK(sink_a.size() + sink_b.size() > 150);  // every page once, across both nodes
+  // The whole crawl: the shared frontier's counts, the same from either node.
+  CHECK(from_a["crawl"]["shared"] == true);
+  CHECK(from_a["crawl"]["seen"] == from_b["crawl"]["seen"]);
+  CHECK(from_a["crawl"]["seen"].get<std::uint64_t>() >= sink_a.size() + sink_b.size());
+  CHECK(from_a["crawl"]["finished"] == true);
+  CHECK(from_b["crawl"]["finished"] == true);
+}
+#endif
