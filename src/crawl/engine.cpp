@@ -702,6 +702,7 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   } else if (wants_page_info(options_, response->head)) {
     links_refused = read_page(lease.item, *response, record);
   }
+  fetcher.recycle_body(std::move(response->body));  // nothing reads it from here on
   if (links_refused && retry_for_refused_links(lease, record)) return;
   emit(record, elapsed);
   frontier_->complete(lease);
