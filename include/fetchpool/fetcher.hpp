@@ -52,6 +52,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -191,6 +192,12 @@ class Fetcher {
   // A request's extra_headers line replaces the Fetcher's own User-Agent or
   // Accept-Encoding of the same name.
   Result<FetchResponse> fetch(const FetchRequest& request, std::stop_token stop = {});
+
+  // Gives a body back once read, for the next fetch() to fill: a worker that
+  // parses every page then allocates no new body buffer per page. Buffers
+  // above kMaxRecycledBody are dropped, so a huge page is not kept.
+  void recycle_body(std::string&& body) noexcept;
+  static constexpr std::size_t kMaxRecycledBody = std::size_t{256} * 1024;
 
   const FetchOptions& options() const noexcept;
 

@@ -41,6 +41,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fetchpool/error.hpp"
@@ -117,6 +118,21 @@ class Frontier {
   // Offers a URL. Check order: kClosed, kTooDeep, kDuplicate, kLimitReached.
   // Only a kQueued item is remembered as seen and counted toward max_pages.
   virtual PushResult push(CrawlItem item) = 0;
+
+  // push() of a discovered link (origin 0, first attempt), for frontiers
+  // that can answer kClosed, kTooDeep or kDuplicate before an item exists:
+  // most links a crawl finds are known already, and building a CrawlItem
+  // for each costs three string copies. Same results as push(). The default
+  // builds the item and pushes it.
+  virtual PushResult push_link(std::string_view url, std::string_view host_key, std::uint32_t depth,
+                               std::string_view referrer) {
+    CrawlItem item;
+    item.url = url;
+    item.host_key = host_key;
+    item.depth = depth;
+    item.referrer = referrer;
+    return push(std::move(item));
+  }
 
   // Blocks until a lease is ready (its host is under its in-flight cap and its
   // interval, Crawl-delay, backoff or retry delay has passed) and returns it.
@@ -216,6 +232,8 @@ class MemoryFrontier final : public Frontier {
   MemoryFrontier& operator=(const MemoryFrontier&) = delete;
 
   PushResult push(CrawlItem item) override;
+  PushResult push_link(std::string_view url, std::string_view host_key, std::uint32_t depth,
+                       std::string_view referrer) override;
   std::optional<Lease> pop(std::stop_token stop) override;
   void complete(const Lease& lease) override;
   void retry(Lease lease, std::chrono::milliseconds delay) override;

@@ -953,6 +953,7 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   } else if (wants_page_info(options_, response->head)) {
     links_refused = read_page(lease.item, *response, record);
   }
+  fetcher.recycle_body(std::move(response->body));  // nothing reads it from here on
   if (links_refused && retry_for_refused_links(lease, record)) return;
   emit(record, elapsed);
   frontier_->complete(lease);
@@ -1149,12 +1150,19 @@ bool CrawlEngine::queue_links(const CrawlItem& parent, const std::vector<Url>& l
   bool refused = false;
   for (const auto& link : links) {
     if (scope_ && !scope_->allows(link)) continue;
-    CrawlItem child;
-    child.url = link.str();
-    child.host_key = link.host_key();
-    child.depth = parent.depth + 1;
-    child.referrer = parent.url;
-    if (push_item(std::move(child)) == PushResult::kClosed) refused = true;
+    PushResult pushed = PushResult::kQueued;
+    if (options_.state == nullptr) {
+      // Nothing but the frontier needs the item: it builds one only for a new URL.
+      pushed = frontier_->push_link(link.str(), link.host_key(), parent.depth + 1, parent.url);
+    } else {
+      CrawlItem child;
+      child.url = link.str();
+      child.host_key = link.host_key();
+      child.depth = parent.depth + 1;
+      child.referrer = parent.url;
+      pushed = push_item(std::move(child));
+    }
+    if (pushed == PushResult::kClosed) refused = true;
   }
   return refused;
 }

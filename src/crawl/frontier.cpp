@@ -395,6 +395,20 @@ PushResult MemoryFrontier::push(CrawlItem item) {
   return PushResult::kQueued;
 }
 
+PushResult MemoryFrontier::push_link(std::string_view url, std::string_view host_key, std::uint32_t depth,
+                                     std::string_view referrer) {
+  State& s = *state_;
+  {
+    // The answers push() would give before it looks at the item's strings.
+    const detail::Hash128 hash = s.options.dedup ? detail::hash_url(url) : detail::Hash128{};
+    MutexLock lock(s.mutex);
+    if (s.stopped || s.finished) return PushResult::kClosed;
+    if (depth > s.options.max_depth) return PushResult::kTooDeep;
+    if (s.options.dedup && s.seen.contains(hash)) return PushResult::kDuplicate;
+  }
+  return Frontier::push_link(url, host_key, depth, referrer);
+}
+
 std::optional<Lease> MemoryFrontier::pop(std::stop_token stop) {
   State& s = *state_;
   MutexLock lock(s.mutex);

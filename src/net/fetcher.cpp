@@ -396,6 +396,7 @@ struct Fetcher::State {
   FetchResponse* response = nullptr;
   BodyWriter* writer = nullptr;
   std::optional<Error> failure;  // set by a callback that stopped the transfer
+  std::string spare_body;        // recycle_body(): the next in-memory body's buffer
   bool head_complete = false;    // the blank line after the current response's header was seen
   bool body_begun = false;       // begin() ran (or the in-memory equivalent)
   // Framing of the current response, checked at its blank line.
@@ -954,6 +955,12 @@ Fetcher& Fetcher::operator=(Fetcher&& other) noexcept = default;
 
 const FetchOptions& Fetcher::options() const noexcept { return state_->options; }
 
+void Fetcher::recycle_body(std::string&& body) noexcept {
+  if (body.capacity() > kMaxRecycledBody) return;
+  body.clear();
+  state_->spare_body = std::move(body);
+}
+
 Result<FetchResponse> Fetcher::State::finish(FetchResponse& out, CURLcode code, bool aborted) {
   if (aborted) return Error{ErrorCode::kAborted, request->url + ": aborted by stop request"};
   if (failure) return std::move(*failure);  // a writer's error unchanged, or a size limit
@@ -1004,6 +1011,8 @@ Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_toke
   s.transfer_stop = &stop;
   s.transfer_started = Clock::now();
   FetchResponse response;
+  response.body = std::move(s.spare_body);  // empty, with the capacity of an earlier body
+  s.spare_body = std::string();
   if (const CURLcode code = s.apply_request(request); code != CURLE_OK) {
     return Error{code == CURLE_OUT_OF_MEMORY ? ErrorCode::kInternal : ErrorCode::kInvalidUrl,
                  request.url + ": request not accepted (curl: " + curl_easy_strerror(code) + ")"};

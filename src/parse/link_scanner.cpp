@@ -546,8 +546,8 @@ void Scanner::start_tag() {
     if (current.mathml_text_integration && name != "mglyph" && name != "malignmark") html_rules = true;
     if (current.annotation_xml && name == "svg") html_rules = true;
     if (!html_rules) {
-      const bool breakout = one_of(name, kBreakout) ||
-                            (name == "font" && (tag_.find("color") || tag_.find("face") || tag_.find("size")));
+      const bool breakout =
+          one_of(name, kBreakout) || (name == "font" && (tag_.find("color") || tag_.find("face") || tag_.find("size")));
       if (!breakout) {
         foreign_start_tag();
         return;
@@ -574,8 +574,7 @@ void Scanner::foreign_start_tag() {
   if (ns == Namespace::kSvg) {
     entry.html_integration = name == "foreignobject" || name == "desc" || name == "title";
   } else {
-    entry.mathml_text_integration =
-        name == "mi" || name == "mo" || name == "mn" || name == "ms" || name == "mtext";
+    entry.mathml_text_integration = name == "mi" || name == "mo" || name == "mn" || name == "ms" || name == "mtext";
     if (name == "annotation-xml") {
       entry.annotation_xml = true;
       if (const Attribute* encoding = tag_.find("encoding")) {

@@ -514,8 +514,8 @@ std::optional<Url> UrlAccess::simple_absolute(std::string_view text) {
   if (!tail) return std::nullopt;
 
   char port_text[8];
-  const std::string_view port_digits(port_text,
-                                     static_cast<std::size_t>(std::to_chars(port_text, port_text + 8, port).ptr - port_text));
+  const std::string_view port_digits(
+      port_text, static_cast<std::size_t>(std::to_chars(port_text, port_text + 8, port).ptr - port_text));
   auto rep = std::make_shared<Url::Rep>();
   std::string& str = rep->str;
   str.reserve(text.size() + 1);

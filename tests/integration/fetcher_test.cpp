@@ -274,6 +274,29 @@ TEST_CASE("a second request to the same host reuses the kept-alive connection", 
   CHECK_FALSE(third->reused_connection);
 }
 
+TEST_CASE("a recycled body buffer is filled by the next fetch, a huge one is dropped", "[fetcher]") {
+  Server server;
+  Fetcher fetcher(test_options());
+  auto first = fetcher.fetch(get(server.url("/bytes/5000")));
+  REQUIRE(first.ok());
+  REQUIRE(first->body.size() == 5000);
+  std::string buffer = std::move(first->body);
+  const char* const storage = buffer.data();
+  fetcher.recycle_body(std::move(buffer));
+  auto second = fetcher.fetch(get(server.url("/redirect/0")));
+  REQUIRE(second.ok());
+  CHECK(second->body == kEndOfChain);  // the old bytes are gone
+  CHECK(second->body.data() == storage);
+
+  std::string huge;
+  huge.reserve(Fetcher::kMaxRecycledBody + 1);
+  fetcher.recycle_body(std::move(huge));
+  auto third = fetcher.fetch(get(server.url("/redirect/0")));
+  REQUIRE(third.ok());
+  CHECK(third->body == kEndOfChain);
+  CHECK(third->body.capacity() <= Fetcher::kMaxRecycledBody);
+}
+
 TEST_CASE("4xx and 5xx answers are successful Results carrying the status and body", "[fetcher]") {
   Server server;
   Fetcher fetcher(test_options());

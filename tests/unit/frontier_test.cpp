@@ -149,6 +149,43 @@ TEST_CASE("max_pages counts accepted items, not duplicates, robots leases or ret
 // ---------------------------------------------------------------------------
 // Order
 
+// A URL on kHostA.
+std::string on_a(std::string_view path) {
+  std::string url(kHostA);
+  url.append(path);
+  return url;
+}
+
+TEST_CASE("push_link answers as push() does, and queues the item push() would", "[frontier]") {
+  FrontierOptions options;
+  options.max_depth = 2;
+  options.max_pages = 3;
+  MemoryFrontier frontier(options);
+  REQUIRE(frontier.push_link(on_a("/x"), kHostA, 1, "http://ref.test/") == PushResult::kQueued);
+  REQUIRE(frontier.push_link(on_a("/x"), kHostA, 1, "http://ref.test/") == PushResult::kDuplicate);
+  REQUIRE(frontier.push_link(on_a("/deep"), kHostA, 3, "") == PushResult::kTooDeep);
+  REQUIRE(frontier.push_link(on_a("/y"), kHostA, 2, "") == PushResult::kQueued);
+  REQUIRE(frontier.push(page(kHostA, "/z")) == PushResult::kQueued);
+  // max_pages reached: a known URL is still a duplicate, a new one over the limit.
+  REQUIRE(frontier.push_link(on_a("/x"), kHostA, 1, "") == PushResult::kDuplicate);
+  REQUIRE(frontier.push_link(on_a("/w"), kHostA, 1, "") == PushResult::kLimitReached);
+  REQUIRE(frontier.counts().queued == 3);
+
+  auto lease = pop_within(frontier);
+  REQUIRE(lease);
+  CHECK(lease->item.url == on_a("/x"));
+  CHECK(lease->item.host_key == kHostA);
+  CHECK(lease->item.depth == 1);
+  CHECK(lease->item.referrer == "http://ref.test/");
+  CHECK(lease->item.origin == 0);
+  CHECK(lease->item.attempt == 0);
+  frontier.complete(*lease);
+
+  frontier.stop();
+  CHECK(frontier.push_link(on_a("/x"), kHostA, 1, "") == PushResult::kClosed);
+  CHECK(frontier.push_link(on_a("/v"), kHostA, 1, "") == PushResult::kClosed);
+}
+
 TEST_CASE("pages of one host are leased in FIFO order", "[frontier]") {
   MemoryFrontier frontier({});
   for (int i = 0; i < 100; ++i) REQUIRE(frontier.push(page(kHostA, numbered("/", i))) == PushResult::kQueued);
