@@ -239,6 +239,7 @@ class CrawlEngine {
   PushResult push_item(CrawlItem item);  // journals a kQueued item
   void emit(const ResultRecord& record, std::chrono::microseconds elapsed);
   void set_work_ended();
+  bool idle_worker_may_leave() const;
   bool wants_file(const std::string& url) const;
 
   EngineOptions options_;
@@ -254,9 +255,10 @@ class CrawlEngine {
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> input_total_{0};
   std::atomic<bool> started_{false};
-  std::atomic<bool> work_ended_{false};  // a worker saw pop() end: short runs need no more workers
-  std::atomic<bool> stopping_{false};    // set first thing in request_stop()
-  bool restored_ = false;                // options_.state was restored (prepare() runs before any thread)
+  std::atomic<bool> input_closed_{false};  // finish_input() was called
+  std::atomic<bool> work_ended_{false};    // a worker saw pop() end: short runs need no more workers
+  std::atomic<bool> stopping_{false};      // set first thing in request_stop()
+  bool restored_ = false;                  // options_.state was restored (prepare() runs before any thread)
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.
   std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined

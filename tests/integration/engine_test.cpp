@@ -188,6 +188,36 @@ TEST_CASE("transient failures are retried, and the record says how many tries", 
   CHECK(summary.stats.retries == 4);
 }
 
+TEST_CASE("a list's last retries still run after the idle workers have left", "[engine]") {
+  // Workers without a lease leave once the input is read and nothing is
+  // queued or delayed; a URL retried after that goes back through the worker
+  // that held it, so every retry still runs and every line gets its record.
+  LocalServer server(ServerOptions{});
+  EngineOptions o;
+  o.workers = 16;
+  o.retry.max_retries = 3;
+  o.retry.base_delay = 20ms;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  std::uint64_t line = 0;
+  for (int i = 0; i < 24; ++i) engine.add(server.base_url() + "/status/200?n=" + std::to_string(i), ++line);
+  for (int i = 0; i < 4; ++i) engine.add(server.base_url() + "/flaky/last" + std::to_string(i) + "?fail=3", ++line);
+  engine.finish_input();
+  const auto summary = engine.wait();
+  std::map<std::uint64_t, ResultRecord> by_line;
+  for (const auto& r : sink.records()) by_line[r.line] = r;
+  REQUIRE(by_line.size() == 28);
+  for (std::uint64_t l = 1; l <= 24; ++l) CHECK(by_line[l].ok());
+  for (std::uint64_t l = 25; l <= 28; ++l) {
+    INFO("line " << l);
+    CHECK(by_line[l].ok());
+    CHECK(by_line[l].attempts == 4);
+  }
+  CHECK(summary.stats.retries == 12);
+  CHECK(summary.records == 28);
+}
+
 TEST_CASE("stopping mid-crawl aborts promptly and joins every thread", "[engine]") {
   ServerOptions server_options;
   server_options.site.pages = 5000;
