@@ -66,11 +66,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fetchpool/error.hpp"
@@ -154,6 +156,10 @@ class StateJournal final : public ResultSink {
   std::vector<std::uint64_t> known_lines_;  // sorted: input lines with a Q or R line
   std::vector<std::uint64_t> done_lines_;   // sorted: R keys that are line numbers
   std::vector<std::uint64_t> done_urls_;    // sorted: R keys that are URLs (hashes)
+  // Redirect chains queued (Q lines of hops): the chain's key (its input line,
+  // or the hash of its first URL, tagged) -> most hops queued. An item of a
+  // chain with fewer hops was carried on by a later hop, so it is not pushed.
+  std::map<std::pair<bool, std::uint64_t>, std::uint32_t> chain_hops_;
 
   Mutex sync_mutex_ FETCHPOOL_ACQUIRED_BEFORE(mutex_);  // held for a whole sync round
   mutable Mutex mutex_;

@@ -1097,8 +1097,8 @@ bool CrawlEngine::follow_redirect(const Lease& lease, const FetchResponse& respo
   if (!target) {
     const ErrorCode code =
         target.error().code == ErrorCode::kUnsupportedScheme ? ErrorCode::kRedirectRefused : ErrorCode::kProtocol;
-    return end_chain(code, "redirect to " + location + " refused: " + target.error().message +
-                               (code == ErrorCode::kRedirectRefused ? " (only http and https are followed)" : ""));
+    // Url's message names the scheme and says only http and https are taken.
+    return end_chain(code, "redirect to " + location + " refused: " + target.error().message);
   }
   record.final_url = target->str();
   const std::uint32_t hops = item.redirects + 1;

@@ -31,6 +31,12 @@ constexpr int kFormatVersion = 1;
 
 std::uint64_t url_key(std::string_view url) { return std::hash<std::string_view>{}(url); }
 
+// Which redirect chain an item belongs to: its input line, else its chain's first URL.
+std::pair<bool, std::uint64_t> chain_key(const CrawlItem& item) {
+  if (item.origin != 0) return {true, item.origin};
+  return {false, url_key(item.redirects > 0 ? item.chain_start : item.url)};
+}
+
 bool contains(const std::vector<std::uint64_t>& sorted, std::uint64_t value) {
   return std::binary_search(sorted.begin(), sorted.end(), value);
 }
@@ -376,6 +382,10 @@ Result<void> StateJournal::load(std::string_view command) {
     if (item) {
       ++info_.queued;
       if (item->origin != 0) known_lines_.push_back(item->origin);
+      if (item->redirects > 0) {
+        auto& hops = chain_hops_[chain_key(*item)];
+        hops = std::max(hops, item->redirects);
+      }
     } else if (record->line != 0) {
       known_lines_.push_back(record->line);
       done_lines_.push_back(record->line);
@@ -428,7 +438,15 @@ Result<void> StateJournal::restore(const std::function<void(CrawlItem)>& push,
       const bool done = item->origin != 0
                             ? contains(done_lines_, item->origin)
                             : contains(done_urls_, url_key(item->redirects > 0 ? item->chain_start : item->url));
-      if (!done) push(std::move(*item));
+      // A URL a redirect led away from was handled: its chain goes on from
+      // the latest hop queued (or is done), so it is only seen, not pushed.
+      const auto chain = chain_hops_.empty() ? chain_hops_.end() : chain_hops_.find(chain_key(*item));
+      const bool carried_on = chain != chain_hops_.end() && chain->second > item->redirects;
+      if (carried_on || (done && item->redirects > 0)) {
+        mark_seen(item->url);
+      } else if (!done) {
+        push(std::move(*item));
+      }
     }
   }
   // Pass 3: done records, each key once (a key is never done twice unless

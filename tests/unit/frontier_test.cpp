@@ -196,6 +196,34 @@ TEST_CASE("pages of one host are leased in FIFO order", "[frontier]") {
   }
 }
 
+TEST_CASE("a redirect hop keeps its chain through lease and retry", "[frontier]") {
+  MemoryFrontier frontier({});
+  CrawlItem hop = page(kHostA, "/b", 2);
+  hop.origin = 7;
+  hop.chain_start = std::string(kHostA) + "/a";
+  hop.redirects = 3;
+  REQUIRE(frontier.push(hop) == PushResult::kQueued);
+  REQUIRE(frontier.push(page(kHostA, "/plain")) == PushResult::kQueued);
+  frontier.close_input();
+  auto lease = pop_within(frontier);
+  REQUIRE(lease);
+  frontier.retry(*lease, milliseconds(0));
+  auto plain = pop_within(frontier);
+  REQUIRE(url_of(plain) == std::string(kHostA) + "/plain");
+  CHECK(plain->item.redirects == 0);
+  CHECK(plain->item.chain_start.empty());
+  frontier.complete(*plain);
+  auto again = pop_within(frontier);
+  REQUIRE(url_of(again) == std::string(kHostA) + "/b");
+  CHECK(again->item.chain_start == std::string(kHostA) + "/a");
+  CHECK(again->item.redirects == 3);
+  CHECK(again->item.origin == 7);
+  CHECK(again->item.depth == 2);
+  CHECK(again->item.attempt == 1);
+  frontier.complete(*again);
+  CHECK_FALSE(pop_within(frontier));
+}
+
 TEST_CASE("a long queue on one host keeps its order and is freed without deep recursion", "[frontier]") {
   constexpr int kItems = 100'000;
   MemoryFrontier frontier({});

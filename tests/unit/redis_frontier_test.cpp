@@ -244,6 +244,32 @@ TEST_CASE("redis: a retried lease comes back after its delay with attempt + 1", 
   CHECK(a->counts().finished);
 }
 
+TEST_CASE("redis: a redirect hop keeps its chain across frontiers and retries", "[redis_frontier]") {
+  const auto prefix = fresh_prefix();
+  auto a = open(prefix);
+  auto b = open(prefix);
+  CrawlItem hop = page(kHostA, "/b", 1);
+  hop.origin = 3;
+  hop.chain_start = "http://a.test:80/a";
+  hop.redirects = 2;
+  REQUIRE(a->push(hop) == PushResult::kQueued);
+  a->close_input();
+  auto lease = pop_within(*a);
+  REQUIRE(lease);
+  CHECK(lease->item.chain_start == hop.chain_start);
+  CHECK(lease->item.redirects == 2);
+  a->retry(*lease, milliseconds(0));
+  auto again = pop_within(*b);
+  REQUIRE(again);
+  CHECK(again->item.url == hop.url);
+  CHECK(again->item.chain_start == hop.chain_start);
+  CHECK(again->item.redirects == 2);
+  CHECK(again->item.origin == 3);
+  CHECK(again->item.attempt == 1);
+  b->complete(*again);
+  CHECK_FALSE(pop_within(*a));
+}
+
 TEST_CASE("redis: a crashed process's lease returns to the queue after it expires", "[redis_frontier]") {
   const auto prefix = fresh_prefix();
   const std::string child_uri = server().uri(prefix) + "?lease=1";  // the server belongs to this process, not the child

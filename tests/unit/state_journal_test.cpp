@@ -145,6 +145,49 @@ TEST_CASE("a new journal starts empty and a rerun restores pending and done URLs
   CHECK(fetchpool::to_json_line(replayed[1]) == fetchpool::to_json_line(record("http://h/a")));
 }
 
+TEST_CASE("a redirect chain resumes from its latest hop, and its earlier URLs count as seen", "[state_journal]") {
+  ScratchDir dir("journal-redirects");
+  auto hop = [](std::string url, std::string start, std::uint32_t hops, std::uint64_t origin) {
+    CrawlItem i = item(std::move(url), origin, 0);
+    i.chain_start = std::move(start);
+    i.redirects = hops;
+    return i;
+  };
+  {
+    MemorySink sink;
+    auto journal = StateJournal::open(dir.path(), "get", sink);
+    REQUIRE(journal);
+    // Line 1: a -> b -> c, killed before c's record. Line 2: x -> y, done.
+    (*journal)->queued(item("http://h/a", 1, 0));
+    (*journal)->queued(hop("http://h/b", "http://h/a", 1, 1));
+    (*journal)->queued(hop("http://h/c", "http://h/a", 2, 1));
+    (*journal)->queued(item("http://h/x", 2, 0));
+    (*journal)->queued(hop("http://h/y", "http://h/x", 1, 2));
+    auto chain = record("http://h/x", 2);
+    chain.final_url = "http://h/y";
+    chain.redirects = 1;
+    (*journal)->write(chain);
+    REQUIRE((*journal)->flush());
+  }
+  MemorySink sink;
+  auto journal = StateJournal::open(dir.path(), "get", sink);
+  REQUIRE(journal);
+  const Restored r = restore(**journal);
+  REQUIRE(r.pushed.size() == 1);
+  CHECK(r.pushed[0].url == "http://h/c");
+  CHECK(r.pushed[0].chain_start == "http://h/a");
+  CHECK(r.pushed[0].redirects == 2);
+  CHECK(r.pushed[0].origin == 1);
+  const std::set<std::string> seen(r.seen.begin(), r.seen.end());
+  for (const char* url : {"http://h/a", "http://h/b", "http://h/y"}) {
+    INFO(url);
+    CHECK(seen.count(url) == 1);
+  }
+  REQUIRE(sink.size() == 1);
+  CHECK(sink.records()[0].redirects == 1);
+  CHECK(sink.records()[0].final_url == "http://h/y");
+}
+
 TEST_CASE("record_from_json_line inverts to_json_line", "[state_journal]") {
   ResultRecord r = record("http://h/x?q=1", 7, 404);
   r.depth = 3;
