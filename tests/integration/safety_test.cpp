@@ -165,7 +165,7 @@ TEST_CASE("a second signal ends the run at once with whole records only", "[safe
   // Records are being written: a few 64 KiB rounds have reached the file.
   REQUIRE(eventually([&] {
     std::error_code ec;
-    return fs::file_size(results, ec) > 200 * 1024 && !ec;
+    return fs::file_size(results, ec) > std::uintmax_t{200} * 1024 && !ec;
   }));
   ::kill(pid, SIGTERM);
   ::kill(pid, SIGTERM);
