@@ -362,6 +362,14 @@ TEST_CASE("outputs are checked before the first request and their write errors e
     CHECK_FALSE(fs::exists(stats));  // no partial file left behind
   }
 
+  SECTION("negative counts are refused at parse time, not wrapped to 2^64 - 1") {
+    CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "--results", "/dev/null", "--max-body", "-1"}, err) == 2);
+    CHECK_THAT(slurp(err), Catch::Contains("negative"));
+    CHECK(run({FETCHPOOL_BINARY, "-q", "crawl", url, "-o", "/dev/null", "--max-pages", "-1"}, err) == 2);
+    CHECK_THAT(slurp(err), Catch::Contains("negative"));
+    CHECK(server.counters().requests == 0);
+  }
+
   SECTION("timeouts out of range are refused at parse time, not wrapped") {
     for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{{"-T", "4294968"},
                                                                                        {"-T", "nan"},

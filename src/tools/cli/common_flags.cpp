@@ -35,6 +35,15 @@ CLI::Validator timeout_seconds(bool zero_allowed) {
 
 }  // namespace
 
+CLI::Validator no_minus_sign() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.find('-') != std::string::npos) return "'" + text + "' is negative; expected a whole number >= 0";
+        return {};
+      },
+      "NUMBER >= 0");
+}
+
 void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   f.workers_opt =
       cmd.add_option("-j,--jobs", f.workers,
@@ -59,8 +68,8 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                       ->check(timeout_seconds(/*zero_allowed=*/true));
   f.connect_timeout_opt = cmd.add_option("--connect-timeout", f.connect_timeout_s, "Connect timeout in seconds")
                               ->check(timeout_seconds(/*zero_allowed=*/false));
-  f.max_body_opt =
-      cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
+  f.max_body_opt = cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large")
+                       ->check(no_minus_sign());
   cmd.add_option("--progress", f.progress,
                  "Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
       ->check(CLI::IsMember({"auto", "bar", "log", "none"}));

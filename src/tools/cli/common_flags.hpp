@@ -12,6 +12,7 @@
 namespace CLI {
 class App;
 class Option;
+class Validator;
 }  // namespace CLI
 
 namespace fetchpool::cli {
@@ -45,6 +46,10 @@ struct CommonFlags {
 };
 
 // Registers the shared flags on `cmd` (after its own, so --help lists them last).
+// For 64-bit counts: CLI11 converts "-1" to an unsigned option by wrapping
+// it to 2^64 - 1, so a minus sign is refused before conversion.
+CLI::Validator no_minus_sign();
+
 void add_common_flags(CLI::App& cmd, CommonFlags& f);
 
 // Applies the flags that were given over the loaded settings. `crawl` picks

@@ -101,7 +101,8 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   crawl->add_option("--download-ext", o.download_extensions,
                     "File extensions to save, e.g. .pdf (repeatable; needs --download-dir)");
   o.depth_opt = crawl->add_option("-l,--depth", o.depth, "Follow links at most this far from a seed [default 5]");
-  o.max_pages_opt = crawl->add_option("--max-pages", o.max_pages, "Queue at most this many URLs (0 = unlimited)");
+  o.max_pages_opt = crawl->add_option("--max-pages", o.max_pages, "Queue at most this many URLs (0 = unlimited)")
+                        ->check(no_minus_sign());
   o.scope_opt = crawl
                     ->add_option("--scope", o.scope,
                                  "Links followed: host (same host:port as a seed), domain (same registrable domain), "
@@ -114,8 +115,10 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   o.html_parser_opt =
       crawl->add_option("--html-parser", o.html_parser, "fast (one pass, no tree) or gumbo (full HTML5 tree) [fast]")
           ->check(CLI::IsMember({"fast", "gumbo"}));
-  o.max_links_opt = crawl->add_option("--max-links-per-page", o.max_links_per_page,
-                                      "Keep at most this many links of one page [default 10000]");
+  o.max_links_opt = crawl
+                        ->add_option("--max-links-per-page", o.max_links_per_page,
+                                     "Keep at most this many links of one page [default 10000]")
+                        ->check(no_minus_sign());
   crawl->add_option("--frontier", o.frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
                     "redis://HOST[:PORT][/PREFIX][?lease=SECONDS]; each URL is fetched once across all of them, "
