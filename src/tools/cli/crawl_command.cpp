@@ -121,8 +121,9 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
                         ->check(no_minus_sign());
   crawl->add_option("--frontier", o.frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
-                    "redis://HOST[:PORT][/PREFIX][?lease=SECONDS]; each URL is fetched once across all of them, "
-                    "politeness limits are shared, a dead process's URLs return after the lease (default 60 s)");
+                    "redis://HOST[:PORT][/PREFIX][?lease=SECONDS][&grace=SECONDS]; each URL is fetched once across "
+                    "all of them, politeness limits are shared, a dead process's URLs return after the lease "
+                    "(default 60 s); Redis unreachable for grace seconds (default 30) ends this process with exit 5");
   return crawl;
 }
 
