@@ -165,7 +165,7 @@ TEST_CASE("a second signal ends the run at once with whole records only", "[safe
   // Records are being written: a few 64 KiB rounds have reached the file.
   REQUIRE(eventually([&] {
     std::error_code ec;
-    return fs::file_size(results, ec) > 200 * 1024 && !ec;
+    return fs::file_size(results, ec) > std::uintmax_t{200} * 1024 && !ec;
   }));
   ::kill(pid, SIGTERM);
   ::kill(pid, SIGTERM);
@@ -360,6 +360,14 @@ TEST_CASE("outputs are checked before the first request and their write errors e
     text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     CHECK_THAT(text, Catch::Contains(stats.string() + ": cannot write: File too large"));
     CHECK_FALSE(fs::exists(stats));  // no partial file left behind
+  }
+
+  SECTION("negative counts are refused at parse time, not wrapped to 2^64 - 1") {
+    CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "--results", "/dev/null", "--max-body", "-1"}, err) == 2);
+    CHECK_THAT(slurp(err), Catch::Contains("negative"));
+    CHECK(run({FETCHPOOL_BINARY, "-q", "crawl", url, "-o", "/dev/null", "--max-pages", "-1"}, err) == 2);
+    CHECK_THAT(slurp(err), Catch::Contains("negative"));
+    CHECK(server.counters().requests == 0);
   }
 
   SECTION("timeouts out of range are refused at parse time, not wrapped") {

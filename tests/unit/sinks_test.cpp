@@ -155,6 +155,43 @@ TEST_CASE("a write error (full disk) is reported by flush, not lost", "[sinks]")
   CHECK(flushed.error().message.rfind("/dev/full: cannot write results", 0) == 0);
 }
 
+TEST_CASE("the first write error calls the failure handler once, on the writing thread", "[sinks]") {
+  auto sink = fetchpool::JsonlSink::open("/dev/full");
+  REQUIRE(sink.ok());
+  int calls = 0;
+  (*sink)->on_failure([&calls] { ++calls; });
+  for (int i = 0; i < 2000; ++i) (*sink)->write(sample_record());  // past one 64 KiB buffer
+  CHECK(calls == 1);
+  CHECK_FALSE((*sink)->flush().ok());
+  CHECK(calls == 1);
+  (*sink)->on_failure(nullptr);  // the handler's captures may go now
+}
+
+TEST_CASE("records reach the file in whole lines only, before any flush", "[sinks]") {
+  const auto path = temp_file("whole-lines.jsonl");
+  auto sink = fetchpool::JsonlSink::open(path);
+  REQUIRE(sink.ok());
+  bool every_prefix_whole = true;
+  std::uintmax_t last_size = 0;
+  for (int i = 0; i < 3000; ++i) {
+    ResultRecord record = sample_record();
+    record.title.assign(static_cast<std::size_t>(i % 977) * 7, 't');  // sizes that straddle the buffer's end
+    (*sink)->write(record);
+    const auto size = std::filesystem::file_size(path);
+    if (size == last_size) continue;
+    last_size = size;
+    // What a process killed now would leave: it must end on a newline.
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(size) - 1);
+    every_prefix_whole = every_prefix_whole && in.get() == '\n';
+  }
+  CHECK(last_size > 0);  // the buffer was written out at least once before the flush
+  CHECK(every_prefix_whole);
+  REQUIRE((*sink)->flush().ok());
+  CHECK(read_lines(path).size() == 3000);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("opening an unwritable results path fails with its name", "[sinks]") {
   auto sink = fetchpool::open_result_sink("jsonl", "/no/such/dir/out.jsonl");
   REQUIRE_FALSE(sink.ok());

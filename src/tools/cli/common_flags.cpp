@@ -37,6 +37,15 @@ CLI::Validator timeout_seconds(bool zero_allowed) {
 
 }  // namespace
 
+CLI::Validator no_minus_sign() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.find('-') != std::string::npos) return "'" + text + "' is negative; expected a whole number >= 0";
+        return {};
+      },
+      "NUMBER >= 0");
+}
+
 void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   cmd.add_option("-o,--output,--results", f.output,
                  "Results file, one record per URL ('-' = stdout), in every command [default: stdout; for get -P DIR, "
@@ -76,11 +85,12 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                       ->check(timeout_seconds(/*zero_allowed=*/true));
   f.connect_timeout_opt = cmd.add_option("--connect-timeout", f.connect_timeout_s, "Connect timeout in seconds")
                               ->check(timeout_seconds(/*zero_allowed=*/false));
-  f.max_body_opt =
-      cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large");
+  f.max_body_opt = cmd.add_option("--max-body", f.max_body, "Largest in-memory body in bytes; larger = error too_large")
+                       ->check(no_minus_sign());
   f.max_retry_wait_opt = cmd.add_option("--max-retry-wait", f.max_retry_wait_s,
                                         "Longest wait before a retry in seconds, a server's Retry-After included; "
-                                        "a longer Retry-After gives up at once (retry_after_too_long) [default 300]");
+                                        "a longer Retry-After gives up at once (retry_after_too_long) [default 300]")
+                             ->check(no_minus_sign());
   f.max_file_opt = cmd.add_option("--max-filesize", f.max_file_bytes,
                                   "Largest file saved, in bytes written; larger = error too_large [default 16 GiB]")
                        ->check(CLI::PositiveNumber);

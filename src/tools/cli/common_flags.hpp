@@ -14,6 +14,7 @@
 namespace CLI {
 class App;
 class Option;
+class Validator;
 }  // namespace CLI
 
 namespace fetchpool::cli {
@@ -64,6 +65,10 @@ inline constexpr std::uint32_t kUnlimitedRetries = 1'000'000;
 Result<std::uint32_t> parse_tries(const std::string& text);
 
 // Registers the shared flags on `cmd` (after its own, so --help lists them last).
+// For 64-bit counts: CLI11 converts "-1" to an unsigned option by wrapping
+// it to 2^64 - 1, so a minus sign is refused before conversion.
+CLI::Validator no_minus_sign();
+
 void add_common_flags(CLI::App& cmd, CommonFlags& f);
 
 // Applies the flags that were given over the loaded settings. `crawl` picks

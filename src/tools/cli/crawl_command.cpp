@@ -97,7 +97,8 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   o.depth_opt =
       crawl->add_option("--depth", o.depth, "Follow links at most N away from a seed; 0 = the seeds only [default 5]")
           ->excludes(o.level_opt);
-  o.max_pages_opt = crawl->add_option("--max-pages", o.max_pages, "Queue at most this many URLs (0 = unlimited)");
+  o.max_pages_opt = crawl->add_option("--max-pages", o.max_pages, "Queue at most this many URLs (0 = unlimited)")
+                        ->check(no_minus_sign());
   o.scope_opt = crawl
                     ->add_option("--scope", o.scope,
                                  "Links followed: host (same host:port as a seed), domain (same registrable domain), "
@@ -110,12 +111,15 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   o.html_parser_opt =
       crawl->add_option("--html-parser", o.html_parser, "fast (one pass, no tree) or gumbo (full HTML5 tree) [fast]")
           ->check(CLI::IsMember({"fast", "gumbo"}));
-  o.max_links_opt = crawl->add_option("--max-links-per-page", o.max_links_per_page,
-                                      "Keep at most this many links of one page [default 10000]");
+  o.max_links_opt = crawl
+                        ->add_option("--max-links-per-page", o.max_links_per_page,
+                                     "Keep at most this many links of one page [default 10000]")
+                        ->check(no_minus_sign());
   crawl->add_option("--frontier", o.frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
-                    "redis://HOST[:PORT][/PREFIX][?lease=SECONDS]; each URL is fetched once across all of them, "
-                    "politeness limits are shared, a dead process's URLs return after the lease (default 60 s)");
+                    "redis://HOST[:PORT][/PREFIX][?lease=SECONDS][&grace=SECONDS]; each URL is fetched once across "
+                    "all of them, politeness limits are shared, a dead process's URLs return after the lease "
+                    "(default 60 s); Redis unreachable for grace seconds (default 30) ends this process with exit 5");
   return crawl;
 }
 
