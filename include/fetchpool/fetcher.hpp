@@ -98,6 +98,10 @@ struct FetchRequest {
   BodyWriter* writer = nullptr;            // nullptr: body kept in FetchResponse::body, up to max_body_bytes
   bool head_only = false;                  // HEAD request
   bool decode = true;                      // offer and decode content codings (if options.accept_compressed)
+  // false: none of the user's credentials (basic auth, -b cookie string) or
+  // -H headers, for a redirect that left the origin the user named (as curl
+  // does without --location-trusted: a server cannot collect them by redirecting).
+  bool user_credentials = true;
 };
 
 struct FetchResponse {

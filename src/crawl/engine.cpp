@@ -395,6 +395,12 @@ class CrawlEngine::PageDownload {
 
 namespace {
 
+// Whether `url` is on the origin `host_key` ("scheme://host:port") names.
+bool same_origin(const std::string& url, const std::string& host_key) {
+  const auto parsed = Url::parse(url);
+  return parsed && parsed->host_key() == host_key;
+}
+
 // The rules of a crawl that must hold whatever the caller set: obeying
 // robots.txt gates the built-in frontier's pages behind it.
 EngineOptions with_crawl_rules(EngineOptions options) {
@@ -945,7 +951,12 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   // A hop of a redirect chain is saved under its chain's name (curl -O and
   // wget name a file after the URL asked for, not where it moved).
   if (wants_file(record.url) && !start_download(lease, record, request, download, line_options.out)) return;
-  request.extra_headers.insert(request.extra_headers.end(), line_options.headers.begin(), line_options.headers.end());
+  // A hop to another origin than the URL the user named gets none of the
+  // user's credentials or headers: any server could otherwise collect them
+  // with a redirect (curl drops them too, unless --location-trusted).
+  request.user_credentials = lease.item.redirects == 0 || same_origin(lease.item.chain_start, lease.item.host_key);
+  if (request.user_credentials)
+    request.extra_headers.insert(request.extra_headers.end(), line_options.headers.begin(), line_options.headers.end());
   // Nothing reads the body of a plain list fetch: count it, do not keep it.
   DiscardBodyWriter discard;
   if (request.writer == nullptr && !options_.parse_html && !options_.follow_links) request.writer = &discard;

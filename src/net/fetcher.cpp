@@ -384,7 +384,9 @@ struct Fetcher::State {
   // What the handle is currently set to, so a request only touches options
   // that differ from the previous one.
   bool nobody = false;
-  bool decoding = false;  // Accept-Encoding offered, coded bodies decoded (by `inflater`)
+  bool credentials_sent = true;          // the user's auth, cookie string and -H headers are set
+  std::vector<std::string> own_headers;  // base_headers without the user's -H lines
+  bool decoding = false;                 // Accept-Encoding offered, coded bodies decoded (by `inflater`)
   std::uint64_t range_from = 0;
   std::vector<std::string> header_lines;  // the request's extra_headers last applied
   detail::CurlSlistPtr header_list;
@@ -486,6 +488,7 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
 // left at curl's default unless given.
 void Fetcher::State::configure_user_options() {
   CURL* h = easy.get();
+  own_headers = base_headers;
   for (const auto& line : options.headers) {
     const std::string_view name = header_name(line);
     std::erase_if(base_headers,
@@ -564,7 +567,7 @@ CURLcode Fetcher::State::set_headers(const std::vector<std::string>& extra) {
     });
     return replaced || append(base);
   };
-  for (const auto& base : base_headers) {
+  for (const auto& base : credentials_sent ? base_headers : own_headers) {
     if (!append_unless_replaced(base)) return CURLE_OUT_OF_MEMORY;
   }
   if (decoding && !append_unless_replaced(kAcceptEncoding)) return CURLE_OUT_OF_MEMORY;
@@ -599,6 +602,21 @@ CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
     range_from = next.resume_from;
   }
   bool headers_changed = next.extra_headers != header_lines;
+  if (next.user_credentials != credentials_sent) {
+    credentials_sent = next.user_credentials;
+    const char* const kUnset = nullptr;
+    if (!options.username.empty() || !options.password.empty()) {
+      CURLcode code = curl_easy_setopt(h, CURLOPT_USERNAME, credentials_sent ? options.username.c_str() : kUnset);
+      if (code == CURLE_OK)
+        code = curl_easy_setopt(h, CURLOPT_PASSWORD, credentials_sent ? options.password.c_str() : kUnset);
+      if (code != CURLE_OK) return code;
+    }
+    if (!options.cookie.empty()) {
+      const CURLcode code = curl_easy_setopt(h, CURLOPT_COOKIE, credentials_sent ? options.cookie.c_str() : kUnset);
+      if (code != CURLE_OK) return code;
+    }
+    headers_changed = true;
+  }
   if (const bool decode = options.accept_compressed && next.decode; decode != decoding) {
     // Off: no Accept-Encoding, and a coded body is delivered as sent.
     decoding = decode;

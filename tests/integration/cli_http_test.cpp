@@ -253,3 +253,31 @@ TEST_CASE("aria2-style option lines in -i: out= names the file, header= adds a h
   CHECK(lines == std::vector<int>{1, 5, 7});
   CHECK(contains(run.err, "line 8: unknown per-URL option 'colour'"));
 }
+
+TEST_CASE("a redirect to another origin carries none of the user's credentials or headers", "[cli][http]") {
+  fetchpool::LocalServer first(fetchpool::ServerOptions{});
+  fetchpool::LocalServer other(fetchpool::ServerOptions{});
+  const ScratchDir scratch("http-cross-origin");
+  const auto dir = scratch.path() / "files";
+  const auto results = scratch.path() / "r.jsonl";
+  const std::string same_origin = first.base_url() + "/redirect-to?url=/headers";
+  const std::string cross_origin = first.base_url() + "/redirect-to?url=" + other.base_url() + "/headers";
+  CHECK(run_fetchpool({"-q", "get", same_origin, cross_origin, "-P", dir.string(), "-H", "X-Api-Key: k123", "--user",
+                       "alice:secret", "-o", results.string()}) == 0);
+  const auto records = read_jsonl(results);
+  REQUIRE(records.size() == 2);
+  for (const auto& record : records) {
+    INFO(record.dump());
+    REQUIRE(record["ok"] == true);
+    CHECK(record["redirects"] == 1);
+    const std::string echoed = slurp(dir / record["path"].get<std::string>());
+    if (record["url"] == same_origin) {
+      CHECK(contains(echoed, "X-Api-Key: k123\n"));
+      CHECK(contains(echoed, "Authorization: Basic "));
+    } else {
+      CHECK_FALSE(contains(echoed, "X-Api-Key"));
+      CHECK_FALSE(contains(echoed, "Authorization"));
+      CHECK(contains(echoed, "User-Agent: fetchpool/"));  // fetchpool's own headers are still sent
+    }
+  }
+}
