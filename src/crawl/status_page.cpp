@@ -1,5 +1,7 @@
 #include "crawl/status_page.hpp"
 
+#include "base/html_escape.hpp"
+
 namespace fetchpool::detail {
 namespace {
 
@@ -149,29 +151,6 @@ setInterval(() => {
 }, 1000);
 </script></body></html>
 )HTML";
-
-std::string escape_html(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 }  // namespace
 

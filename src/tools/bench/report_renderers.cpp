@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "base/html_escape.hpp"
 #include "tools/bench/bench_common.hpp"
 #include "tools/bench/benchmark.hpp"
 
@@ -20,29 +21,6 @@ std::string memory_text(const std::optional<double>& kib) {
   if (!kib) return "n/a";
   if (*kib >= 10 * 1024.0) return strprintf("%.1f MiB", *kib / 1024.0);
   return strprintf("%.0f KiB", *kib);
-}
-
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 // A "nice" tick step (1, 2 or 5 x 10^k) giving at most about `ticks` ticks up to `top`.
@@ -209,8 +187,8 @@ std::string svg_frame(const BenchReport& report, const SvgScale& scale) {
       kWidth, kHeight, kWidth, kHeight);
   svg += strprintf("<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", kWidth, kHeight);
   svg += strprintf("<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n", kWidth / 2,
-                   xml_escape(strprintf("Speedup vs workers: %llu requests, L = %.1f ms",
-                                        static_cast<unsigned long long>(report.requests), report.latency_ms))
+                   detail::escape_html(strprintf("Speedup vs workers: %llu requests, L = %.1f ms",
+                                                 static_cast<unsigned long long>(report.requests), report.latency_ms))
                        .c_str());
   // Grid, ticks and tick labels.
   for (double y = 0; y <= scale.y_top + scale.y_step / 2; y += scale.y_step) {
@@ -300,7 +278,8 @@ std::string svg_legend(const std::vector<Series>& series) {
     svg += strprintf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
                      legend_x + 8, y - 4, legend_x + 36, y - 4, series[i].colour.c_str(),
                      dash_attribute(series[i]).c_str());
-    svg += strprintf("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", legend_x + 44, y, xml_escape(series[i].name).c_str());
+    svg += strprintf("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", legend_x + 44, y,
+                     detail::escape_html(series[i].name).c_str());
   }
   return svg;
 }
