@@ -6,12 +6,14 @@
 #include <cerrno>
 #include <chrono>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include "base/rfc3339.hpp"
 #include "fetchpool/engine.hpp"
 #include "fetchpool/sinks.hpp"
 #include "support/sanitized.hpp"
@@ -162,6 +164,39 @@ TEST_CASE("every list line gets exactly one record, with its line number", "[eng
   CHECK(by_line[6].ok());
   CHECK(by_line[6].title == "Page 1");
   CHECK(server.requests_for("/") == 1);
+}
+
+TEST_CASE("the engine stamps fetched_at on every fetched record, before any sink sees it", "[engine]") {
+  LocalServer server(ServerOptions{});
+  const std::string base = server.base_url();
+  const std::vector<std::string> lines{base + "/", base + "/status/404", "not a url", base + "/"};
+  EngineOptions o;
+  o.workers = 2;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  const std::string before = detail::rfc3339(std::chrono::system_clock::now());
+  engine.start();
+  std::uint64_t n = 0;
+  for (const auto& line : lines) engine.add(line, ++n);
+  engine.finish_input();
+  engine.wait();
+  const std::string after = detail::rfc3339(std::chrono::system_clock::now());
+  std::map<std::uint64_t, ResultRecord> by_line;
+  for (const auto& r : sink.records()) by_line[r.line] = r;
+  REQUIRE(by_line.size() == lines.size());
+  const std::regex rfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)");
+  for (const std::uint64_t fetched : {1, 2}) {
+    INFO("line " << fetched);
+    const auto& at = by_line[fetched].fetched_at;
+    CHECK(std::regex_match(at, rfc3339));
+    // Same fixed-width layout, so text order is time order.
+    CHECK(at >= before);
+    CHECK(at <= after);
+  }
+  // Never fetched: an invalid line and a duplicate have no fetch time.
+  CHECK(by_line[3].fetched_at.empty());
+  CHECK(by_line[4].error == ErrorCode::kDuplicate);
+  CHECK(by_line[4].fetched_at.empty());
 }
 
 TEST_CASE("transient failures are retried, and the record says how many tries", "[engine]") {

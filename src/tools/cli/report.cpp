@@ -7,30 +7,19 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 
+#include "base/rfc3339.hpp"
 #include "base/unique_fd.hpp"
 
 namespace fetchpool::cli {
-
-std::string rfc3339(std::chrono::system_clock::time_point time) {
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[64];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
-  return text;
-}
 
 nlohmann::ordered_json stats_to_json(const StatsSnapshot& s, const RunInfo& run) {
   const double seconds = std::chrono::duration<double>(s.elapsed).count();
   nlohmann::ordered_json j;
   j["version"] = FETCHPOOL_VERSION;
-  j["start"] = rfc3339(run.start);
-  j["end"] = rfc3339(run.end);
+  j["start"] = detail::rfc3339(run.start);
+  j["end"] = detail::rfc3339(run.end);
   j["finish_reason"] = run.finish_reason;
   j["done"] = s.done;
   j["ok"] = s.ok;
