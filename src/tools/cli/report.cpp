@@ -11,41 +11,18 @@
 
 #include "base/rfc3339.hpp"
 #include "base/unique_fd.hpp"
+#include "crawl/stats_json.hpp"
 
 namespace fetchpool::cli {
 
 nlohmann::ordered_json stats_to_json(const StatsSnapshot& s, const RunInfo& run) {
-  const double seconds = std::chrono::duration<double>(s.elapsed).count();
   nlohmann::ordered_json j;
   j["version"] = FETCHPOOL_VERSION;
   j["start"] = detail::rfc3339(run.start);
   j["end"] = detail::rfc3339(run.end);
   j["finish_reason"] = run.finish_reason;
-  j["done"] = s.done;
-  j["ok"] = s.ok;
-  j["skipped"] = s.skipped;
-  j["failed"] = s.failed;
-  j["retries"] = s.retries;
-  j["bytes"] = s.bytes;
-  j["elapsed_s"] = seconds;
-  j["pages_per_s"] = seconds > 0 ? static_cast<double>(s.done) / seconds : 0.0;
-  nlohmann::ordered_json by_status = nlohmann::ordered_json::object();
-  std::uint64_t no_response = 0;
-  for (const auto& [status, count] : s.by_status) {
-    // A URL never answered (a connect error, robots.txt, a duplicate) has no status to count under.
-    if (status == 0) {
-      no_response = count;
-      continue;
-    }
-    by_status[status < 0 ? std::string("other") : std::to_string(status)] = count;
-  }
-  j["by_status"] = by_status;
-  j["no_response"] = no_response;
-  nlohmann::ordered_json by_error = nlohmann::ordered_json::object();
-  for (const auto& [name, count] : s.by_error) by_error[name] = count;
-  j["by_error"] = by_error;
-  j["latency_ms"] = {{"mean", s.latency_mean_ms}, {"p50", s.latency_p50_ms}, {"p90", s.latency_p90_ms},
-                     {"p95", s.latency_p95_ms},   {"p99", s.latency_p99_ms}, {"max", s.latency_max_ms}};
+  // One writer of the counts for this file and status.json.
+  j.update(counts_json(s));
   nlohmann::ordered_json workers;
   workers["requested"] = s.workers_requested;
   workers["started"] = s.workers_started;
