@@ -113,6 +113,11 @@ std::vector<std::string> crawl_args(const fetchpool::LocalServer& server, const 
           "--depth",        "1000", "-o",    results.string(),        "--state", state.string()};
 }
 
+std::vector<std::string> get_args(const fs::path& list, const fs::path& results, const fs::path& state) {
+  return {FETCHPOOL_BINARY, "-q",      "get",         "-i", list.string(), "-j", std::to_string(kWorkers), "--results",
+          results.string(), "--state", state.string()};
+}
+
 }  // namespace
 
 TEST_CASE("a crawl SIGKILLed at random points resumes to exactly the site's pages, each once", "[state]") {
@@ -199,17 +204,7 @@ TEST_CASE("a list fetch SIGKILLed twice gives every input line exactly one recor
     }
   }
   const auto results = dir.path() / "results.jsonl";
-  const std::vector<std::string> args = {FETCHPOOL_BINARY,
-                                         "-q",
-                                         "get",
-                                         "-i",
-                                         list.string(),
-                                         "-j",
-                                         std::to_string(kWorkers),
-                                         "--results",
-                                         results.string(),
-                                         "--state",
-                                         (dir.path() / "state").string()};
+  const auto args = get_args(list, results, dir.path() / "state");
   int kills = 0;
   for (const std::uint64_t at : {100u, 250u}) {
     const auto [code, killed] = run_until(args, server, at, SIGKILL);
@@ -311,15 +306,7 @@ TEST_CASE("a resumed run's rewritten records keep the fetched_at of their first 
     for (const auto& path : pages) out << server.base_url() << path << "\n";
   }
   const auto results = dir.path() / "results.jsonl";
-  const std::vector<std::string> args = {FETCHPOOL_BINARY,
-                                         "-q",
-                                         "get",
-                                         "-i",
-                                         list.string(),
-                                         "-o",
-                                         results.string(),
-                                         "--state",
-                                         (dir.path() / "state").string()};
+  const auto args = get_args(list, results, dir.path() / "state");
   auto fetched_at = [&results] {
     std::map<std::string, nlohmann::json> by_url;
     std::ifstream in(results);
