@@ -44,7 +44,7 @@ struct ResultRecord {
   std::string path;        // downloaded file, relative to the output directory
   std::string sha256;      // of the downloaded file
   bool parsed = false;     // the body was parsed as HTML, so title and links are known (else null in JSON)
-  std::string fetched_at;  // RFC 3339 UTC time the record was made, set by the CLI; "" = null
+  std::string fetched_at;  // RFC 3339 UTC time the fetch ended, set by CrawlEngine; "" = null
 
   // Success: fetched, and the final status is 2xx or 3xx.
   bool ok() const noexcept { return error == ErrorCode::kOk && status >= 200 && status < 400; }

@@ -7,11 +7,13 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <unordered_map>
 
 #include "base/ascii.hpp"
+#include "base/rfc3339.hpp"
 #include "base/sized_thread.hpp"
 #include "crawl/worker_budget.hpp"
 #include "fetchpool/robots.hpp"
@@ -765,6 +767,16 @@ std::vector<InFlightUrl> CrawlEngine::in_flight(std::size_t limit) const { retur
 std::size_t CrawlEngine::in_flight_count() const { return in_flight_->size(); }
 
 void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds elapsed) {
+  // Stamped here, before any sink (the --state journal first of all), so every
+  // sink and a resumed run's rewrite keep the time. Records are emitted as
+  // their fetch ends, so now is the fetch's time; a URL never fetched (a
+  // duplicate, an invalid line) has none.
+  std::optional<ResultRecord> stamped;
+  if (record.attempts > 0 && record.fetched_at.empty()) {
+    stamped.emplace(record);
+    stamped->fetched_at = detail::rfc3339(std::chrono::system_clock::now());
+  }
+  const ResultRecord& out = stamped ? *stamped : record;
   stats_.record(Outcome{record.status, record.error, record.bytes, elapsed});
   if (shared_frontier_) {
     // A transfer cut short by a stop is given back to the shared crawl, and
@@ -774,10 +786,10 @@ void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds ela
     // record reaches the kernel first: a node killed with SIGKILL loses no
     // record of a URL it completed (one write(2) per record, small next to a
     // fetch). A flush error is sticky: the caller's final flush() reports it.
-    sink_.write(record);
+    sink_.write(out);
     (void)sink_.flush();
   } else {
-    sink_.write(record);
+    sink_.write(out);
   }
   records_.fetch_add(1, std::memory_order_relaxed);
 }

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "crawl/stats_json.hpp"
 #include "crawl/status_page.hpp"
 #include "fetchpool/thread_annotations.hpp"
 
@@ -178,25 +179,19 @@ json StatusServer::State::status() const {
   json j;
   j["label"] = options.label;
   j["elapsed_s"] = now_s;
-  json node;
-  node["done"] = snapshot.done;
-  node["ok"] = snapshot.ok;
-  node["failed"] = snapshot.failed;
-  node["skipped"] = snapshot.skipped;
-  node["bytes"] = snapshot.bytes;
-  node["retries"] = snapshot.retries;
+  // The counts as --stats-json writes them, then what only a live view has:
+  // pages_per_s and bytes_per_s over the last kRateWindow (not the whole run),
+  // the requests in flight, and the two fields status.json had before the
+  // counts had one writer: `errors` (= by_error) and by_status keyed by the
+  // raw status (0 = no response, -1 = outside 100..599).
+  json node = counts_json(snapshot);
   node["in_flight"] = engine.in_flight_count();
   node["pages_per_s"] = pages_per_s;
   node["bytes_per_s"] = bytes_per_s;
   json by_status = json::object();
   for (const auto& [code, n] : snapshot.by_status) by_status[std::to_string(code)] = n;
   node["by_status"] = by_status;
-  json errors = json::object();
-  for (const auto& [name, n] : snapshot.by_error) errors[name] = n;
-  node["errors"] = errors;
-  node["latency_ms"] = {{"p50", snapshot.latency_p50_ms}, {"p90", snapshot.latency_p90_ms},
-                        {"p95", snapshot.latency_p95_ms}, {"p99", snapshot.latency_p99_ms},
-                        {"max", snapshot.latency_max_ms}, {"mean", snapshot.latency_mean_ms}};
+  node["errors"] = node["by_error"];
   j["node"] = node;
 
   // The frontier's counts: a shared frontier's are the whole crawl's.

@@ -13,6 +13,7 @@
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/state_journal.hpp"
 #include "fetchpool/thread_annotations.hpp"
+#include "support/engine_fixture.hpp"
 #include "support/scratch_dir.hpp"
 #include "tools/testsite/local_server.hpp"
 
@@ -89,25 +90,14 @@ class OtherFrontier final : public Frontier {
 
 // A crawl that obeys robots.txt, with robots_first left out.
 EngineOptions robots_without_gate() {
-  EngineOptions o;
-  o.workers = 8;
-  o.follow_links = true;
-  o.robots = true;
+  EngineOptions o = fetchpool::testing::crawl_options(8);
   o.frontier.robots_first = false;
-  o.frontier.max_depth = 1'000'000;
-  o.retry.max_retries = 0;
-  o.scope = ScopeOptions{};
   return o;
 }
 
 void run_crawl(CrawlEngine& engine, const std::string& seed) {
   REQUIRE(engine.prepare().ok());
-  REQUIRE(engine.set_seeds({seed}).ok());
-  engine.start();
-  engine.add(seed, 0);
-  engine.finish_input();
-  const auto summary = engine.wait();
-  CHECK_FALSE(summary.interrupted);
+  fetchpool::testing::crawl_to_end(engine, seed);
 }
 
 void check_robots_obeyed(const LocalServer& server, const ServerOptions& options,

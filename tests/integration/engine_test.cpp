@@ -6,19 +6,26 @@
 #include <cerrno>
 #include <chrono>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include "base/rfc3339.hpp"
 #include "fetchpool/engine.hpp"
 #include "fetchpool/sinks.hpp"
+#include "support/engine_fixture.hpp"
 #include "support/sanitized.hpp"
 #include "tools/testsite/local_server.hpp"
 
 using namespace fetchpool;
 using namespace std::chrono_literals;
+using fetchpool::testing::crawl;
+using fetchpool::testing::crawl_options;
+using fetchpool::testing::run_list;
+using fetchpool::testing::urls_of;
 
 namespace {
 
@@ -30,31 +37,6 @@ std::size_t thread_count() {
     closedir(dir);
   }
   return n;
-}
-
-EngineOptions crawl_options(std::uint32_t workers) {
-  EngineOptions o;
-  o.workers = workers;
-  o.follow_links = true;
-  o.robots = true;
-  o.frontier.robots_first = true;
-  o.frontier.max_depth = 1'000'000;
-  o.retry.max_retries = 0;
-  o.scope = ScopeOptions{};
-  return o;
-}
-
-std::vector<ResultRecord> crawl(const std::string& seed, EngineOptions options) {
-  MemorySink sink;
-  CrawlEngine engine(std::move(options), sink);
-  REQUIRE(engine.set_seeds({seed}).ok());
-  engine.start();
-  engine.add(seed, 0);
-  engine.finish_input();
-  const auto summary = engine.wait();
-  CHECK_FALSE(summary.interrupted);
-  CHECK(summary.records == sink.size());
-  return sink.records();
 }
 
 }  // namespace
@@ -102,20 +84,15 @@ TEST_CASE("a list fetch with many workers takes about the ideal time", "[engine]
   LocalServer server(server_options);
   const auto paths = site_page_paths(server_options.site);
 
+  const auto urls = urls_of(server.base_url(), paths);
   auto timed_run = [&](std::uint32_t workers) {
     EngineOptions o;
     o.workers = workers;
-    MemorySink sink;
-    CrawlEngine engine(o, sink);
     const auto started = std::chrono::steady_clock::now();
-    engine.start();
-    std::uint64_t line = 0;
-    for (const auto& path : paths) engine.add(server.base_url() + path, ++line);
-    engine.finish_input();
-    engine.wait();
+    const auto run = run_list(o, urls);
     const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::size_t ok = 0;
-    for (const auto& r : sink.records()) ok += r.ok() ? 1 : 0;
+    for (const auto& r : run.records) ok += r.ok() ? 1 : 0;
     CHECK(ok == paths.size());
     return seconds;
   };
@@ -139,18 +116,7 @@ TEST_CASE("every list line gets exactly one record, with its line number", "[eng
   };
   EngineOptions o;
   o.workers = 4;
-  MemorySink sink;
-  CrawlEngine engine(o, sink);
-  engine.start();
-  std::uint64_t n = 0;
-  for (const auto& line : lines) engine.add(line, ++n);
-  engine.finish_input();
-  engine.wait();
-  std::map<std::uint64_t, ResultRecord> by_line;
-  for (const auto& r : sink.records()) {
-    CHECK(by_line.count(r.line) == 0);
-    by_line[r.line] = r;
-  }
+  auto by_line = run_list(o, lines).by_line();
   REQUIRE(by_line.size() == lines.size());
   CHECK(by_line[1].ok());
   CHECK(by_line[2].error == ErrorCode::kInvalidUrl);
@@ -164,21 +130,41 @@ TEST_CASE("every list line gets exactly one record, with its line number", "[eng
   CHECK(server.requests_for("/") == 1);
 }
 
+TEST_CASE("the engine stamps fetched_at on every fetched record, before any sink sees it", "[engine]") {
+  LocalServer server(ServerOptions{});
+  const std::string base = server.base_url();
+  const std::vector<std::string> lines{base + "/", base + "/status/404", "not a url", base + "/"};
+  EngineOptions o;
+  o.workers = 2;
+  const std::string before = detail::rfc3339(std::chrono::system_clock::now());
+  auto by_line = run_list(o, lines).by_line();
+  const std::string after = detail::rfc3339(std::chrono::system_clock::now());
+  REQUIRE(by_line.size() == lines.size());
+  const std::regex rfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)");
+  for (const std::uint64_t fetched : {1, 2}) {
+    INFO("line " << fetched);
+    const auto& at = by_line[fetched].fetched_at;
+    CHECK(std::regex_match(at, rfc3339));
+    // Same fixed-width layout, so text order is time order.
+    CHECK(at >= before);
+    CHECK(at <= after);
+  }
+  // Never fetched: an invalid line and a duplicate have no fetch time.
+  CHECK(by_line[3].fetched_at.empty());
+  CHECK(by_line[4].error == ErrorCode::kDuplicate);
+  CHECK(by_line[4].fetched_at.empty());
+}
+
 TEST_CASE("transient failures are retried, and the record says how many tries", "[engine]") {
   LocalServer server(ServerOptions{});
   EngineOptions o;
   o.workers = 2;
   o.retry.max_retries = 2;
   o.retry.base_delay = 10ms;
-  MemorySink sink;
-  CrawlEngine engine(o, sink);
-  engine.start();
-  engine.add(server.base_url() + "/flaky/a?fail=2", 1);  // 503, 503, 200
-  engine.add(server.base_url() + "/flaky/b?fail=9", 2);  // never recovers within 3 tries
-  engine.finish_input();
-  const auto summary = engine.wait();
-  std::map<std::uint64_t, ResultRecord> by_line;
-  for (const auto& r : sink.records()) by_line[r.line] = r;
+  const auto run = run_list(o, {server.base_url() + "/flaky/a?fail=2",    // 503, 503, 200
+                                server.base_url() + "/flaky/b?fail=9"});  // never recovers within 3 tries
+  const auto& summary = run.summary;
+  auto by_line = run.by_line();
   CHECK(by_line[1].ok());
   CHECK(by_line[1].attempts == 3);
   CHECK_FALSE(by_line[2].ok());
@@ -197,16 +183,13 @@ TEST_CASE("a list's last retries still run after the idle workers have left", "[
   o.workers = 16;
   o.retry.max_retries = 3;
   o.retry.base_delay = 20ms;
-  MemorySink sink;
-  CrawlEngine engine(o, sink);
-  engine.start();
-  std::uint64_t line = 0;
-  for (int i = 0; i < 24; ++i) engine.add(server.base_url() + "/status/200?n=" + std::to_string(i), ++line);
-  for (int i = 0; i < 4; ++i) engine.add(server.base_url() + "/flaky/last" + std::to_string(i) + "?fail=3", ++line);
-  engine.finish_input();
-  const auto summary = engine.wait();
-  std::map<std::uint64_t, ResultRecord> by_line;
-  for (const auto& r : sink.records()) by_line[r.line] = r;
+  std::vector<std::string> urls;
+  urls.reserve(28);
+  for (int i = 0; i < 24; ++i) urls.push_back(server.base_url() + "/status/200?n=" + std::to_string(i));
+  for (int i = 0; i < 4; ++i) urls.push_back(server.base_url() + "/flaky/last" + std::to_string(i) + "?fail=3");
+  const auto run = run_list(o, urls);
+  const auto& summary = run.summary;
+  auto by_line = run.by_line();
   REQUIRE(by_line.size() == 28);
   for (std::uint64_t l = 1; l <= 24; ++l) CHECK(by_line[l].ok());
   for (std::uint64_t l = 25; l <= 28; ++l) {
@@ -304,20 +287,12 @@ TEST_CASE("a list longer than the input queue limit streams through, one record 
   o.workers = 3;
   o.max_queued_input = 4;  // the feeder blocks almost at once, and workers must free it
   o.parse_html = false;
-  MemorySink sink;
-  CrawlEngine engine(o, sink);
-  engine.start();
-  const std::uint64_t kLines = paths.size();
-  for (std::uint64_t line = 1; line <= kLines; ++line) engine.add(server.base_url() + paths[line - 1], line);
-  engine.finish_input();
-  const auto summary = engine.wait();
-  CHECK_FALSE(summary.interrupted);
-  std::set<std::uint64_t> lines;
-  for (const auto& r : sink.records()) {
-    CHECK(r.ok());
-    CHECK(lines.insert(r.line).second);
-  }
-  CHECK(lines.size() == kLines);
+  const auto urls = urls_of(server.base_url(), paths);
+  const auto run = run_list(o, urls);
+  CHECK_FALSE(run.summary.interrupted);
+  const auto by_line = run.by_line();
+  for (const auto& [line, r] : by_line) CHECK(r.ok());
+  CHECK(by_line.size() == paths.size());
 }
 
 TEST_CASE("stopping while the feeder waits for room records the line as aborted", "[engine]") {
@@ -366,22 +341,13 @@ TEST_CASE("thread creation failing part-way costs only the workers not made", "[
   o.spawn_hook = [made](std::uint32_t index) {
     if (index >= made) throw std::system_error(EAGAIN, std::generic_category(), "pthread_create (test seam)");
   };
-  MemorySink sink;
-  CrawlEngine engine(o, sink);
-  engine.start();
-  std::uint64_t line = 0;
-  for (const auto& path : paths) engine.add(server.base_url() + path, ++line);
-  engine.finish_input();
-  const auto summary = engine.wait();
+  const auto urls = urls_of(server.base_url(), paths);
+  const auto run = run_list(o, urls);
+  const auto& summary = run.summary;
   INFO("made " << made << ", started " << summary.stats.workers_started);
   CHECK_FALSE(summary.interrupted);
-  std::set<std::uint64_t> lines;
-  for (const auto& r : sink.records()) {
-    CHECK(r.ok());
-    lines.insert(r.line);
-  }
-  CHECK(lines.size() == paths.size());
-  CHECK(sink.size() == paths.size());
+  for (const auto& [line, r] : run.by_line()) CHECK(r.ok());
+  CHECK(run.records.size() == paths.size());
   CHECK(summary.stats.workers_requested == 50);
   // With no worker thread, the spawner thread does the work itself.
   CHECK(summary.stats.workers_started == std::max(made, 1u));
@@ -393,14 +359,10 @@ TEST_CASE("a short list starts about as many workers as it has URLs", "[engine][
   LocalServer server(ServerOptions{});
   EngineOptions o;
   o.workers = 200;
-  MemorySink sink;
-  CrawlEngine engine(o, sink);
-  engine.start();
-  for (std::uint64_t line = 1; line <= 3; ++line)
-    engine.add(server.base_url() + "/s/0/" + std::to_string(line) + ".html", line);
-  engine.finish_input();
-  const auto summary = engine.wait();
-  CHECK(sink.size() == 3);
+  const auto run = run_list(
+      o, {server.base_url() + "/s/0/1.html", server.base_url() + "/s/0/2.html", server.base_url() + "/s/0/3.html"});
+  const auto& summary = run.summary;
+  CHECK(run.records.size() == 3);
   CHECK(summary.stats.workers_started >= 1);
   // Workers start when queued work finds none idle: 3 URLs, 3 workers, one
   // more at most in the instant between a start and its first pop.
@@ -417,14 +379,9 @@ TEST_CASE("a list fetch that nobody parses counts the body as it streams instead
     o.retry.max_retries = 0;
     o.parse_html = parse;
     o.fetch.max_body_bytes = 1000;  // bounds bodies kept in memory only
-    MemorySink sink;
-    CrawlEngine engine(o, sink);
-    engine.start();
-    engine.add(url, 1);
-    engine.finish_input();
-    engine.wait();
-    REQUIRE(sink.size() == 1);
-    const ResultRecord record = sink.records().front();
+    const auto run = run_list(o, {url});
+    REQUIRE(run.records.size() == 1);
+    const ResultRecord& record = run.records.front();
     INFO("parse_html " << parse << ": " << record.error_message);
     if (parse) {
       CHECK(record.error == ErrorCode::kTooLarge);  // a body that is read must fit in memory

@@ -18,19 +18,10 @@
 #include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
+using fetchpool::testing::records_by_url;
 using fetchpool::testing::ScratchDir;
 
 namespace {
-
-std::map<std::string, nlohmann::json> records_by_url(const fs::path& results) {
-  std::ifstream in(results);
-  std::map<std::string, nlohmann::json> by_url;
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    by_url[j["url"].get<std::string>()] = j;
-  }
-  return by_url;
-}
 
 // The server's /bytes/<n> body: byte k is 'a' + k % 26.
 std::string expected_bytes(std::size_t n) {

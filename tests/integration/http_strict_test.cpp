@@ -17,58 +17,36 @@
 #include "fetchpool/engine.hpp"
 #include "fetchpool/sinks.hpp"
 #include "support/cli_runner.hpp"
+#include "support/engine_fixture.hpp"
 #include "tools/cli/exit_codes.hpp"
 #include "tools/testsite/local_server.hpp"
 
 namespace fs = std::filesystem;
 using namespace fetchpool;
 using namespace std::chrono_literals;
+using fetchpool::testing::crawl;
 using fetchpool::testing::ScratchDir;
 
 namespace {
 
-// A list fetch of `urls` (lines 1..n) through the engine; records by line.
+// A list fetch of `urls` (lines 1..n) through the engine; records by line,
+// one per input line whatever its chain.
 std::map<std::uint64_t, ResultRecord> fetch_list(const std::vector<std::string>& urls, EngineOptions o = {}) {
-  MemorySink sink;
-  CrawlEngine engine(std::move(o), sink);
-  engine.start();
-  std::uint64_t line = 0;
-  for (const auto& url : urls) engine.add(url, ++line);
-  engine.finish_input();
-  const auto summary = engine.wait();
-  CHECK_FALSE(summary.interrupted);
-  std::map<std::uint64_t, ResultRecord> by_line;
-  for (const auto& record : sink.records()) {
-    CHECK(by_line.count(record.line) == 0);  // one record per input line, whatever its chain
-    by_line[record.line] = record;
-  }
+  const auto run = fetchpool::testing::run_list(std::move(o), urls);
+  CHECK_FALSE(run.summary.interrupted);
+  auto by_line = run.by_line();
   CHECK(by_line.size() == urls.size());
   return by_line;
 }
 
+// A crawl of the seed only (its redirects are not links), two workers, in `mode`'s scope.
 EngineOptions crawl_options(ScopeMode mode = ScopeMode::kSameHost) {
-  EngineOptions o;
-  o.workers = 2;
-  o.follow_links = true;
-  o.robots = true;
-  o.frontier.robots_first = true;
-  o.frontier.max_depth = 0;  // the seed only: its redirects are not links
-  o.retry.max_retries = 0;
+  EngineOptions o = fetchpool::testing::crawl_options(2);
+  o.frontier.max_depth = 0;
   ScopeOptions scope;
   scope.mode = mode;
   o.scope = scope;
   return o;
-}
-
-std::vector<ResultRecord> crawl(const std::string& seed, EngineOptions options) {
-  MemorySink sink;
-  CrawlEngine engine(std::move(options), sink);
-  REQUIRE(engine.set_seeds({seed}).ok());
-  engine.start();
-  engine.add(seed, 0);
-  engine.finish_input();
-  CHECK_FALSE(engine.wait().interrupted);
-  return sink.records();
 }
 
 std::string read_file(const fs::path& p) {
@@ -80,16 +58,6 @@ std::string pattern_bytes(std::size_t first, std::size_t count) {
   std::string s(count, '\0');
   for (std::size_t k = 0; k < count; ++k) s[k] = static_cast<char>('a' + (first + k) % 26);
   return s;
-}
-
-std::map<std::string, nlohmann::json> records_by_url(const fs::path& results) {
-  std::ifstream in(results);
-  std::map<std::string, nlohmann::json> by_url;
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    by_url[j["url"].get<std::string>()] = j;
-  }
-  return by_url;
 }
 
 }  // namespace
@@ -276,14 +244,7 @@ TEST_CASE("every 206 is checked against the Range sent", "[http][range]") {
   const ScratchDir scratch("strict-range");
   const auto& dir = scratch.path();
   const auto base = server.base_url();
-  const auto results = dir / "results.jsonl";
-  auto get = [&](const std::string& url, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"-q", "get", url, "-P", dir.string(), "-t", "1", "-o", results.string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    const int code = fetchpool::testing::run_fetchpool(args);
-    auto record = records_by_url(results).at(url);
-    return std::make_pair(code, record);
-  };
+  const fetchpool::testing::GetIntoDirectory get(dir);
   SECTION("an earlier start than asked is written at its offset") {
     std::ofstream(dir / "200000.part", std::ios::binary) << pattern_bytes(0, 70000);
     const auto [code, record] = get(base + "/bytes/200000?early=1000", {"--continue"});
@@ -322,13 +283,7 @@ TEST_CASE("downloads keep the entity as sent unless --compressed, under --max-fi
   const ScratchDir scratch("strict-entity");
   const auto& dir = scratch.path();
   const auto base = server.base_url();
-  const auto results = dir / "results.jsonl";
-  auto get = [&](const std::string& url, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"-q", "get", url, "-P", dir.string(), "-t", "1", "-o", results.string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    const int code = fetchpool::testing::run_fetchpool(args);
-    return std::make_pair(code, records_by_url(results).at(url));
-  };
+  const fetchpool::testing::GetIntoDirectory get(dir);
   SECTION("a gzip-coded body is saved coded, byte for byte") {
     const auto [code, record] = get(base + "/gzip-bomb?mib=64");
     CHECK(code == 0);

@@ -113,6 +113,11 @@ std::vector<std::string> crawl_args(const fetchpool::LocalServer& server, const 
           "--depth",        "1000", "-o",    results.string(),        "--state", state.string()};
 }
 
+std::vector<std::string> get_args(const fs::path& list, const fs::path& results, const fs::path& state) {
+  return {FETCHPOOL_BINARY, "-q",      "get",         "-i", list.string(), "-j", std::to_string(kWorkers), "--results",
+          results.string(), "--state", state.string()};
+}
+
 }  // namespace
 
 TEST_CASE("a crawl SIGKILLed at random points resumes to exactly the site's pages, each once", "[state]") {
@@ -199,17 +204,7 @@ TEST_CASE("a list fetch SIGKILLed twice gives every input line exactly one recor
     }
   }
   const auto results = dir.path() / "results.jsonl";
-  const std::vector<std::string> args = {FETCHPOOL_BINARY,
-                                         "-q",
-                                         "get",
-                                         "-i",
-                                         list.string(),
-                                         "-j",
-                                         std::to_string(kWorkers),
-                                         "--results",
-                                         results.string(),
-                                         "--state",
-                                         (dir.path() / "state").string()};
+  const auto args = get_args(list, results, dir.path() / "state");
   int kills = 0;
   for (const std::uint64_t at : {100u, 250u}) {
     const auto [code, killed] = run_until(args, server, at, SIGKILL);
@@ -297,4 +292,40 @@ TEST_CASE("CSV results are rebuilt with one header and stdout gets only new reco
   CHECK(read_results(dir.path() / "first.jsonl").lines == pages.size() + privates.size());
   CHECK(wait_exit(spawn(to_stdout, (dir.path() / "second.jsonl").string()), 60s) == 0);
   CHECK(fs::file_size(dir.path() / "second.jsonl") == 0);
+}
+
+TEST_CASE("a resumed run's rewritten records keep the fetched_at of their first run", "[state]") {
+  fetchpool::ServerOptions options;
+  options.site.pages = 20;
+  fetchpool::LocalServer server(options);
+  fetchpool::testing::ScratchDir dir("state-fetched-at");
+  const auto pages = fetchpool::site_page_paths(options.site);
+  const auto list = dir.path() / "list.txt";
+  {
+    std::ofstream out(list);
+    for (const auto& path : pages) out << server.base_url() << path << "\n";
+  }
+  const auto results = dir.path() / "results.jsonl";
+  const auto args = get_args(list, results, dir.path() / "state");
+  auto fetched_at = [&results] {
+    std::map<std::string, nlohmann::json> by_url;
+    std::ifstream in(results);
+    for (std::string line; std::getline(in, line);) {
+      const auto record = nlohmann::json::parse(line);
+      by_url[record["url"].get<std::string>()] = record["fetched_at"];
+    }
+    return by_url;
+  };
+  REQUIRE(wait_exit(spawn(args), 120s) == 0);
+  const auto first = fetched_at();
+  REQUIRE(first.size() == pages.size());
+  for (const auto& [url, at] : first) {
+    INFO(url);
+    CHECK(at.is_string());
+  }
+  // The rerun fetches nothing and rebuilds the results file from the journal.
+  const auto requests = server.counters().requests;
+  REQUIRE(wait_exit(spawn(args), 120s) == 0);
+  CHECK(server.counters().requests == requests);
+  CHECK(fetched_at() == first);
 }

@@ -231,6 +231,11 @@ TEST_CASE("status.json and /metrics follow a live crawl, and promtool accepts th
   std::ofstream(dir.path() / "final.prom") << metrics;
   CHECK(run({program("promtool"), "check", "metrics"}, dir.path() / "final.prom", dir.path() / "out") == 0);
   CHECK(status["node"]["done"] == summary.stats.done);
+  // The node's counts are --stats-json's; status.json keeps `errors` and its raw by_status keys beside them.
+  CHECK(status["node"]["by_error"] == status["node"]["errors"]);
+  CHECK(status["node"]["by_error"]["robots_disallowed"] == summary.stats.by_error.at("robots_disallowed"));
+  CHECK(status["node"]["no_response"] == summary.stats.by_status.at(0));
+  CHECK(status["node"]["by_status"]["0"] == summary.stats.by_status.at(0));
   CHECK(status["crawl"]["finished"] == true);
   CHECK(status["eta_s"] == 0.0);
   CHECK(metric(metrics, "fetchpool_urls_total{outcome=\"ok\"}") == static_cast<double>(summary.stats.ok));

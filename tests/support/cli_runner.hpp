@@ -1,15 +1,21 @@
-// Runs the fetchpool CLI in-process with an argv, as a user would type it;
-// ScratchDir (scratch_dir.hpp) comes along for the CLI tests.
+// Runs the fetchpool CLI in-process with an argv, as a user would type it,
+// and reads the records it wrote; ScratchDir (scratch_dir.hpp) comes along
+// for the CLI tests.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/scratch_dir.hpp"
@@ -52,5 +58,33 @@ inline CliRun run_fetchpool_capturing(std::vector<std::string> args, const std::
   run.err = text.str();
   return run;
 }
+
+// A JSON Lines results file: each record by its URL (the last one wins).
+inline std::map<std::string, nlohmann::json> records_by_url(const std::filesystem::path& results) {
+  std::ifstream in(results);
+  std::map<std::string, nlohmann::json> by_url;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    by_url[j["url"].get<std::string>()] = j;
+  }
+  return by_url;
+}
+
+// `fetchpool -q get URL -P DIR -t 1 -o DIR/results.jsonl` plus `extra`
+// flags: one download into `dir`, its exit code and the URL's record.
+class GetIntoDirectory {
+ public:
+  explicit GetIntoDirectory(std::filesystem::path dir) : dir_(std::move(dir)), results_(dir_ / "results.jsonl") {}
+  std::pair<int, nlohmann::json> operator()(const std::string& url, const std::vector<std::string>& extra = {}) const {
+    std::vector<std::string> args{"-q", "get", url, "-P", dir_.string(), "-t", "1", "-o", results_.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const int code = run_fetchpool(args);
+    return {code, records_by_url(results_).at(url)};
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path results_;
+};
 
 }  // namespace fetchpool::testing

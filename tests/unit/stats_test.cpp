@@ -3,9 +3,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "crawl/stats_json.hpp"
 #include "fetchpool/stats.hpp"
 
 using fetchpool::CrawlStats;
@@ -211,4 +213,37 @@ TEST_CASE("URLs skipped by policy are neither ok nor failed, and have no latency
   CHECK(s.failed == 1);
   CHECK(s.latency_max_ms == Approx(30.0));
   CHECK(s.latency_p50_ms >= 9.0);  // the two skipped URLs did not count as 0 ms
+}
+
+TEST_CASE("counts_json: the counts --stats-json and status.json share, no response apart from the statuses",
+          "[stats]") {
+  CrawlStats stats;
+  stats.record({200, ErrorCode::kOk, 100, milliseconds(10)});
+  stats.record({404, ErrorCode::kHttpStatus, 5, milliseconds(30)});
+  stats.record({0, ErrorCode::kConnect, 0, {}});
+  stats.record({0, ErrorCode::kRobotsDisallowed, 0, {}});
+  stats.record({999, ErrorCode::kOk, 0, {}});
+  stats.record_retry();
+  const auto s = stats.snapshot();
+  const auto j = fetchpool::counts_json(s);
+  CHECK(j["done"] == 5);
+  CHECK(j["ok"] == s.ok);
+  CHECK(j["failed"] == s.failed);
+  CHECK(j["skipped"] == s.skipped);
+  CHECK(j["skipped"] == 1);
+  CHECK(j["retries"] == 1);
+  CHECK(j["bytes"] == 105);
+  CHECK(nlohmann::json(j["by_status"]) == nlohmann::json{{"200", 1}, {"404", 1}, {"other", 1}});
+  CHECK(j["no_response"] == 2);
+  CHECK(j["by_error"]["connect"] == 1);
+  CHECK(j["by_error"]["robots_disallowed"] == 1);
+  CHECK(j["by_error"]["http_status"] == 1);
+  CHECK(j["latency_ms"]["max"].get<double>() == s.latency_max_ms);
+  CHECK(j["latency_ms"]["p50"].get<double>() == s.latency_p50_ms);
+  CHECK(j["elapsed_s"].get<double>() >= 0.0);
+  // The order --stats-json has always written.
+  std::vector<std::string> keys;
+  for (const auto& item : j.items()) keys.push_back(item.key());
+  CHECK(keys == std::vector<std::string>{"done", "ok", "skipped", "failed", "retries", "bytes", "elapsed_s",
+                                         "pages_per_s", "by_status", "no_response", "by_error", "latency_ms"});
 }

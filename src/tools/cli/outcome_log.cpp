@@ -2,10 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <cstdio>
-
-#include "tools/cli/report.hpp"
 
 namespace fetchpool::cli {
 namespace {
@@ -32,15 +29,7 @@ std::string outcome_line(const ResultRecord& record) {
 }
 
 void OutcomeLog::write(const ResultRecord& record) {
-  // Records arrive as their fetch ends, so now is the fetch's time; a URL
-  // never fetched (a duplicate, an invalid line) has none.
-  if (record.attempts > 0 && record.fetched_at.empty()) {
-    ResultRecord stamped = record;
-    stamped.fetched_at = rfc3339(std::chrono::system_clock::now());
-    inner_.write(stamped);
-  } else {
-    inner_.write(record);
-  }
+  inner_.write(record);
   spdlog::debug("{}", outcome_line(record));
   if (record.ok() || skipped(record) || record.error == ErrorCode::kAborted) return;
   MutexLock lock(mutex_);

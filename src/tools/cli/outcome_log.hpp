@@ -12,8 +12,8 @@
 
 namespace fetchpool::cli {
 
-// Stands in front of the run's sink, stamping each fetched record's
-// fetched_at on its way; thread-safe as every sink.
+// Stands in front of the run's sink, noting each outcome on its way;
+// thread-safe as every sink.
 class OutcomeLog final : public ResultSink {
  public:
   static constexpr std::size_t kFailuresNamed = 10;

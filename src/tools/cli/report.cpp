@@ -7,56 +7,22 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 
+#include "base/rfc3339.hpp"
 #include "base/unique_fd.hpp"
+#include "crawl/stats_json.hpp"
 
 namespace fetchpool::cli {
 
-std::string rfc3339(std::chrono::system_clock::time_point time) {
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[64];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
-  return text;
-}
-
 nlohmann::ordered_json stats_to_json(const StatsSnapshot& s, const RunInfo& run) {
-  const double seconds = std::chrono::duration<double>(s.elapsed).count();
   nlohmann::ordered_json j;
   j["version"] = FETCHPOOL_VERSION;
-  j["start"] = rfc3339(run.start);
-  j["end"] = rfc3339(run.end);
+  j["start"] = detail::rfc3339(run.start);
+  j["end"] = detail::rfc3339(run.end);
   j["finish_reason"] = run.finish_reason;
-  j["done"] = s.done;
-  j["ok"] = s.ok;
-  j["skipped"] = s.skipped;
-  j["failed"] = s.failed;
-  j["retries"] = s.retries;
-  j["bytes"] = s.bytes;
-  j["elapsed_s"] = seconds;
-  j["pages_per_s"] = seconds > 0 ? static_cast<double>(s.done) / seconds : 0.0;
-  nlohmann::ordered_json by_status = nlohmann::ordered_json::object();
-  std::uint64_t no_response = 0;
-  for (const auto& [status, count] : s.by_status) {
-    // A URL never answered (a connect error, robots.txt, a duplicate) has no status to count under.
-    if (status == 0) {
-      no_response = count;
-      continue;
-    }
-    by_status[status < 0 ? std::string("other") : std::to_string(status)] = count;
-  }
-  j["by_status"] = by_status;
-  j["no_response"] = no_response;
-  nlohmann::ordered_json by_error = nlohmann::ordered_json::object();
-  for (const auto& [name, count] : s.by_error) by_error[name] = count;
-  j["by_error"] = by_error;
-  j["latency_ms"] = {{"mean", s.latency_mean_ms}, {"p50", s.latency_p50_ms}, {"p90", s.latency_p90_ms},
-                     {"p95", s.latency_p95_ms},   {"p99", s.latency_p99_ms}, {"max", s.latency_max_ms}};
+  // One writer of the counts for this file and status.json.
+  j.update(counts_json(s));
   nlohmann::ordered_json workers;
   workers["requested"] = s.workers_requested;
   workers["started"] = s.workers_started;

@@ -21,8 +21,6 @@ struct RunInfo {
 
 nlohmann::ordered_json stats_to_json(const StatsSnapshot& stats, const RunInfo& run);
 
-// RFC 3339 in UTC with milliseconds: "2026-12-06T23:01:02.345Z".
-std::string rfc3339(std::chrono::system_clock::time_point time);
 std::string format_summary(const StatsSnapshot& stats, bool interrupted);
 // Written to a unique temporary beside `path` (created exclusively, never
 // through a symbolic link), synced and renamed over it: a full disk or any
