@@ -504,7 +504,17 @@ void Fetcher::State::configure_user_options() {
     FETCHPOOL_SETOPT(h, CURLOPT_USERNAME, options.username.c_str());
     FETCHPOOL_SETOPT(h, CURLOPT_PASSWORD, options.password.c_str());
   }
-  if (!options.proxy.empty()) FETCHPOOL_SETOPT(h, CURLOPT_PROXY, options.proxy.c_str());
+  if (!options.proxy.empty()) {
+    FETCHPOOL_SETOPT(h, CURLOPT_PROXY, options.proxy.c_str());
+  } else if (!proxy_from_environment()) {
+    // No proxy anywhere: saying so once spares every transfer libcurl's
+    // five getenv calls (no_proxy, NO_PROXY, <scheme>_proxy, all_proxy,
+    // ALL_PROXY) and its proxy detection, ~1,500 instructions a request
+    // (callgrind). "" is libcurl's "no proxy"; an empty no-proxy list then
+    // keeps it from reading no_proxy, which cannot matter without a proxy.
+    FETCHPOOL_SETOPT(h, CURLOPT_PROXY, "");
+    if (options.no_proxy.empty()) FETCHPOOL_SETOPT(h, CURLOPT_NOPROXY, "");
+  }
   if (!options.no_proxy.empty()) FETCHPOOL_SETOPT(h, CURLOPT_NOPROXY, options.no_proxy.c_str());
   if (!options.ca_file.empty()) FETCHPOOL_SETOPT(h, CURLOPT_CAINFO, options.ca_file.c_str());
   // max_bytes_per_second is paced in on_body (pace_body), not with
