@@ -864,8 +864,14 @@ CURLcode Fetcher::State::run_transfer(const std::stop_token& stop, bool& aborted
     }
     if (running == 0) break;
     // EINTR counts as a timeout inside curl: the loop simply runs again.
-    if (curl_multi_poll(m, extra_count > 0 ? &stop_wait : nullptr, extra_count, kIdlePollMs, nullptr) != CURLM_OK)
-      mcode_failed = true;
+    // With the stop descriptor in the set, curl_multi_wait sleeps as
+    // curl_multi_poll does, without the multi handle's wake-up socketpair
+    // (curl_multi_wakeup is not used): one descriptor less to poll and queue
+    // on per wait. Without it, curl_multi_wait would return at once while
+    // curl has no socket to watch (a busy loop), so curl_multi_poll stays.
+    const CURLMcode waited = extra_count > 0 ? curl_multi_wait(m, &stop_wait, extra_count, kIdlePollMs, nullptr)
+                                             : curl_multi_poll(m, nullptr, 0, kIdlePollMs, nullptr);
+    if (waited != CURLM_OK) mcode_failed = true;
   }
   if (!aborted && !failure) {
     int queued = 0;
