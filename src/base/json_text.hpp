@@ -9,6 +9,7 @@
 //                             input is not valid UTF-8
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,8 +20,14 @@
 namespace fetchpool::detail {
 
 // A byte copied into a JSON string as it is: printable ASCII other than the
-// quote and the backslash (DEL is escaped too, as nlohmann does).
-constexpr bool json_plain_byte(unsigned char c) noexcept { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+// quote and the backslash (DEL is escaped too, as nlohmann does). A table:
+// one load per byte where four compares cost twice the instructions.
+inline constexpr auto kJsonPlainBytes = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x7f; ++c) plain[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return plain;
+}();
+constexpr bool json_plain_byte(unsigned char c) noexcept { return kJsonPlainBytes[c]; }
 
 // Appends the run of plain bytes at `p` in one append (URLs are nearly all
 // plain: a byte at a time cost a record about 3,000 instructions) and
