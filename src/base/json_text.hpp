@@ -9,6 +9,7 @@
 //                             input is not valid UTF-8
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +19,52 @@
 
 namespace fetchpool::detail {
 
+// A byte copied into a JSON string as it is: printable ASCII other than the
+// quote and the backslash (DEL is escaped too, as nlohmann does). A table:
+// one load per byte where four compares cost twice the instructions.
+inline constexpr auto kJsonPlainBytes = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x7f; ++c) plain[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return plain;
+}();
+constexpr bool json_plain_byte(unsigned char c) noexcept { return kJsonPlainBytes[c]; }
+
+// Appends the run of plain bytes at `p` in one append (URLs are nearly all
+// plain: a byte at a time cost a record about 3,000 instructions) and
+// returns where it stopped.
+inline const unsigned char* append_json_plain_run(std::string& out, const unsigned char* p, const unsigned char* end) {
+  const unsigned char* run = p;
+  while (p < end && json_plain_byte(*p)) ++p;
+  out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+  return p;
+}
+
+// The escape of a byte below 0x80 that is not plain.
+inline void append_json_ascii_escape(std::string& out, unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+  }
+}
+
 // Records are written once per URL on every worker, so their serialisation is
 // on the hot path: building an nlohmann::json object per record cost about a
 // fifth of all client CPU per request (callgrind). This writer appends
@@ -26,39 +73,16 @@ namespace fetchpool::detail {
 // error_handler_t::replace does; the sink tests parse every line back with
 // nlohmann to hold this writer to the spec.
 inline void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   const auto* begin = reinterpret_cast<const unsigned char*>(text.data());
   const auto* p = begin;
   const auto* end = p + text.size();
   while (p < end) {
+    p = append_json_plain_run(out, p, end);
+    if (p == end) break;
     const unsigned char c = *p;
     if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            out += "\\u00";
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xf]);
-          } else {
-            out.push_back(static_cast<char>(c));
-          }
-      }
+      append_json_ascii_escape(out, c);
       ++p;
       continue;
     }
@@ -79,19 +103,24 @@ inline void append_json_string(std::string& out, std::string_view text) {
 // Escapes '"', '\\' and the control characters (as \u00XX) and copies every
 // other byte as it is.
 inline void append_json_string_bytes(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    // Bytes from 0x80 up are copied as they are here.
+    const unsigned char* run = p;
+    while (p < end && (json_plain_byte(*p) || *p >= 0x80)) ++p;
+    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    if (p == end) break;
+    const unsigned char c = *p++;
     if (c == '"' || c == '\\') {
       out.push_back('\\');
-      out.push_back(ch);
-    } else if (c < 0x20 || c == 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
       out += "\\u00";
       out.push_back(kHex[c >> 4]);
       out.push_back(kHex[c & 0xf]);
-    } else {
-      out.push_back(ch);
     }
   }
   out.push_back('"');

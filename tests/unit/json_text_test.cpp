@@ -67,3 +67,29 @@ TEST_CASE("the two writers differ exactly on line breaks and invalid UTF-8", "[j
   CHECK(json("\xFF") != json_bytes("\xFF"));
   CHECK(json("plain \xC3\xA9 \\ \"") == json_bytes("plain \xC3\xA9 \\ \""));
 }
+
+TEST_CASE("every byte value, alone and inside runs of plain bytes, escapes as one byte at a time would",
+          "[json_text]") {
+  // The writers copy runs of plain bytes at once; a byte that needs an escape
+  // must be caught at the start, middle and end of a run alike.
+  for (int value = 0; value < 256; ++value) {
+    const char byte = static_cast<char>(value);
+    const std::string alone(1, byte);
+    const std::string inner_json = json(alone).substr(1, json(alone).size() - 2);
+    const std::string inner_bytes = json_bytes(alone).substr(1, json_bytes(alone).size() - 2);
+    for (const std::string_view plain : {"", "a", "http://example.test/path?q=1"}) {
+      const std::string p(plain);
+      INFO("byte " << value << " beside \"" << p << "\"");
+      CHECK(json(p + alone) == "\"" + p + inner_json + "\"");
+      CHECK(json(alone + p) == "\"" + inner_json + p + "\"");
+      CHECK(json(p + alone + p) == "\"" + p + inner_json + p + "\"");
+      CHECK(json_bytes(p + alone + p) == "\"" + p + inner_bytes + p + "\"");
+      CHECK(json_bytes(alone + alone + p) == "\"" + inner_bytes + inner_bytes + p + "\"");
+    }
+    if (value < 0x80) CHECK_NOTHROW(nlohmann::json::parse(json("x" + alone + "y")));
+    CHECK(nlohmann::json::parse(json("ab" + alone)).is_string());
+    if (value >= 0x20 && value < 0x7f && byte != '"' && byte != '\\') {
+      CHECK(inner_json == alone);
+    }
+  }
+}
