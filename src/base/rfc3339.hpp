@@ -4,8 +4,8 @@
 #pragma once
 
 #include <chrono>
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <ctime>
 #include <string>
 

@@ -358,21 +358,3 @@ TEST_CASE("progress: a resumed run counts only what it fetches, so it ends at 10
   CHECK(run.err.find("get: 1/1 done (100%)") != std::string::npos);
   CHECK(read_jsonl(results).size() == 3);
 }
-
-TEST_CASE("rfc3339 writes UTC with milliseconds, as strftime and snprintf would", "[cli][report]") {
-  using std::chrono::milliseconds;
-  using std::chrono::system_clock;
-  for (const long long millis : {0LL, 999LL, 1000LL, 951782400123LL /* 2000-02-29 */, 1796601599999LL,
-                                 4102444799999LL /* 2099-12-31T23:59:59.999 */}) {
-    const system_clock::time_point time{milliseconds(millis)};
-    const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
-    char expected[48];
-    std::snprintf(expected, sizeof expected, "%s.%03dZ", date, static_cast<int>(millis % 1000));
-    INFO(millis);
-    CHECK(fetchpool::cli::rfc3339(time) == expected);
-  }
-}
