@@ -147,7 +147,7 @@ class Inflater {
   // gzip'd responses cost 2 MiB more RSS in stack pages (5 pages touched per
   // thread instead of 4, /proc/PID/pagemap). Left uninitialised: inflate
   // writes before anything reads.
-  std::array<unsigned char, 16 * 1024> out_;
+  std::array<unsigned char, std::size_t{16} * 1024> out_;
 };
 
 std::optional<std::uint64_t> parse_u64(std::string_view text) noexcept {
