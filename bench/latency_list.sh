@@ -48,45 +48,57 @@ printf '%-10s %5s %8s %8s %6s %9s %10s %8s\n' tool N wall_s ideal_s eff target f
 count_files() { find "$1" -type f ! -name results.jsonl | wc -l; }
 count_jsonl() { grep -c '"ok":true' "$1/results.jsonl" 2>/dev/null || true; }
 
-# run_one TOOL N COUNTER -- CMD...: best of $(repeats) runs in a fresh output dir; COUNTER DIR
-# prints how many URLs were fetched successfully.
-run_one() {
-  local tool=$1 n=$2 counter=$3; shift 4
-  local out="$BENCH_TMP/out" r
-  best_reset
-  for (( r = 0; r < $(repeats); r++ )); do
-    rm -rf "$out"; mkdir -p "$out"
-    cd "$out"
-    measure "$tool" "$@"
-    cd "$BENCH_TMP"
-    M_COUNT=$($counter "$out")
-    best_update wall
-  done
+# The tools measured: wanted, and installed (or built).
+active=()
+if (( fetchpool_ok )) && wants fetchpool; then active+=(fetchpool); fi
+for t in wget2 curl aria2c; do
+  if ! wants "$t"; then :; elif have "$t"; then active+=("$t"); else echo "$t: not installed - skipped"; fi
+done
+
+# run_tool TOOL N: one run in a fresh output dir; sets M_* (measure) and M_COUNT (URLs fetched).
+run_tool() {
+  local tool=$1 n=$2 out="$BENCH_TMP/out"
+  rm -rf "$out"; mkdir -p "$out"
+  cd "$out"
+  case "$tool" in
+    fetchpool) measure fetchpool "$FETCHPOOL" -q get -i "$list" -j "$n" --per-host 0 --progress none \
+                 "$FETCHPOOL_RESULTS_OPT" "$out/results.jsonl" ;;
+    wget2) measure wget2 wget2 -q --max-threads="$n" -nd -i "$list" ;;
+    curl) measure curl curl -s --no-progress-meter -Z --parallel-max "$n" --remote-name-all -K "$curl_cfg" ;;
+    aria2c) measure aria2c aria2c -q -j "$n" -i "$list" --file-allocation=none --auto-file-renaming=false \
+              --allow-overwrite=true --summary-interval=0 --console-log-level=error ;;
+  esac
+  cd "$BENCH_TMP"
+  if [[ "$tool" == fetchpool ]]; then M_COUNT=$(count_jsonl "$out"); else M_COUNT=$(count_files "$out"); fi
   rm -rf "$out"
-  local ideal eff note=""
-  ideal=$(awk -v u="$URLS" -v n="$n" -v l="$LATENCY_S" 'BEGIN { printf "%.2f", int((u + n - 1) / n) * l }')
-  eff=$(ratio "$ideal" "$B_WALL")
-  if [[ "$tool" == curl && "$n" -gt 300 ]]; then note=" (curl caps --parallel-max at 300)"; fi
-  printf '%-10s %5s %8s %8s %6s %9s %10s %8s%s\n' "$tool" "$n" "$B_WALL" "$ideal" "$eff" "$(target "$tool" "$n")" \
-    "$B_COUNT/$URLS" "$(mib "$B_RSS")" "$note"
-  record latency_list "$tool" "N=$n" "eff $eff (wall ${B_WALL}s, ideal ${ideal}s, $B_COUNT/$URLS ok)" "$(target "$tool" "$n")"
 }
 
+# Best of $(repeats) runs per tool, the tools taking turns (fetchpool, wget2, ..., fetchpool, wget2, ...):
+# on a shared machine the load moves within seconds, and turns give every tool the same share of it.
 for n in "${JOBS_LIST[@]}"; do
-  if (( fetchpool_ok )) && wants fetchpool; then
-    run_one fetchpool "$n" count_jsonl -- "$FETCHPOOL" -q get -i "$list" -j "$n" --per-host 0 --progress none \
-      "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/out/results.jsonl"
-  fi
-  if ! wants wget2; then :; elif have wget2; then
-    run_one wget2 "$n" count_files -- wget2 -q --max-threads="$n" -nd -i "$list"
-  else echo "wget2: not installed - skipped"; fi
-  if ! wants curl; then :; elif have curl; then
-    run_one curl "$n" count_files -- curl -s --no-progress-meter -Z --parallel-max "$n" --remote-name-all -K "$curl_cfg"
-  else echo "curl: not installed - skipped"; fi
-  if ! wants aria2c; then :; elif have aria2c; then
-    run_one aria2c "$n" count_files -- aria2c -q -j "$n" -i "$list" --file-allocation=none \
-      --auto-file-renaming=false --allow-overwrite=true --summary-interval=0 --console-log-level=error
-  else echo "aria2c: not installed - skipped"; fi
+  declare -A BEST_WALL=() BEST_CPU=() BEST_RSS=() BEST_COUNT=() BEST_RC=()
+  for (( r = 0; r < $(repeats); r++ )); do
+    for tool in "${active[@]}"; do
+      B_WALL=${BEST_WALL[$tool]:-}; B_CPU=${BEST_CPU[$tool]:-}; B_RSS=${BEST_RSS[$tool]:-}
+      B_COUNT=${BEST_COUNT[$tool]:-}; B_RC=${BEST_RC[$tool]:-}
+      run_tool "$tool" "$n"
+      best_update wall
+      BEST_WALL[$tool]=$B_WALL; BEST_CPU[$tool]=$B_CPU; BEST_RSS[$tool]=$B_RSS
+      BEST_COUNT[$tool]=$B_COUNT; BEST_RC[$tool]=$B_RC
+    done
+  done
+  for tool in "${active[@]}"; do
+    B_WALL=${BEST_WALL[$tool]}; B_RSS=${BEST_RSS[$tool]}; B_COUNT=${BEST_COUNT[$tool]}
+    ideal=$(awk -v u="$URLS" -v n="$n" -v l="$LATENCY_S" 'BEGIN { printf "%.2f", int((u + n - 1) / n) * l }')
+    eff=$(ratio "$ideal" "$B_WALL")
+    note=""
+    if [[ "$tool" == curl && "$n" -gt 300 ]]; then note=" (curl caps --parallel-max at 300)"; fi
+    printf '%-10s %5s %8s %8s %6s %9s %10s %8s%s\n' "$tool" "$n" "$B_WALL" "$ideal" "$eff" "$(target "$tool" "$n")" \
+      "$B_COUNT/$URLS" "$(mib "$B_RSS")" "$note"
+    record latency_list "$tool" "N=$n" "eff $eff (wall ${B_WALL}s, ideal ${ideal}s, $B_COUNT/$URLS ok)" \
+      "$(target "$tool" "$n")"
+  done
+  unset BEST_WALL BEST_CPU BEST_RSS BEST_COUNT BEST_RC
 done
 
 # Many workers: MANY_URLS URLs, each 100 ms, at -j 1000 and 5000. Ideal wall = ceil(U/N) x 0.1 s.
