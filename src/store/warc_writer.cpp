@@ -183,7 +183,7 @@ class Spool {
 class GzipMember {
  public:
   explicit GzipMember(Spool& out) : out_(out) {
-    if (deflateInit2(&stream_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&stream_, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
       throw std::bad_alloc();
   }
   ~GzipMember() { deflateEnd(&stream_); }
