@@ -29,9 +29,14 @@ packages=(
   chromium                # status_server_test renders the status page in headless chromium (~116 MiB, ~35 s)
 )
 # Peers and tools used only by bench/; installed with --bench.
-bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)
+bench_packages=(nginx libnginx-mod-http-echo wget2 wget aria2 wrk hyperfine time)  # wget: --warc-file peer
 
 if [[ "${1:-}" == "--bench" ]]; then packages+=("${bench_packages[@]}"); fi
+# node + npm run warcio.js, the WARC reader the --warc-file tests check the
+# archives with (tests/warc_reader). A node from elsewhere (nodesource, which
+# ships its own npm) is used as it is: Debian's npm beside it conflicts.
+if ! command -v node >/dev/null; then packages+=(nodejs); fi
+if ! command -v npm >/dev/null; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -41,12 +46,20 @@ for p in "${packages[@]}"; do
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: done"
 fi
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+# warcio.js at the version package-lock.json pins (skipped when already there).
+reader="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/warc_reader"
+pinned=$(node -p "require('$reader/package-lock.json').packages['node_modules/warcio'].version")
+installed=$(node -p "try { require('$reader/node_modules/warcio/package.json').version } catch { '' }")
+if [[ "$installed" != "$pinned" ]]; then
+  echo "install-deps: npm ci in tests/warc_reader (warcio $pinned)"
+  (cd "$reader" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -68,8 +68,10 @@ struct RetrySettings {
 };
 
 struct OutputSettings {
-  std::string format = "jsonl";  // jsonl | csv
-  std::string stats_json;        // write aggregate stats here ("" = don't)
+  std::string format = "jsonl";     // jsonl | csv
+  std::string stats_json;           // write aggregate stats here ("" = don't)
+  std::string warc_file;            // --warc-file NAME: archive every exchange in NAME.warc.gz ("" = don't)
+  std::uint64_t warc_max_size = 0;  // --warc-max-size: roll over to NAME-00001.warc.gz ... at this size (0 = never)
 };
 
 struct ServeSettings {

@@ -107,6 +107,9 @@ struct EngineOptions {
   std::uint32_t workers = 16;
   std::size_t worker_stack_bytes = kDefaultWorkerStackBytes;  // libcurl + gumbo's iterative parse need far less
   FetchOptions fetch;
+  // --warc-file: each worker's Fetcher reports its exchanges to an observer
+  // made here (null: none). Must outlive the engine's workers.
+  ExchangeObserverFactory* exchanges = nullptr;
   SharedCurlOptions shared_curl;  // cookie jar and total rate limit of all workers
   FrontierOptions frontier;
   RetryPolicy retry;

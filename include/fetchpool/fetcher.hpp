@@ -63,6 +63,7 @@
 
 #include "fetchpool/body_writer.hpp"
 #include "fetchpool/error.hpp"
+#include "fetchpool/exchange_observer.hpp"
 
 namespace fetchpool {
 
@@ -196,6 +197,11 @@ class Fetcher {
   // A request's extra_headers line replaces the Fetcher's own User-Agent or
   // Accept-Encoding of the same name.
   Result<FetchResponse> fetch(const FetchRequest& request, std::stop_token stop = {});
+
+  // Reports every later exchange to `observer` (nullptr: none), which must
+  // outlive the fetches it watches. Throws std::runtime_error if libcurl
+  // refuses its debug callback.
+  void set_observer(ExchangeObserver* observer);
 
   // Gives a body back once read, for the next fetch() to fill: a worker that
   // parses every page then allocates no new body buffer per page. Buffers

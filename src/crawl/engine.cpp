@@ -797,9 +797,14 @@ void CrawlEngine::emit(const ResultRecord& record, std::chrono::microseconds ela
 void CrawlEngine::worker_main(std::stop_token stop) {
   // A worker that cannot start costs only itself (its Fetcher needs memory
   // for a curl handle); the others, or the last one, handle the URLs.
+  std::unique_ptr<ExchangeObserver> observer;  // declared first: outlives the Fetcher reporting to it
   std::optional<Fetcher> made;
   try {
     made.emplace(options_.fetch, curl_cache_.get(), stop_wakeup_.get());
+    if (options_.exchanges != nullptr) {
+      observer = options_.exchanges->make_observer();
+      made->set_observer(observer.get());
+    }
   } catch (const std::exception& e) {
     workers_starting_.fetch_sub(1, std::memory_order_relaxed);
     worker_failed_to_start(e.what());

@@ -416,6 +416,11 @@ struct Fetcher::State {
 
   std::unique_ptr<Inflater> inflater;  // this response's decoder, when it is coded and decoding is on
 
+  // set_observer(): sees every exchange as sent and received; null = none,
+  // and then no callback below does more than test this pointer.
+  ExchangeObserver* observer = nullptr;
+  std::string sent_head;  // the request head libcurl is sending, until its response's status line
+
   bool check_content_length(std::string_view value);
   bool start_decoding();
   bool deliver(const char* data, std::size_t length);
@@ -442,6 +447,8 @@ struct Fetcher::State {
   static size_t on_header(char* data, size_t size, size_t count, void* user) noexcept;
   static size_t on_body(char* data, size_t size, size_t count, void* user) noexcept;
   static int on_request_start(void* user, char*, char*, int, int) noexcept;
+  static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* user) noexcept;
+  void report_request() noexcept;
 };
 
 void Fetcher::State::configure(SharedCurlCache* shared) {
@@ -676,6 +683,12 @@ size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* us
   std::string_view line(data, length);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   ResponseHead& head = self.response->head;
+  if (self.observer != nullptr) {
+    // Trailers after a chunked body are not part of the head.
+    const bool status_line = line.size() >= 5 && line.substr(0, 5) == "HTTP/";
+    if (status_line) self.report_request();
+    if (status_line || !self.head_complete) self.observer->response_line(std::string_view(data, length));
+  }
   if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
     // A new status line: an interim 1xx or the next hop of a redirect chain
     // replaces everything seen so far.
@@ -814,6 +827,8 @@ bool Fetcher::State::deliver(const char* data, std::size_t length) {
 size_t Fetcher::State::on_body(char* data, size_t size, size_t count, void* user) noexcept {
   auto& self = *static_cast<State*>(user);
   const size_t length = size * count;
+  // As received: libcurl has removed any chunked framing, the content coding is still on.
+  if (self.observer != nullptr) self.observer->response_body(std::string_view(data, length));
   // Nothing may unwind through curl's C frames: a BodyWriter that throws, or
   // an allocation that fails, becomes an error value here.
   try {
@@ -838,8 +853,37 @@ size_t Fetcher::State::on_body(char* data, size_t size, size_t count, void* user
 // Called before every request of a transfer, redirects included: from here
 // on, the header being read belongs to a new response.
 int Fetcher::State::on_request_start(void* user, char*, char*, int, int) noexcept {
-  static_cast<State*>(user)->head_complete = false;
+  auto& self = *static_cast<State*>(user);
+  self.head_complete = false;
+  if (self.observer != nullptr) self.sent_head.clear();
   return CURL_PREREQFUNC_OK;
+}
+
+// Set only while an observer watches (with CURLOPT_VERBOSE, which is what
+// makes libcurl call it): collects the request head exactly as written to
+// the connection, which libcurl may write in more than one piece.
+int Fetcher::State::on_debug(CURL*, curl_infotype type, char* data, size_t size, void* user) noexcept {
+  auto& self = *static_cast<State*>(user);
+  if (type != CURLINFO_HEADER_OUT || self.observer == nullptr) return 0;
+  try {
+    self.sent_head.append(data, size);
+  } catch (...) {
+    self.sent_head.clear();  // out of memory: the observer sees no head for this request
+  }
+  return 0;
+}
+
+// At a response's status line: the request it answers, with where it went.
+void Fetcher::State::report_request() noexcept {
+  if (sent_head.empty()) return;  // an interim 1xx's request was reported already
+  const char* url = nullptr;
+  curl_easy_getinfo(easy.get(), CURLINFO_EFFECTIVE_URL, &url);
+  const char* ip = nullptr;
+  curl_easy_getinfo(easy.get(), CURLINFO_PRIMARY_IP, &ip);
+  observer->request(ExchangeTarget{url != nullptr ? std::string_view(url) : std::string_view(request->url),
+                                   ip != nullptr ? std::string_view(ip) : std::string_view()},
+                    sent_head);
+  sent_head.clear();
 }
 
 // One transfer on our multi handle: let curl do what it can, then wait in
@@ -997,6 +1041,17 @@ Fetcher& Fetcher::operator=(Fetcher&& other) noexcept = default;
 
 const FetchOptions& Fetcher::options() const noexcept { return state_->options; }
 
+void Fetcher::set_observer(ExchangeObserver* observer) {
+  State& s = *state_;
+  CURL* h = s.easy.get();
+  if (observer != nullptr) {
+    FETCHPOOL_SETOPT(h, CURLOPT_DEBUGFUNCTION, &State::on_debug);
+    FETCHPOOL_SETOPT(h, CURLOPT_DEBUGDATA, state_.get());
+  }
+  FETCHPOOL_SETOPT(h, CURLOPT_VERBOSE, observer != nullptr ? 1L : 0L);
+  s.observer = observer;
+}
+
 void Fetcher::recycle_body(std::string&& body) noexcept {
   if (body.capacity() > kMaxRecycledBody) return;
   body.clear();
@@ -1073,6 +1128,10 @@ Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_toke
   bool aborted = false;
   const CURLcode code = s.run_transfer(stop, aborted);
   Result<FetchResponse> result = s.finish(response, code, aborted);
+  if (s.observer != nullptr) {
+    s.sent_head.clear();  // a request that got no answer
+    s.observer->end(result ? std::nullopt : std::optional<Error>(result.error()));
+  }
   s.request = nullptr;
   s.transfer_stop = nullptr;
   s.response = nullptr;

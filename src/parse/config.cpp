@@ -60,6 +60,8 @@ std::vector<Field> fields_of(Settings& s) {
       {"retry", "max_retry_wait_s", &s.retry.max_retry_wait_s},
       {"output", "format", &s.output.format},
       {"output", "stats_json", &s.output.stats_json},
+      {"output", "warc_file", &s.output.warc_file},
+      {"output", "warc_max_size", &s.output.warc_max_size},
       {"serve", "pages", &s.serve.pages},
       {"serve", "links_per_page", &s.serve.links_per_page},
       {"serve", "page_bytes", &s.serve.page_bytes},

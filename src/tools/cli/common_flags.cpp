@@ -97,6 +97,18 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   cmd.add_flag("--compressed", f.compressed,
                "Ask for gzip/deflate and save files decoded (capped by --max-filesize); without it files "
                "are saved exactly as sent, as curl does");
+  f.warc_file_opt = cmd.add_option(
+      "--warc-file", f.warc_file,
+      "Archive every request and response (redirects and robots.txt included) as WARC/1.1 in NAME.warc.gz,\n"
+      "with a CDXJ index NAME.cdxj (as wget --warc-file); with --state a resumed run appends");
+  cmd.add_option("--warc-max-size", f.warc_max_size,
+                 "Start a new WARC file at this size: NAME-00000.warc.gz, NAME-00001.warc.gz ... (500M, 1G)")
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            auto parsed = parse_size(text);
+            return parsed ? std::string() : parsed.error().message;
+          },
+          "SIZE"));
   cmd.add_option("--progress", f.progress,
                  "Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
       ->check(CLI::IsMember({"auto", "bar", "log", "none"}));
@@ -150,6 +162,8 @@ void apply_common_flags(const CommonFlags& f, Settings& s, bool crawl) {
   if (f.max_retry_wait_opt->count()) s.retry.max_retry_wait_s = f.max_retry_wait_s;
   if (f.max_file_opt->count()) s.http.max_file_bytes = f.max_file_bytes;
   if (f.compressed) s.http.decode_downloads = true;
+  if (f.warc_file_opt->count()) s.output.warc_file = f.warc_file;
+  if (!f.warc_max_size.empty()) s.output.warc_max_size = parse_size(f.warc_max_size).value();  // checked while parsing
   apply_http_settings(f.http, s);
 }
 

@@ -41,6 +41,8 @@ struct CommonFlags {
   std::uint32_t max_retry_wait_s = 0;
   std::uint64_t max_file_bytes = 0;
   bool compressed = false;
+  std::string warc_file;      // --warc-file NAME
+  std::string warc_max_size;  // --warc-max-size SIZE (500M, 1G)
   CLI::Option* workers_opt = nullptr;
   CLI::Option* format_opt = nullptr;
   CLI::Option* stats_opt = nullptr;
@@ -54,6 +56,7 @@ struct CommonFlags {
   CLI::Option* max_body_opt = nullptr;
   CLI::Option* max_retry_wait_opt = nullptr;
   CLI::Option* max_file_opt = nullptr;
+  CLI::Option* warc_file_opt = nullptr;
   HttpFlags http;
 };
 

@@ -157,6 +157,8 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   auto options = engine_options(s, true);
   if (auto http = apply_http_flags(o.flags.http, options); !http) return fail(http.error().message, kExitUsage);
   options.state = (*outputs)->journal.get();
+  if (auto warc = open_warc(**outputs, s); !warc) return fail(warc.error().message, kExitUsage);
+  options.exchanges = (*outputs)->warc.get();
   if (!o.download_dir.empty()) {
     if (o.download_extensions.empty()) {
       return fail("crawl: -P/--download-dir needs at least one --download-ext (e.g. --download-ext .pdf)", kExitUsage);
@@ -183,7 +185,7 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   return run_engine(
       engine, out, *(*outputs)->outcomes, s, quiet ? "none" : o.flags.progress, "crawl",
       [&o](CrawlEngine& e, int /*stop_fd*/) { return queue_seeds(e, o.seeds); },
-      RunFiles{{}, {}, o.flags.http.cookie_jar, (*outputs)->sink.get()},
+      RunFiles{{}, {}, o.flags.http.cookie_jar, (*outputs)->sink.get(), (*outputs)->warc.get()},
       RunStatus{o.flags.status, o.flags.status_token});
 }
 

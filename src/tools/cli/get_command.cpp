@@ -266,6 +266,8 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   if (!outputs) return fail(outputs.error().message, kExitUsage);
   ResultSink& out = (*outputs)->records();
   options.state = (*outputs)->journal.get();
+  if (auto warc = open_warc(**outputs, s); !warc) return fail(warc.error().message, kExitUsage);
+  options.exchanges = (*outputs)->warc.get();
   CrawlEngine engine(options, out);
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   return run_engine(
@@ -273,7 +275,8 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
       [&o, list = *in, line_options](CrawlEngine& e, int stop_fd) {
         return queue_list(e, list, stop_fd, o, *line_options);
       },
-      RunFiles{o.manifest_file, o.download_dir, o.flags.http.cookie_jar, (*outputs)->sink.get()},
+      RunFiles{o.manifest_file, o.download_dir, o.flags.http.cookie_jar, (*outputs)->sink.get(),
+               (*outputs)->warc.get()},
       RunStatus{o.flags.status, o.flags.status_token});
 }
 

@@ -118,6 +118,12 @@ Result<void> apply_http_flags(const HttpFlags& f, EngineOptions& o) {
   return {};
 }
 
+Result<std::uint64_t> parse_size(const std::string& text) {
+  auto bytes = parse_rate(text);
+  if (!bytes) return Error{ErrorCode::kConfig, "'" + text + "' is not a size (bytes: 500, 100k, 2M, 1G)"};
+  return bytes;
+}
+
 Result<std::uint64_t> parse_rate(const std::string& text) {
   double number = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);

@@ -47,5 +47,7 @@ Result<void> apply_http_flags(const HttpFlags& f, EngineOptions& o);
 
 // "100k", "1.5M", "2048": bytes per second (k = 1024, as in wget and curl).
 Result<std::uint64_t> parse_rate(const std::string& text);
+// A size in bytes with the same units (500, 100k, 2M, 1G; k = 1024).
+Result<std::uint64_t> parse_size(const std::string& text);
 
 }  // namespace fetchpool::cli

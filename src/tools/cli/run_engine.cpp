@@ -63,6 +63,18 @@ int finish_outputs(const CrawlEngine& engine, ResultSink& records, const Outcome
       rc = kExitInternal;
     }
   }
+  if (files.warc != nullptr) {
+    if (auto closed = files.warc->close(); !closed) {
+      spdlog::error("{}", closed.error().message);
+      rc = kExitInternal;
+    } else {
+      const WarcCounts counts = files.warc->counts();
+      spdlog::info("WARC: {} exchanges archived in {} file(s), index {}{}{}", counts.exchanges,
+                   files.warc->files().size(), files.warc->index_path().string(),
+                   counts.skipped_known > 0 ? "; " + std::to_string(counts.skipped_known) + " already archived" : "",
+                   counts.refused > 0 ? "; " + std::to_string(counts.refused) + " without a whole response head" : "");
+    }
+  }
   if (rc != kExitOk) run.finish_reason = "output_error";
   if (!settings.output.stats_json.empty()) {
     if (auto written = write_json_file(settings.output.stats_json, stats_to_json(summary.stats, run)); !written) {

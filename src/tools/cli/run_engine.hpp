@@ -7,6 +7,7 @@
 
 #include "fetchpool/config.hpp"
 #include "fetchpool/engine.hpp"
+#include "fetchpool/warc_writer.hpp"
 #include "tools/cli/outcome_log.hpp"
 
 namespace fetchpool::cli {
@@ -22,6 +23,7 @@ struct RunFiles {
   std::string download_root;      // the manifest's names are relative to it
   std::string cookie_jar;         // the workers' cookies, saved at the end; empty: none
   ResultSink* results = nullptr;  // the results file's own sink: the run stops when it cannot write
+  WarcWriter* warc = nullptr;     // --warc-file: closed (and its index written) after the run
 };
 
 // --status: where to serve the live status (empty: nowhere) and its token

@@ -54,4 +54,19 @@ Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::stri
   return outputs;
 }
 
+Result<void> open_warc(RunOutputs& outputs, const Settings& settings) {
+  if (settings.output.warc_file.empty()) return {};
+  WarcOptions options;
+  options.name = settings.output.warc_file;
+  options.max_file_bytes = settings.output.warc_max_size;
+  // A resumed run adds to its archive; a new one starts it over (as wget does).
+  options.append = outputs.journal && outputs.journal->resume_info().resumed;
+  options.software = "fetchpool/" FETCHPOOL_VERSION;
+  options.info_fields.push_back("http-header-user-agent: " + settings.http.user_agent);
+  auto writer = WarcWriter::open(std::move(options));
+  if (!writer) return std::move(writer).error();
+  outputs.warc = std::move(*writer);
+  return {};
+}
+
 }  // namespace fetchpool::cli

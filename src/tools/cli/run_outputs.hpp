@@ -12,6 +12,7 @@
 #include "fetchpool/error.hpp"
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/state_journal.hpp"
+#include "fetchpool/warc_writer.hpp"
 #include "tools/cli/common_flags.hpp"
 #include "tools/cli/outcome_log.hpp"
 
@@ -44,6 +45,7 @@ struct RunOutputs {
   std::unique_ptr<OutcomeLog> outcomes;
   ResultsAfterJournal slot;
   std::unique_ptr<StateJournal> journal;  // null without --state
+  std::unique_ptr<WarcWriter> warc;       // null without --warc-file
   // What the engine writes to: every record passes the journal (if any), then the outcome log.
   ResultSink& records() { return journal ? static_cast<ResultSink&>(*journal) : *outcomes; }
 };
@@ -61,5 +63,10 @@ std::vector<std::filesystem::path> own_files(const std::string& results_path, co
 // is stdout.
 Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::string_view command,
                                                  const std::string& format, const std::string& results_path);
+
+// --warc-file (settings.output.warc_file): opens the archive into
+// `outputs.warc`, appending to it when the journal resumes an earlier run.
+// Does nothing without it.
+Result<void> open_warc(RunOutputs& outputs, const Settings& settings);
 
 }  // namespace fetchpool::cli

@@ -16,7 +16,8 @@
 //   /fault/truncate?send=N&claim=M   Content-Length M, N < M bytes, then FIN
 //   /fault/framing?kind=K     a malformed answer sent byte for byte, then FIN: cl-invalid, cl-negative,
 //                             cl-conflict, cl-list, cl-repeat (valid), te-and-cl (valid), no-header,
-//                             header-cut, chunked-cut, gzip-cut, gzip-cut-length
+//                             header-cut, chunked-cut, gzip-cut, gzip-cut-length, big-header (60 KiB
+//                             field), huge-header (200 KiB field)
 //   /fault/range?start=S&end=E[&total=T]   206 with Content-Range bytes S-E/T whatever was asked
 //   /gzip-file?size=N         N bytes of the /bytes pattern sent with Content-Encoding: gzip
 //   /fault/stall              header only, then silence until the client leaves
@@ -144,6 +145,11 @@ std::string malformed_answer(std::string_view kind) {
   if (kind == "cl-repeat") return ok + "Content-Length: 12\r\nContent-Length: 12, 12\r\n\r\n" + body;
   if (kind == "te-and-cl")
     return ok + "Transfer-Encoding: chunked\r\nContent-Length: 99x\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  // A 60 KiB header field (libcurl takes it) and a 200 KiB one (over
+  // libcurl 7.88's 100 KiB limit for one header line).
+  if (kind == "big-header" || kind == "huge-header")
+    return ok + "X-Padding: " + std::string(kind == "big-header" ? 60 * 1024 : 200 * 1024, 'x') +
+           "\r\nContent-Length: 12\r\n\r\n" + body;
   if (kind == "no-header") return "HTTP/1.1 200 OK\r\n";
   if (kind == "header-cut") return ok + "Content-Length: 12\r\n";
   if (kind == "chunked-cut") return ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
