@@ -151,25 +151,28 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 std::string mirror_file_name(std::string_view component) { return fit_name(escape_component(component)); }
 
-std::string mirror_relative_path(std::string_view host_directory, std::string_view path_and_query) {
+std::string mirror_site_path(std::string_view path_and_query) {
   path_and_query = path_and_query.substr(0, path_and_query.find('#'));
   const std::size_t question = path_and_query.find('?');
   std::string_view path = path_and_query.substr(0, question);
   if (path.starts_with('/')) path.remove_prefix(1);
-  std::string out = mirror_file_name(host_directory);
+  std::string out;
   const std::vector<std::string_view> segments = split_path(path);
   for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
-    out += '/';
     out += mirror_file_name(segments[i]);
+    out += '/';
   }
   std::string leaf = segments.back().empty() ? std::string(kIndexName) : escape_component(segments.back());
   if (question != std::string_view::npos) {
     leaf += '?';
     leaf += escape_component(path_and_query.substr(question + 1));
   }
-  out += '/';
   out += fit_name(std::move(leaf));
   return out;
+}
+
+std::string mirror_relative_path(std::string_view host_directory, std::string_view path_and_query) {
+  return mirror_file_name(host_directory) + "/" + mirror_site_path(path_and_query);
 }
 
 std::string mirror_relative_path(const Url& url) {

@@ -73,9 +73,12 @@ std::string mirror_file_name(std::string_view component);
 
 // The file `url` is saved as, relative to the mirror directory, '/'-separated.
 std::string mirror_relative_path(const Url& url);
+// The part below the host directory, for a path-and-query as sent on a
+// request line ("/a/b.html?x=1" -> "a/b.html?x=1"): what a server of one
+// host's directory looks up.
+std::string mirror_site_path(std::string_view path_and_query);
 // The same for a host directory name ("127.0.0.1:8080") and a path-and-query
-// as sent on a request line ("/a/b.html?x=1"): what a server of the mirror
-// looks up.
+// as sent on a request line ("/a/b.html?x=1").
 std::string mirror_relative_path(std::string_view host_directory, std::string_view path_and_query);
 
 // A relative reference from the file `from` to the file `to` (both relative
