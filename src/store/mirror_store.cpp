@@ -68,7 +68,12 @@ Result<UniqueFd> open_parent(int root_fd, const fs::path& root, std::string_view
     const int fd = ::openat(current.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
-      if (error == ELOOP) return Error{ErrorCode::kIo, shown.string() + " is a symbolic link; not followed"};
+      // With O_DIRECTORY, Linux reports a link as ENOTDIR rather than ELOOP.
+      struct stat st {};
+      if (error == ELOOP ||
+          (error == ENOTDIR && ::fstatat(current.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISLNK(st.st_mode)))
+        return Error{ErrorCode::kIo, shown.string() + " is a symbolic link; not followed"};
       if (error == ENOTDIR) return Error{ErrorCode::kIo, shown.string() + " is not a directory (a file is in the way)"};
       return Error{ErrorCode::kIo, "cannot open directory " + shown.string() + ": " + errno_text(error)};
     }
