@@ -3,6 +3,7 @@
 // place, byte for byte everywhere else.
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,8 +12,7 @@
 
 namespace fetchpool {
 
-std::size_t mirror_convert_links(std::string& page, const Url& page_url, std::string_view page_path,
-                                 const std::unordered_map<std::string, std::string>& files,
+std::size_t mirror_rewrite_links(std::string& page, const Url& page_url, const MirrorLinkRewrite& rewrite,
                                  const LinkExtractOptions& options) {
   struct Replacement {
     std::size_t at;
@@ -35,12 +35,11 @@ std::size_t mirror_convert_links(std::string& page, const Url& page_url, std::st
       if (href.empty() || std::less<>{}(href.data(), begin) || std::less<>{}(end, href.data() + href.size())) continue;
       auto target = base.resolve(href);
       if (!target) continue;
-      const auto file = files.find(target->str());
-      if (file == files.end()) continue;
-      std::string link = mirror_relative_link(page_path, file->second);
-      if (const std::size_t hash = href.find('#'); hash != std::string_view::npos) link += href.substr(hash);
-      if (link == href) continue;
-      replacements.push_back({static_cast<std::size_t>(href.data() - begin), href.size(), std::move(link)});
+      auto link = rewrite(*target, href);
+      if (!link) continue;
+      if (const std::size_t hash = href.find('#'); hash != std::string_view::npos) *link += href.substr(hash);
+      if (*link == href) continue;
+      replacements.push_back({static_cast<std::size_t>(href.data() - begin), href.size(), std::move(*link)});
     }
   }
   if (replacements.empty()) return 0;
@@ -60,6 +59,19 @@ std::size_t mirror_convert_links(std::string& page, const Url& page_url, std::st
   out.append(page, copied, std::string::npos);
   page = std::move(out);
   return changed;
+}
+
+std::size_t mirror_convert_links(std::string& page, const Url& page_url, std::string_view page_path,
+                                 const std::unordered_map<std::string, std::string>& files,
+                                 const LinkExtractOptions& options) {
+  return mirror_rewrite_links(
+      page, page_url,
+      [&](const Url& target, std::string_view /*href*/) -> std::optional<std::string> {
+        const auto file = files.find(target.str());
+        if (file == files.end()) return std::nullopt;
+        return mirror_relative_link(page_path, file->second);
+      },
+      options);
 }
 
 }  // namespace fetchpool

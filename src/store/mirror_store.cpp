@@ -156,6 +156,7 @@ Result<void> MirrorStore::read_index() {
     entry.etag = text_field("etag");
     entry.last_modified = text_field("last_modified");
     entry.content_type = text_field("content_type");
+    url_of_path_[entry.path] = parsed->str();
     entries_[parsed->str()] = std::move(entry);
   }
   return {};
@@ -273,6 +274,16 @@ Result<StoredPage> MirrorStore::stored(const std::string& url) {
   auto body = read_file(page.path);
   if (!body) return std::move(body).error();
   page.body = std::move(*body);
+  if (is_html_type(page.content_type)) {
+    if (auto page_url = Url::parse(url)) {
+      mirror_rewrite_links(page.body, *page_url, [this](const Url& target, std::string_view) {
+        MutexLock lock(mutex_);
+        if (entries_.count(target.str()) != 0) return std::optional<std::string>();
+        const auto it = url_of_path_.find(mirror_relative_path(target));
+        return it == url_of_path_.end() ? std::optional<std::string>() : std::optional<std::string>(it->second);
+      });
+    }
+  }
   MutexLock lock(mutex_);
   entries_[url].this_run = true;
   ++counts_.not_modified;

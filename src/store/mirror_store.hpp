@@ -31,7 +31,10 @@
 // take) is read by open() and rewritten by finish() (temporary + renameat).
 // A URL it lists whose file is still there is fetched with If-None-Match /
 // If-Modified-Since; a 304 keeps the file and hands its body back to the
-// engine (stored()), which follows its links.
+// engine (stored()), which follows its links. A converted copy links "/" as
+// "index.html": stored() gives such links (one that reaches a kept file
+// under another URL than the file was saved for) that URL back, so a rerun
+// asks for the URLs the site uses, not "/index.html".
 //
 // Link conversion (convert_links, after the crawl): in every HTML file saved
 // or kept by this run, each link the page's link extractor finds whose
@@ -45,6 +48,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,12 +90,20 @@ std::string mirror_relative_path(std::string_view host_directory, std::string_vi
 // opens `to` ('%', '?', '#', spaces and quotes escaped).
 std::string mirror_relative_link(std::string_view from, std::string_view to);
 
+// Rewrites the links of an HTML page in place: `rewrite` gets each link's
+// target (resolved against <base> or `page_url`) and its value as written,
+// and returns the new value (the fragment is kept) or nothing to leave it.
+// A value the extractor had to decode first (a character reference such as
+// "&amp;" in it) is left as it was: its bytes in the page are not the URL.
+// Returns how many values changed.
+using MirrorLinkRewrite = std::function<std::optional<std::string>(const Url& target, std::string_view href)>;
+std::size_t mirror_rewrite_links(std::string& page, const Url& page_url, const MirrorLinkRewrite& rewrite,
+                                 const LinkExtractOptions& options = {});
+
 // Rewrites, in the HTML `page` saved at `page_path` for `page_url`, every
 // link the extractor finds (after <base>) whose target is a key of `files`
 // (URL -> mirror file) to mirror_relative_link(page_path, file), keeping its
-// fragment; returns how many links changed. A value the extractor had to
-// decode first (a character reference such as "&amp;" in it) is left as it
-// was: its bytes in the page are not the URL.
+// fragment; returns how many links changed.
 std::size_t mirror_convert_links(std::string& page, const Url& page_url, std::string_view page_path,
                                  const std::unordered_map<std::string, std::string>& files,
                                  const LinkExtractOptions& options = {});
@@ -141,7 +153,8 @@ class MirrorStore final : public PageStore {
   const std::filesystem::path root_;
   const detail::UniqueFd root_fd_;
   mutable Mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_ FETCHPOOL_GUARDED_BY(mutex_);  // by URL
+  std::unordered_map<std::string, Entry> entries_ FETCHPOOL_GUARDED_BY(mutex_);            // by URL
+  std::unordered_map<std::string, std::string> url_of_path_ FETCHPOOL_GUARDED_BY(mutex_);  // the index's, by file
   MirrorCounts counts_ FETCHPOOL_GUARDED_BY(mutex_);
 };
 

@@ -349,3 +349,27 @@ TEST_CASE("link conversion resolves against <base>", "[mirror][links]") {
   CHECK(mirror_convert_links(page, *page_url, "h/index.html", files) == 1);
   CHECK(page == "<base href=\"/docs/\"><a href=\"docs/a.html\">a</a>");
 }
+
+TEST_CASE("a kept copy read back for a 304 links the URLs the site uses, not index.html", "[mirror][links]") {
+  const ScratchDir scratch("mirror-restore");
+  const fs::path dir = scratch.path() / "m";
+  {
+    auto store = MirrorStore::open(dir);
+    REQUIRE(store);
+    REQUIRE((*store)->store("http://h/", head_with("\"r\"", ""), "<a href=\"http://h/s/1.html\">one</a>"));
+    REQUIRE((*store)->store("http://h/s/1.html", head_with("\"1\"", ""), "<a href=\"http://h/\">home</a>"));
+    REQUIRE((*store)->convert_links());
+    CHECK((*store)->counts().links_converted == 2);
+    REQUIRE((*store)->finish());
+  }
+  CHECK(read_file(dir / "h/s/1.html") == "<a href=\"../index.html\">home</a>");
+  auto again = MirrorStore::open(dir);
+  REQUIRE(again);
+  auto kept = (*again)->stored("http://h/s/1.html");
+  REQUIRE(kept);
+  CHECK(kept->body == "<a href=\"http://h/\">home</a>");
+  auto root = (*again)->stored("http://h/");
+  REQUIRE(root);
+  CHECK(root->body == "<a href=\"s/1.html\">one</a>");                           // already the URL it names
+  CHECK(read_file(dir / "h/s/1.html") == "<a href=\"../index.html\">home</a>");  // the file is not touched
+}
