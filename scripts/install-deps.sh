@@ -29,7 +29,7 @@ packages=(
   chromium                # status_server_test renders the status page in headless chromium (~116 MiB, ~35 s)
 )
 # Peers and tools used only by bench/; installed with --bench.
-bench_packages=(nginx libnginx-mod-http-echo wget2 aria2 wrk hyperfine time)
+bench_packages=(nginx libnginx-mod-http-echo wget2 wget aria2 wrk hyperfine time)
 
 if [[ "${1:-}" == "--bench" ]]; then packages+=("${bench_packages[@]}"); fi
 
