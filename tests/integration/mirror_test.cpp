@@ -82,7 +82,7 @@ int crawl_into(const std::string& seed, const fs::path& mirror, const fs::path& 
 
 }  // namespace
 
-TEST_CASE("crawl --mirror saves every page; converted links are relative and reach existing files",
+TEST_CASE("crawl --mirror saves every page, converted links are relative and reach existing files",
           "[mirror][integration]") {
   fetchpool::LocalServer server(site(120));
   const ScratchDir scratch("mirror-crawl");
@@ -185,7 +185,7 @@ TEST_CASE("a rerun into the same mirror asks with the saved validators: all 304,
   CHECK(files_under(mirror / host_directory(server.port())) == bytes_before);
 }
 
-TEST_CASE("a page changed on the server is fetched whole and replaced; the others answer 304",
+TEST_CASE("a page changed on the server is fetched whole and replaced, the others answer 304",
           "[mirror][integration]") {
   // The origin is the built-in server's directory mode over a copy of a
   // mirror, so a file can change under it.
@@ -264,6 +264,6 @@ TEST_CASE("the directory mode never serves through a symbolic link", "[mirror][i
   }
 }
 
-TEST_CASE("--convert-links without --mirror is a usage error", "[mirror][integration]") {
+TEST_CASE("crawl --convert-links without --mirror is a usage error", "[mirror][integration]") {
   CHECK(run_fetchpool({"-q", "crawl", "http://127.0.0.1:9/", "--convert-links"}) == fetchpool::cli::kExitUsage);
 }

@@ -127,7 +127,7 @@ TEST_CASE("hostile request paths never leave the host directory", "[mirror][nami
   }
 }
 
-TEST_CASE("distinct URLs get distinct files; long names keep a hash and their extension", "[mirror][naming]") {
+TEST_CASE("distinct URLs get distinct files, long names keep a hash and their extension", "[mirror][naming]") {
   const std::vector<std::string> urls = {"http://h/a&b",
                                          "http://h/a%26b",
                                          "http://h/a?x=1",
