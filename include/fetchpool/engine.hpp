@@ -41,6 +41,7 @@
 #include "fetchpool/fetcher.hpp"
 #include "fetchpool/frontier.hpp"
 #include "fetchpool/html_links.hpp"
+#include "fetchpool/page_store.hpp"
 #include "fetchpool/progress.hpp"
 #include "fetchpool/scope.hpp"
 #include "fetchpool/sinks.hpp"
@@ -122,6 +123,11 @@ struct EngineOptions {
   bool robots = false;
   std::chrono::milliseconds max_crawl_delay{30'000};
   std::optional<DownloadOptions> download;
+  // --mirror: every 2xx page (not the files `download` saves) is handed to
+  // it, its validators go out with the fetch, and a 304 is answered from its
+  // copy (record status 304, path set; the copy's links are followed). Must
+  // outlive the engine. Null: no extra work per page.
+  PageStore* pages = nullptr;
   // add() blocks while this many URLs wait in the frontier (0 = never), so a
   // streamed list of millions costs memory for its seen set, not its queue.
   std::uint64_t max_queued_input = 10'000;
@@ -232,6 +238,7 @@ class CrawlEngine {
   bool follow_redirect(const Lease& lease, const FetchResponse& response, ResultRecord& record,
                        std::chrono::microseconds elapsed);
   bool save_download(const Lease& lease, PageDownload& download, ResultRecord& record);
+  bool keep_page(const CrawlItem& item, FetchResponse& response, ResultRecord& record);  // true: parse the kept copy
   bool read_page(const CrawlItem& item, const FetchResponse& response, ResultRecord& record);
   bool queue_links(const CrawlItem& parent, const std::vector<Url>& links);
   bool retry_for_refused_links(const Lease& lease, ResultRecord& record);

@@ -974,9 +974,12 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   request.user_credentials = lease.item.redirects == 0 || same_origin(lease.item.chain_start, lease.item.host_key);
   if (request.user_credentials)
     request.extra_headers.insert(request.extra_headers.end(), line_options.headers.begin(), line_options.headers.end());
+  if (options_.pages != nullptr && !download)
+    options_.pages->add_request_headers(lease.item.url, request.extra_headers);
   // Nothing reads the body of a plain list fetch: count it, do not keep it.
   DiscardBodyWriter discard;
-  if (request.writer == nullptr && !options_.parse_html && !options_.follow_links) request.writer = &discard;
+  if (request.writer == nullptr && !options_.parse_html && !options_.follow_links && options_.pages == nullptr)
+    request.writer = &discard;
 
   const auto started = std::chrono::steady_clock::now();
   auto response = fetcher.fetch(request, stop);
@@ -1003,8 +1006,10 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   bool links_refused = false;  // the frontier refused a discovered link (kClosed)
   if (download && download->file() != nullptr && is_2xx(response->head.status)) {
     if (save_download(lease, *download, record)) return;
-  } else if (wants_page_info(options_, response->head)) {
-    links_refused = read_page(lease.item, *response, record);
+  } else {
+    const bool kept_copy = options_.pages != nullptr && keep_page(lease.item, *response, record);
+    if (kept_copy || wants_page_info(options_, response->head))
+      links_refused = read_page(lease.item, *response, record);
   }
   fetcher.recycle_body(std::move(response->body));  // nothing reads it from here on
   if (links_refused && retry_for_refused_links(lease, record)) return;
@@ -1183,6 +1188,34 @@ bool CrawlEngine::save_download(const Lease& lease, PageDownload& download, Resu
   record.bytes = saved->bytes;
   downloads_->add_result(*saved);
   return false;
+}
+
+// --mirror: a 2xx body is kept (a failure to save it is the record's
+// error); a 304 brings back the copy kept earlier in place of the empty
+// body, so that its links are followed as if it had been sent again. True
+// when that copy is HTML to parse.
+bool CrawlEngine::keep_page(const CrawlItem& item, FetchResponse& response, ResultRecord& record) {
+  const long status = response.head.status;
+  if (is_2xx(status)) {
+    if (auto kept = options_.pages->store(item.url, response.head, response.body)) {
+      record.path = std::move(*kept);
+    } else {
+      record.error = kept.error().code;
+      record.error_message = std::move(kept).error().message;
+    }
+    return false;
+  }
+  if (status != 304) return false;
+  auto stored = options_.pages->stored(item.url);
+  if (!stored) {
+    record.error = stored.error().code;
+    record.error_message = std::move(stored).error().message;
+    return false;
+  }
+  record.path = std::move(stored->path);
+  record.content_type = stored->content_type;
+  response.body = std::move(stored->body);
+  return (options_.parse_html || options_.follow_links) && is_html(stored->content_type);
 }
 
 bool CrawlEngine::read_page(const CrawlItem& item, const FetchResponse& response, ResultRecord& record) {

@@ -13,6 +13,7 @@
 #include "fetchpool/redis_uri.hpp"
 #include "fetchpool/sinks.hpp"
 #include "fetchpool/url.hpp"
+#include "store/mirror_store.hpp"
 #include "tools/cli/exit_codes.hpp"
 #include "tools/cli/run_engine.hpp"
 #include "tools/cli/run_outputs.hpp"
@@ -62,7 +63,32 @@ Settings crawl_settings(const CrawlCommandOptions& o, const Settings& base) {
   if (o.no_robots) s.crawl.robots = false;
   if (o.html_parser_opt->count()) s.crawl.html_parser = o.html_parser;
   if (o.max_links_opt->count()) s.crawl.max_links_per_page = o.max_links_per_page;
+  // wget --mirror: recursion without a depth limit, unless one is given.
+  if (!o.mirror_dir.empty() && !o.depth_opt->count() && !o.level_opt->count()) s.crawl.max_depth = kUnlimitedDepth;
   return s;
+}
+
+// After the run (an interrupted one too: its files are whole): links
+// converted if asked, then the index a rerun refreshes from.
+int finish_mirror(MirrorStore& mirror, bool convert_links, const LinkExtractOptions& links, int rc) {
+  bool failed = false;
+  if (convert_links) {
+    if (auto converted = mirror.convert_links(links); !converted) {
+      spdlog::error("--convert-links: {}", converted.error().message);
+      failed = true;
+    }
+  }
+  if (auto finished = mirror.finish(); !finished) {
+    spdlog::error("--mirror: {}", finished.error().message);
+    failed = true;
+  }
+  const MirrorCounts counts = mirror.counts();
+  spdlog::info("mirror {}: {} files written, {} not modified (304){}", mirror.root().string(), counts.written,
+               counts.not_modified,
+               convert_links ? ", " + std::to_string(counts.links_converted) + " links converted in " +
+                                   std::to_string(counts.pages_converted) + " pages"
+                             : std::string());
+  return failed && rc == kExitOk ? kExitInternal : rc;
 }
 
 bool queue_seeds(CrawlEngine& engine, const std::vector<std::string>& seeds) {
@@ -115,6 +141,12 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
                         ->add_option("--max-links-per-page", o.max_links_per_page,
                                      "Keep at most this many links of one page [default 10000]")
                         ->check(no_minus_sign());
+  crawl->add_option("--mirror", o.mirror_dir,
+                    "Save every page under DIR/HOST[:PORT]/PATH (wget --mirror's layout; no depth limit unless -l "
+                    "is given); a rerun into the same DIR asks only for what changed (If-None-Match, "
+                    "If-Modified-Since)");
+  crawl->add_flag("--convert-links", o.convert_links,
+                  "With --mirror: after the crawl, make links to mirrored pages relative so the copy browses offline");
   crawl->add_option("--frontier", o.frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
                     "redis://HOST[:PORT][/PREFIX][?lease=SECONDS][&grace=SECONDS]; each URL is fetched once across "
@@ -150,6 +182,8 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
         "crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)",
         kExitUsage);
   }
+  if (o.convert_links && o.mirror_dir.empty())
+    return fail("crawl: --convert-links needs --mirror DIR (it rewrites the mirrored pages)", kExitUsage);
   const std::string results_path = o.flags.output.empty() ? "-" : o.flags.output;
   auto outputs = open_outputs(o.flags, "crawl", s.output.format, results_path);
   if (!outputs) return fail(outputs.error().message, kExitUsage);
@@ -179,14 +213,22 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
     if (!opened) return fail(opened.error().message, exit_code_for(opened.error()));
     shared = std::move(*opened);
   }
+  std::unique_ptr<MirrorStore> mirror;
+  if (!o.mirror_dir.empty()) {
+    auto opened = MirrorStore::open(o.mirror_dir);
+    if (!opened) return fail("crawl: --mirror: " + opened.error().message, kExitUsage);
+    mirror = std::move(*opened);
+    options.pages = mirror.get();
+  }
   CrawlEngine engine(options, out, std::move(shared));
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
   if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
-  return run_engine(
+  const int rc = run_engine(
       engine, out, *(*outputs)->outcomes, s, quiet ? "none" : o.flags.progress, "crawl",
       [&o](CrawlEngine& e, int /*stop_fd*/) { return queue_seeds(e, o.seeds); },
       RunFiles{{}, {}, o.flags.http.cookie_jar, (*outputs)->sink.get(), (*outputs)->warc.get()},
       RunStatus{o.flags.status, o.flags.status_token});
+  return mirror ? finish_mirror(*mirror, o.convert_links, options.links, rc) : rc;
 }
 
 }  // namespace fetchpool::cli

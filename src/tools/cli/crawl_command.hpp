@@ -32,6 +32,8 @@ struct CrawlCommandOptions {
   std::string download_dir;
   std::vector<std::string> download_extensions;
   std::string frontier_uri;  // empty: the in-memory frontier
+  std::string mirror_dir;    // --mirror DIR: every page saved under DIR/HOST[:PORT]/PATH
+  bool convert_links = false;
   // Given flags override the config file (count()).
   CLI::Option* depth_opt = nullptr;
   CLI::Option* level_opt = nullptr;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 #include "tools/cli/exit_codes.hpp"
 #include "tools/cli/signals.hpp"
@@ -24,7 +25,7 @@ ServeSettings apply_serve_flags(const ServeCommandOptions& o, ServeSettings s) {
   return s;
 }
 
-int serve_until_signalled(const ServeSettings& settings, std::uint16_t port) {
+int serve_until_signalled(const ServeSettings& settings, std::uint16_t port, const std::string& root) {
   // Thousands of concurrent clients need thousands of descriptors: take the
   // hard limit, which the soft default (often 1024) sits far below.
   rlimit files{};
@@ -33,11 +34,18 @@ int serve_until_signalled(const ServeSettings& settings, std::uint16_t port) {
     setrlimit(RLIMIT_NOFILE, &files);
   }
   block_termination_signals();  // before the server's threads exist, so they inherit it
-  LocalServer server(server_options(settings, port));
-  std::printf(
-      "fetchpool serve: %s/ (%u pages, %u links/page, latency %u ms + jitter %u ms, error rate %.2f); Ctrl-C stops\n",
-      server.base_url().c_str(), settings.pages, settings.links_per_page, settings.latency_ms, settings.jitter_ms,
-      settings.error_rate);
+  ServerOptions options = server_options(settings, port);
+  options.root = root;
+  LocalServer server(options);
+  if (root.empty()) {
+    std::printf(
+        "fetchpool serve: %s/ (%u pages, %u links/page, latency %u ms + jitter %u ms, error rate %.2f); Ctrl-C "
+        "stops\n",
+        server.base_url().c_str(), settings.pages, settings.links_per_page, settings.latency_ms, settings.jitter_ms,
+        settings.error_rate);
+  } else {
+    std::printf("fetchpool serve: %s/ (the files under %s); Ctrl-C stops\n", server.base_url().c_str(), root.c_str());
+  }
   std::fflush(stdout);
   wait_for_termination_signal();
   server.stop();
@@ -75,11 +83,16 @@ CLI::App* add_serve_command(CLI::App& app, ServeCommandOptions& o) {
                     ->check(CLI::Range(0.0, 1.0));
   o.threads_opt =
       serve->add_option("--threads", o.flags.threads, "Server event-loop threads")->check(CLI::Range(1u, 64u));
+  serve
+      ->add_option("--root", o.root,
+                   "Serve the files under DIR instead of the site (one host's directory of a crawl --mirror, "
+                   "e.g. MIRROR/127.0.0.1:8080); symbolic links inside are not followed")
+      ->check(CLI::ExistingDirectory);
   return serve;
 }
 
 int run_serve(const ServeCommandOptions& options, const ServeSettings& base) {
-  return serve_until_signalled(apply_serve_flags(options, base), options.port);
+  return serve_until_signalled(apply_serve_flags(options, base), options.port, options.root);
 }
 
 }  // namespace fetchpool::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "fetchpool/config.hpp"
 #include "tools/testsite/local_server.hpp"
@@ -17,6 +18,7 @@ namespace fetchpool::cli {
 struct ServeCommandOptions {
   std::uint16_t port = 0;  // 0 = a free port, printed
   ServeSettings flags;     // only the fields whose flag was given are used
+  std::string root;        // --root DIR: serve the files under DIR instead of the site
   CLI::Option* pages_opt = nullptr;
   CLI::Option* links_opt = nullptr;
   CLI::Option* size_opt = nullptr;

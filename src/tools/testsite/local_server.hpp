@@ -13,7 +13,9 @@
 // server: request bodies are refused (413, connection closed) rather than
 // read; pipelined requests are answered in order but not required by anyone;
 // multi-range requests are answered with the whole body (allowed by 14.2);
-// no Date header, so that responses are byte-for-byte reproducible.
+// no Date header, so that responses are byte-for-byte reproducible. Site
+// pages carry an ETag (a hash of the page) and a fixed Last-Modified, and
+// answer If-None-Match / If-Modified-Since with 304.
 //
 // Design: Linux epoll, non-blocking sockets, `threads` event loops sharing
 // one listening socket (EPOLLEXCLUSIVE), and a timer heap per loop, so a
@@ -59,6 +61,9 @@ struct ServerOptions {
   std::string robots_txt = "User-agent: *\nDisallow: /private/\n";  // served at /robots.txt; empty = 404
   int robots_status = 200;  // any other status answers /robots.txt with it (e.g. 503: RFC 9309 2.3.1.4)
   unsigned threads = 1;     // event-loop threads (0 is taken as 1)
+  // Non-empty: serve the files under this directory (one host's directory of
+  // a --mirror) for every GET and HEAD instead of the site and test routes.
+  std::string root;
 };
 
 // Counts are updated as the loops work: `requests` when a reply starts,

@@ -91,6 +91,33 @@ Reply text_reply(int status, std::string body, std::string_view content_type = "
 
 std::string_view reason_phrase(int status);
 
+// RFC 9110 section 13.1: whether a GET with these validators gets 304.
+// If-None-Match (a list, "*", weak comparison) decides when present;
+// otherwise If-Modified-Since, compared with `last_modified` as a date.
+bool not_modified(const HttpRequest& request, std::string_view etag, std::string_view last_modified);
+// A 304 carrying the validators (RFC 9110 section 15.4.5).
+Reply not_modified_reply(std::string_view etag, std::string_view last_modified);
+
+// serve --root DIR: the files under one directory, as a mirror of one host
+// holds them (store/mirror_store.hpp's naming, so a URL finds the file a
+// crawl with --mirror saved it as). Every level is opened with O_NOFOLLOW
+// below the directory's descriptor: a symbolic link inside is a 404, never a
+// way out. Content-Type comes from the extension; ETag and Last-Modified
+// from the file's size and mtime, and conditional requests are honoured.
+class DirectoryFiles {
+ public:
+  // Throws std::system_error naming `root` if it cannot be opened.
+  explicit DirectoryFiles(const std::string& root);
+  ~DirectoryFiles();
+  DirectoryFiles(const DirectoryFiles&) = delete;
+  DirectoryFiles& operator=(const DirectoryFiles&) = delete;
+
+  Reply reply(const HttpRequest& request) const;
+
+ private:
+  int root_fd_;
+};
+
 // The synthetic site of SiteOptions: page lookup and rendering. Immutable.
 class SyntheticSite {
  public:
@@ -141,7 +168,7 @@ class Router {
   const PathCounter& counts() const { return counts_; }
 
  private:
-  Reply site_reply(std::string_view path);
+  Reply site_reply(const HttpRequest& request);
   Reply bytes_reply(const HttpRequest& request, std::uint64_t size);
   Reply gzip_bomb_reply(std::uint32_t mib);
   std::chrono::milliseconds site_delay(std::string_view path) const;
@@ -149,6 +176,7 @@ class Router {
   ServerOptions options_;
   std::string base_url_;
   SyntheticSite site_;
+  std::unique_ptr<DirectoryFiles> files_;  // ServerOptions::root given: serves it instead of the site
   PathCounter counts_;
   Mutex gzip_mutex_;
   std::map<std::uint32_t, std::shared_ptr<const std::string>> gzip_cache_ FETCHPOOL_GUARDED_BY(gzip_mutex_);  // by MiB

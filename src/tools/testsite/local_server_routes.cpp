@@ -1,7 +1,7 @@
 // Request parsing and the route table of LocalServer.
 //
 // Routes (every one deterministic; "n" etc. are decimal numbers):
-//   /, /s/<d>/<i>.html        the synthetic site (latency, jitter, error_rate apply)
+//   /, /s/<d>/<i>.html        the synthetic site (latency, jitter, error_rate apply; ETag, Last-Modified, 304)
 //   /private/<i>.html         pages disallowed by the default robots.txt
 //   /robots.txt               ServerOptions::robots_txt (404 when empty; robots_status when not 200; latency applies)
 //   /status/<code>            that status (200..599), small text body
@@ -30,10 +30,12 @@
 //   /flaky/<key>?fail=N       503 for the first N requests of that path, then 200
 //   /gzip-bomb?mib=M          gzip body that inflates to M MiB of zeros (M <= 1024)
 //   /filename?name=NAME       Content-Disposition: attachment; filename="NAME" (decoded, raw)
+// With ServerOptions::root, every path is a file under it instead (local_server_files.cpp).
 #include <zlib.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -437,7 +439,10 @@ std::uint64_t PathCounter::get(std::string_view path) const {
 }
 
 Router::Router(const ServerOptions& options, std::string base_url)
-    : options_(options), base_url_(std::move(base_url)), site_(options.site, options.error_rate) {}
+    : options_(options),
+      base_url_(std::move(base_url)),
+      site_(options.site, options.error_rate),
+      files_(options.root.empty() ? nullptr : std::make_unique<DirectoryFiles>(options.root)) {}
 
 std::chrono::milliseconds Router::site_delay(std::string_view path) const {
   auto delay = options_.latency;
@@ -451,7 +456,8 @@ std::chrono::milliseconds Router::site_delay(std::string_view path) const {
   return delay;
 }
 
-Reply Router::site_reply(std::string_view path) {
+Reply Router::site_reply(const HttpRequest& request) {
+  const std::string_view path = request.path;
   Reply reply;
   if (const auto page = site_.page_for_path(path)) {
     reply = site_.page_fails(*page) ? text_reply(500, "page " + std::to_string(*page) + " fails\n")
@@ -460,6 +466,18 @@ Reply Router::site_reply(std::string_view path) {
     reply = text_reply(200, site_.render_private_page(*private_page), kHtml);
   } else {
     return text_reply(404, "not found\n");
+  }
+  if (reply.status == 200) {
+    // The page's own hash: a changed site (other options) changes it.
+    std::uint64_t h = 0xCBF29CE484222325ULL;
+    for (const char c : *reply.body.bytes) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+    char etag[24];
+    std::snprintf(etag, sizeof etag, "\"%016llx\"", static_cast<unsigned long long>(h));
+    if (not_modified(request, etag, kLastModified)) {
+      reply = not_modified_reply(etag, kLastModified);
+    } else {
+      reply.fields += "ETag: " + std::string(etag) + "\r\nLast-Modified: " + std::string(kLastModified) + "\r\n";
+    }
   }
   reply.delay = site_delay(path);
   return reply;
@@ -536,7 +554,8 @@ Reply Router::route(const HttpRequest& request) {
     return reply;
   }
 
-  if (path == "/" || path.starts_with("/s/") || path.starts_with("/private/")) return site_reply(path);
+  if (files_) return files_->reply(request);
+  if (path == "/" || path.starts_with("/s/") || path.starts_with("/private/")) return site_reply(request);
   if (path == "/robots.txt") {
     Reply reply = options_.robots_status != 200 ? text_reply(options_.robots_status, "robots.txt status\n")
                   : options_.robots_txt.empty() ? text_reply(404, "no robots.txt\n")
