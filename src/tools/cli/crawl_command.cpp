@@ -115,6 +115,11 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
                         ->add_option("--max-links-per-page", o.max_links_per_page,
                                      "Keep at most this many links of one page [default 10000]")
                         ->check(no_minus_sign());
+  crawl->add_flag("--sitemaps", o.sitemaps,
+                  "Also crawl the URLs listed by the sitemaps named in the seed hosts' robots.txt (Sitemap: lines), "
+                  "as seeds (depth 0), within the scope; index files and .xml.gz read, 50,000 URLs / 50 MiB per file");
+  crawl->add_option("--sitemap", o.sitemap_urls,
+                    "Read this sitemap (XML, index, text, .gz) as a source of seeds (repeatable; implies --sitemaps)");
   crawl->add_option("--frontier", o.frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
                     "redis://HOST[:PORT][/PREFIX][?lease=SECONDS][&grace=SECONDS]; each URL is fetched once across "
@@ -150,6 +155,14 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
         "crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)",
         kExitUsage);
   }
+  for (const auto& sitemap : o.sitemap_urls) {
+    if (auto url = Url::parse(sitemap); !url)
+      return fail("crawl: --sitemap '" + sitemap + "' is not an http(s) URL: " + url.error().message, kExitUsage);
+  }
+  // Which URLs are sitemaps is known to this process only (an index's
+  // sitemaps are learnt by reading it): another node would read them as pages.
+  if (!o.frontier_uri.empty() && (o.sitemaps || !o.sitemap_urls.empty()))
+    return fail("crawl: --sitemaps/--sitemap cannot be combined with --frontier (yet)", kExitUsage);
   const std::string results_path = o.flags.output.empty() ? "-" : o.flags.output;
   auto outputs = open_outputs(o.flags, "crawl", s.output.format, results_path);
   if (!outputs) return fail(outputs.error().message, kExitUsage);
@@ -157,6 +170,10 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   auto options = engine_options(s, true);
   if (auto http = apply_http_flags(o.flags.http, options); !http) return fail(http.error().message, kExitUsage);
   options.state = (*outputs)->journal.get();
+  options.sitemaps.from_robots = o.sitemaps || !o.sitemap_urls.empty();
+  options.sitemaps.urls = o.sitemap_urls;
+  if (options.sitemaps.from_robots && !options.robots)
+    spdlog::warn("crawl: --no-robots: robots.txt is not read, so its Sitemap: lines are not either (only --sitemap)");
   if (!o.download_dir.empty()) {
     if (o.download_extensions.empty()) {
       return fail("crawl: -P/--download-dir needs at least one --download-ext (e.g. --download-ext .pdf)", kExitUsage);

@@ -32,6 +32,8 @@ struct CrawlCommandOptions {
   std::string download_dir;
   std::vector<std::string> download_extensions;
   std::string frontier_uri;  // empty: the in-memory frontier
+  bool sitemaps = false;                  // --sitemaps: seed from the seed hosts' robots.txt Sitemap: lines
+  std::vector<std::string> sitemap_urls;  // --sitemap URL (repeatable; implies --sitemaps)
   // Given flags override the config file (count()).
   CLI::Option* depth_opt = nullptr;
   CLI::Option* level_opt = nullptr;

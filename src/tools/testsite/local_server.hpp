@@ -59,6 +59,9 @@ struct ServerOptions {
   std::string robots_txt = "User-agent: *\nDisallow: /private/\n";  // served at /robots.txt; empty = 404
   int robots_status = 200;  // any other status answers /robots.txt with it (e.g. 503: RFC 9309 2.3.1.4)
   unsigned threads = 1;     // event-loop threads (0 is taken as 1)
+  // robots.txt names the /sitemaps/ files (index, gzip, text, hostile,
+  // malformed): see local_server_sitemaps.cpp.
+  bool sitemaps = false;
 };
 
 // Counts are updated as the loops work: `requests` when a reply starts,
