@@ -110,9 +110,9 @@ struct InputLineOptions {
 // seeds (depth 0, referrer = the sitemap), within the crawl scope and the
 // sitemap's own location (sitemaps.org); <lastmod> goes into their records.
 struct SitemapOptions {
-  bool from_robots = false;       // read the Sitemap: lines of the seed hosts' robots.txt (needs robots)
-  std::vector<std::string> urls;  // --sitemap URL: read these sitemaps too
-  std::uint32_t max_nesting = 2;  // index -> index -> sitemap at most
+  bool from_robots = false;        // read the Sitemap: lines of the seed hosts' robots.txt (needs robots)
+  std::vector<std::string> urls;   // --sitemap URL: read these sitemaps too
+  std::uint32_t max_nesting = 2;   // index -> index -> sitemap at most
   std::uint64_t max_files = 1000;  // sitemap files read in one run, all sources together
   bool enabled() const noexcept { return from_robots || !urls.empty(); }
 };

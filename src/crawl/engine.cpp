@@ -962,8 +962,7 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   if (sitemaps_ && sitemaps_->find(lease.item)) request.writer = &sitemap.emplace();
   // A hop of a redirect chain is saved under its chain's name (curl -O and
   // wget name a file after the URL asked for, not where it moved).
-  if (!sitemap && wants_file(record.url) && !start_download(lease, record, request, download, line_options.out))
-    return;
+  if (!sitemap && wants_file(record.url) && !start_download(lease, record, request, download, line_options.out)) return;
   // A hop to another origin than the URL the user named gets none of the
   // user's credentials or headers: any server could otherwise collect them
   // with a redirect (curl drops them too, unless --location-trusted).

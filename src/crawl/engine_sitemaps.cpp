@@ -24,6 +24,8 @@ bool may_list(const Url& entry, const Url& sitemap, const std::string& vouching_
   return entry.path_and_query().starts_with(directory);
 }
 
+constexpr std::size_t kDropsNamed = 20;  // dropped entries -v names per sitemap
+
 const char* kind_name(SitemapKind kind) {
   switch (kind) {
     case SitemapKind::kIndex:
@@ -178,6 +180,7 @@ bool CrawlEngine::read_sitemap(const CrawlItem& item, SitemapBodyWriter& body, R
     record.error_message = std::string(kind) + ": " + result.error->message;
   }
   bool refused = false;
+  std::size_t dropped = 0;
   for (auto& entry : result.entries) {
     sitemaps_->listed.fetch_add(1, std::memory_order_relaxed);
     auto url = Url::parse(entry.loc);
@@ -185,8 +188,10 @@ bool CrawlEngine::read_sitemap(const CrawlItem& item, SitemapBodyWriter& body, R
                          (result.kind == SitemapKind::kIndex || !scope_ || scope_->allows(*url));
     if (!allowed) {
       sitemaps_->out_of_scope.fetch_add(1, std::memory_order_relaxed);
-      spdlog::debug("{} {}: {} dropped: {}", kind, item.url, entry.loc,
-                    !url ? url.error().message : "outside the crawl scope or the sitemap's location");
+      // -v names the first few; 50,000 lines would drown the log.
+      if (++dropped <= kDropsNamed)
+        spdlog::debug("{} {}: {} dropped: {}", kind, item.url, entry.loc,
+                      !url ? url.error().message : "outside the crawl scope or the sitemap's location");
       continue;
     }
     if (result.kind == SitemapKind::kIndex) {
@@ -210,6 +215,9 @@ bool CrawlEngine::read_sitemap(const CrawlItem& item, SitemapBodyWriter& body, R
         break;
     }
   }
+  if (dropped > kDropsNamed)
+    spdlog::debug("{} {}: {} more entries dropped (outside the crawl scope or the sitemap's location)", kind, item.url,
+                  dropped - kDropsNamed);
   if (result.skipped > 0 || result.bad_lastmod > 0)
     spdlog::debug("{} {}: {} entries without a usable <loc>, {} <lastmod> values that are no W3C datetime", kind,
                   item.url, result.skipped, result.bad_lastmod);

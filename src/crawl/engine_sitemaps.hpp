@@ -54,8 +54,7 @@ class CrawlEngine::Sitemaps {
   std::string lastmod_of(const CrawlItem& item) const;  // "" when the URL was listed without one
 
   SitemapCounts counts() const;
-  std::atomic<std::uint64_t> files{0}, listed{0}, queued{0}, out_of_scope{0}, over_limit{0}, invalid{0},
-      refused{0};
+  std::atomic<std::uint64_t> files{0}, listed{0}, queued{0}, out_of_scope{0}, over_limit{0}, invalid{0}, refused{0};
 
  private:
   const SitemapOptions options_;

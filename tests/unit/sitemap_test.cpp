@@ -1,8 +1,8 @@
 // Sitemap parser (sitemaps.org 0.9): urlset, index, text, W3C datetimes, the
 // protocol's limits, gzip (whole, cut, bombs), and hostile XML (billion
 // laughs, XXE, external DTD) refused before anything is expanded or loaded.
-#include <catch2/catch.hpp>
 #include <zlib.h>
+#include <catch2/catch.hpp>
 
 #include <array>
 #include <cstdint>
@@ -291,9 +291,10 @@ TEST_CASE("malformed XML: the entries before the error are kept", "[sitemap]") {
     CHECK(locs(result) == std::vector<std::string>{"http://e.com/1"});
   }
   SECTION("invalid UTF-8") {
-    const auto result = parse_sitemap(std::string(kHead) +
-                                      "<url><loc>http://e.com/1</loc></url>\n<url><loc>http://e.com/\xC3\x28</loc></url>\n"
-                                      "<url><loc>http://e.com/3</loc></url></urlset>\n");
+    const auto result =
+        parse_sitemap(std::string(kHead) +
+                      "<url><loc>http://e.com/1</loc></url>\n<url><loc>http://e.com/\xC3\x28</loc></url>\n"
+                      "<url><loc>http://e.com/3</loc></url></urlset>\n");
     REQUIRE(result.error);
     CHECK(locs(result) == std::vector<std::string>{"http://e.com/1"});
   }

@@ -31,7 +31,7 @@ struct CrawlCommandOptions {
   std::uint64_t max_links_per_page = 0;
   std::string download_dir;
   std::vector<std::string> download_extensions;
-  std::string frontier_uri;  // empty: the in-memory frontier
+  std::string frontier_uri;               // empty: the in-memory frontier
   bool sitemaps = false;                  // --sitemaps: seed from the seed hosts' robots.txt Sitemap: lines
   std::vector<std::string> sitemap_urls;  // --sitemap URL (repeatable; implies --sitemaps)
   // Given flags override the config file (count()).

@@ -65,13 +65,9 @@ nlohmann::ordered_json stats_to_json(const StatsSnapshot& s, const RunInfo& run)
   j["workers"] = std::move(workers);
   if (s.sitemaps.enabled) {
     const auto& m = s.sitemaps;
-    j["sitemaps"] = {{"files", m.files},
-                     {"listed", m.listed},
-                     {"queued", m.queued},
-                     {"out_of_scope", m.out_of_scope},
-                     {"over_limit", m.over_limit},
-                     {"invalid", m.invalid},
-                     {"refused", m.refused}};
+    j["sitemaps"] = {
+        {"files", m.files},           {"listed", m.listed},   {"queued", m.queued},  {"out_of_scope", m.out_of_scope},
+        {"over_limit", m.over_limit}, {"invalid", m.invalid}, {"refused", m.refused}};
   }
   return j;
 }

@@ -35,7 +35,8 @@ constexpr std::string_view kXml = "application/xml";
 constexpr std::string_view kOpen =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n";
 constexpr std::string_view kIndexOpen =
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n";
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex "
+    "xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n";
 constexpr std::uint64_t kBigDefault = 50'010;
 constexpr std::uint64_t kBigMax = 200'000;
 
@@ -156,11 +157,11 @@ Reply sitemap_reply(std::string_view path, std::string_view query, const std::st
                      "/&lol9;</loc></url>\n</urlset>\n");
   }
   if (path == "/sitemaps/hostile/xxe.xml") {
-    return xml_reply("<?xml version=\"1.0\"?>\n<!DOCTYPE urlset [\n<!ENTITY passwd SYSTEM \"file:///etc/passwd\">\n"
-                     "<!ENTITY remote SYSTEM \"" +
-                     b + "/sitemaps/hostile/entity.txt\">\n]>\n" + std::string(kOpen.substr(kOpen.find("<urlset"))) +
-                     "<url><loc>" + b + "/&passwd;</loc></url>\n<url><loc>" + b +
-                     "/&remote;</loc></url>\n</urlset>\n");
+    return xml_reply(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE urlset [\n<!ENTITY passwd SYSTEM \"file:///etc/passwd\">\n"
+        "<!ENTITY remote SYSTEM \"" +
+        b + "/sitemaps/hostile/entity.txt\">\n]>\n" + std::string(kOpen.substr(kOpen.find("<urlset"))) + "<url><loc>" +
+        b + "/&passwd;</loc></url>\n<url><loc>" + b + "/&remote;</loc></url>\n</urlset>\n");
   }
   if (path == "/sitemaps/hostile/dtd.xml") {
     return xml_reply("<?xml version=\"1.0\"?>\n<!DOCTYPE urlset SYSTEM \"" + b + "/sitemaps/hostile/evil.dtd\">\n" +
