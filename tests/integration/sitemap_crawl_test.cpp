@@ -165,7 +165,7 @@ TEST_CASE("crawl --sitemap: 50,000 URLs per file, scope and the sitemap's locati
   CHECK(s["invalid"] == 0);
 }
 
-TEST_CASE("crawl: --sitemaps off reads no sitemap; bad --sitemap values are usage errors", "[sitemap][cli]") {
+TEST_CASE("crawl: --sitemaps off reads no sitemap, and bad --sitemap values are usage errors", "[sitemap][cli]") {
   fetchpool::ServerOptions options;
   options.sitemaps = true;
   fetchpool::LocalServer server(options);
@@ -188,4 +188,25 @@ TEST_CASE("crawl: --sitemaps off reads no sitemap; bad --sitemap values are usag
       scratch.path());
   CHECK(shared.exit_code == fetchpool::cli::kExitUsage);
   CHECK(shared.err.find("cannot be combined with --frontier") != std::string::npos);
+}
+
+TEST_CASE("crawl --sitemap URL without seeds: the sitemap stands for them", "[sitemap][cli]") {
+  fetchpool::ServerOptions options;
+  options.sitemaps = true;
+  fetchpool::LocalServer server(options);
+  const std::string base = server.base_url();
+  const ScratchDir scratch("sitemaps-no-seed");
+  const auto results = scratch.path() / "results.jsonl";
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "crawl", "--sitemap", base + "/sitemaps/outside.xml", "--depth", "0",
+                                           "-o", results.string()}) == fetchpool::cli::kExitSomeFailed);
+  const auto records = records_by_url(results);
+  // outside.xml's page under its directory, and robots.txt's sitemaps (its
+  // host is the seed host now), but no seed page.
+  CHECK(server.requests_for("/sitemaps/listed.html") == 1);
+  CHECK(records.at(base + "/sitemaps/listed.html")["referrer"] == base + "/sitemaps/outside.xml");
+  CHECK(server.requests_for(page(40)) == 0);
+  CHECK(server.requests_for("/sitemaps/index.xml") == 1);
+  for (std::uint32_t number = 1; number <= 34; ++number) CHECK(server.requests_for(page(number)) == 1);
+  CHECK(server.requests_for("/") == 0);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "crawl", "-o", results.string()}) == fetchpool::cli::kExitUsage);
 }

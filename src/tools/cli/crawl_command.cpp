@@ -78,7 +78,7 @@ bool queue_seeds(CrawlEngine& engine, const std::vector<std::string>& seeds) {
 
 CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   auto* crawl = app.add_subcommand("crawl", "Crawl recursively from seed URLs, within a scope, obeying robots.txt");
-  crawl->add_option("urls", o.seeds, "Seed URLs (http/https)")->required();
+  crawl->add_option("urls", o.seeds, "Seed URLs (http/https); none needed with --sitemap");
   add_common_flags(*crawl, o.flags);
   crawl->add_option("-P,--directory-prefix,--download-dir", o.download_dir,
                     "Save files whose URL ends in a --download-ext in this directory");
@@ -140,6 +140,8 @@ Result<std::uint32_t> parse_level(const std::string& text) {
 int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   const Settings s = crawl_settings(o, base);
   // A seed that is no URL would otherwise surface as an empty crawl scope.
+  if (o.seeds.empty() && o.sitemap_urls.empty())
+    return fail("crawl: no seed URL (give one or more, or a --sitemap URL)", kExitUsage);
   for (const auto& seed : o.seeds) {
     if (auto url = Url::parse(seed); !url)
       return fail("crawl: seed '" + seed + "' is not an http(s) URL: " + url.error().message, kExitUsage);
@@ -196,7 +198,10 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   }
   CrawlEngine engine(options, out, std::move(shared));
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
-  if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
+  // Without seeds, the sitemaps named are the crawl's seeds for its scope
+  // (and their hosts' robots.txt Sitemap: lines are read), as in Scrapy's SitemapSpider.
+  if (auto seeded = engine.set_seeds(o.seeds.empty() ? o.sitemap_urls : o.seeds); !seeded)
+    return fail(seeded.error().message, kExitUsage);
   return run_engine(
       engine, out, *(*outputs)->outcomes, s, quiet ? "none" : o.flags.progress, "crawl",
       [&o](CrawlEngine& e, int /*stop_fd*/) { return queue_seeds(e, o.seeds); },
