@@ -16,6 +16,7 @@ packages=(
   libtomlplusplus-dev     # TOML config
   libpsl-dev              # public suffix list: registrable domains
   libidn2-dev             # IDN host names to punycode (libcurl 7.88's own IDN needs a UTF-8 locale)
+  libxml2-dev             # sitemaps (--sitemaps): SAX push parser, no network, no entities
   libhiredis-dev          # Redis frontier
   libsqlite3-dev          # SQLite sink
   libssl-dev              # SHA-256 (OpenSSL libcrypto) for download checksums

@@ -50,6 +50,9 @@
 
 namespace fetchpool {
 
+class RobotsRules;
+class SitemapBodyWriter;
+struct SitemapSource;
 class StateJournal;
 
 namespace detail {
@@ -104,6 +107,17 @@ struct InputLineOptions {
   std::vector<std::string> headers;  // "Name: value", after the run's own
 };
 
+// --sitemaps: sitemap files seed a crawl. The URLs they list are queued as
+// seeds (depth 0, referrer = the sitemap), within the crawl scope and the
+// sitemap's own location (sitemaps.org); <lastmod> goes into their records.
+struct SitemapOptions {
+  bool from_robots = false;        // read the Sitemap: lines of the seed hosts' robots.txt (needs robots)
+  std::vector<std::string> urls;   // --sitemap URL: read these sitemaps too
+  std::uint32_t max_nesting = 2;   // index -> index -> sitemap at most
+  std::uint64_t max_files = 1000;  // sitemap files read in one run, all sources together
+  bool enabled() const noexcept { return from_robots || !urls.empty(); }
+};
+
 struct EngineOptions {
   std::uint32_t workers = 16;
   std::size_t worker_stack_bytes = kDefaultWorkerStackBytes;  // libcurl + gumbo's iterative parse need far less
@@ -142,6 +156,7 @@ struct EngineOptions {
   // A shared frontier (any Frontier but MemoryFrontier) always skips: the
   // node that queued the URL first records it.
   bool record_duplicate_input = true;
+  SitemapOptions sitemaps;  // crawl only; set_seeds() queues the given ones
   // Per-line options of input URLs (depth 0, line != 0), asked once per
   // attempt from worker threads, so it must be thread-safe. Empty: none.
   std::function<InputLineOptions(std::uint64_t line)> line_options;
@@ -219,6 +234,7 @@ class CrawlEngine {
   class InFlightTable;
   class Downloads;
   class PageDownload;
+  class Sitemaps;  // crawl/engine_sitemaps.hpp
   void spawn_workers();
   void worker_main(std::stop_token stop);
   void worker_failed_to_start(const std::string& why);
@@ -247,6 +263,11 @@ class CrawlEngine {
   bool fetch_robots(Fetcher& fetcher, const Lease& lease, const std::string& robots_url, std::stop_token stop);
   bool retry_later(const Lease& lease, std::chrono::milliseconds at_least);
   PushResult push_item(CrawlItem item);  // journals a kQueued item
+  // --sitemaps (crawl/engine_sitemaps.cpp). The bools: a push was refused (kClosed).
+  void start_sitemaps(const std::vector<std::string>& seeds);
+  void queue_robots_sitemaps(const std::string& host, const RobotsRules& rules);
+  bool queue_sitemap(std::string_view text, const std::string& referrer, const SitemapSource& source);
+  bool read_sitemap(const CrawlItem& item, SitemapBodyWriter& body, ResultRecord& record);
   void emit(const ResultRecord& record, std::chrono::microseconds elapsed);
   void set_work_ended();
   bool idle_worker_may_leave() const;
@@ -260,6 +281,7 @@ class CrawlEngine {
   std::unique_ptr<InFlightTable> in_flight_;
   std::unique_ptr<SharedCurlCache> curl_cache_;
   std::unique_ptr<Downloads> downloads_;
+  std::unique_ptr<Sitemaps> sitemaps_;  // null unless options_.sitemaps.enabled()
   std::optional<Scope> scope_;
   std::stop_source stop_;
   std::atomic<std::uint64_t> records_{0};

@@ -45,6 +45,7 @@ struct ResultRecord {
   std::string sha256;      // of the downloaded file
   bool parsed = false;     // the body was parsed as HTML, so title and links are known (else null in JSON)
   std::string fetched_at;  // RFC 3339 UTC time the fetch ended, set by CrawlEngine; "" = null
+  std::string lastmod;     // <lastmod> of the sitemap that listed the URL (W3C datetime as written); "" = null
 
   // Success: fetched, and the final status is 2xx or 3xx.
   bool ok() const noexcept { return error == ErrorCode::kOk && status >= 200 && status < 400; }
@@ -52,7 +53,8 @@ struct ResultRecord {
 
 // Serialisations, also used by tests and tools. JSON writes null for what is
 // not known: status and final_url of a URL never answered, content_type when
-// none was sent, title and links of a body not parsed, an empty fetched_at.
+// none was sent, title and links of a body not parsed, an empty fetched_at,
+// lastmod of a URL no sitemap dated.
 std::string to_json_line(const ResultRecord& record);  // one JSON object, no trailing newline
 std::string csv_header();                              // column names, no trailing newline
 std::string to_csv_row(const ResultRecord& record);    // RFC 4180 quoting, no trailing newline

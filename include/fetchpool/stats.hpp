@@ -39,6 +39,18 @@ struct Outcome {
   std::chrono::microseconds elapsed{0};
 };
 
+// --sitemaps: what the sitemap files gave (CrawlEngine fills it in).
+struct SitemapCounts {
+  bool enabled = false;            // the run reads sitemaps
+  std::uint64_t files = 0;         // sitemap files read (index, XML, text)
+  std::uint64_t listed = 0;        // entries they listed
+  std::uint64_t queued = 0;        // listed page URLs queued (new to the crawl)
+  std::uint64_t out_of_scope = 0;  // entries dropped: outside the crawl scope or the sitemap's location
+  std::uint64_t over_limit = 0;    // files read only up to 50,000 entries or 50 MiB
+  std::uint64_t invalid = 0;       // files refused or malformed (DOCTYPE, bad XML, cut gzip), bad sitemap URLs
+  std::uint64_t refused = 0;       // sitemaps not read: nested too deep or over the file count
+};
+
 struct StatsSnapshot {
   std::uint64_t done = 0;     // outcomes recorded
   std::uint64_t ok = 0;       // error == kOk and status in [200, 400)
@@ -60,6 +72,7 @@ struct StatsSnapshot {
   std::uint32_t workers_requested = 0;
   std::uint32_t workers_started = 0;
   std::string workers_limited_by;
+  SitemapCounts sitemaps;  // all zero without --sitemaps
 };
 
 // Cumulative latency counts at chosen upper bounds, for a Prometheus

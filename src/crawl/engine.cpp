@@ -15,6 +15,7 @@
 #include "base/ascii.hpp"
 #include "base/rfc3339.hpp"
 #include "base/sized_thread.hpp"
+#include "crawl/engine_sitemaps.hpp"
 #include "crawl/worker_budget.hpp"
 #include "fetchpool/robots.hpp"
 #include "fetchpool/state_journal.hpp"
@@ -428,6 +429,10 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
   if (shared_frontier_) options_.record_duplicate_input = false;
   // Every hop goes through the frontier (follow_redirect), never inside libcurl.
   options_.fetch.follow_redirects = false;
+  if (options_.sitemaps.enabled()) {
+    init_sitemap_parsing();  // libxml2's globals, before any worker exists
+    sitemaps_ = std::make_unique<Sitemaps>(options_.sitemaps);
+  }
 }
 
 Result<void> CrawlEngine::prepare() {
@@ -480,6 +485,7 @@ CrawlEngine::~CrawlEngine() {
 }
 
 Result<void> CrawlEngine::set_seeds(const std::vector<std::string>& seeds) {
+  if (sitemaps_) start_sitemaps(seeds);
   if (!options_.scope) return {};
   std::vector<Url> parsed;
   for (const auto& seed : seeds) {
@@ -744,6 +750,7 @@ StatsSnapshot CrawlEngine::stats() const {
   auto snapshot = stats_.snapshot();
   snapshot.workers_requested = options_.workers;
   snapshot.workers_started = workers_started_.load(std::memory_order_relaxed);
+  if (sitemaps_) snapshot.sitemaps = sitemaps_->counts();
   return snapshot;
 }
 
@@ -942,6 +949,7 @@ bool CrawlEngine::fetch_robots(Fetcher& fetcher, const Lease& lease, const std::
   if (auto delay = rules->crawl_delay(); delay && delay->count() > 0) {
     frontier_->set_host_delay(host, std::min(*delay, options_.max_crawl_delay));
   }
+  if (sitemaps_) queue_robots_sitemaps(host, *rules);
   robots_->put(host, std::move(*rules));
   return true;
 }
@@ -951,6 +959,7 @@ bool CrawlEngine::fetch_robots(Fetcher& fetcher, const Lease& lease, const std::
 // it did; the lease is settled exactly once on every path.
 void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop) {
   ResultRecord record = first_record(lease.item);
+  if (sitemaps_) record.lastmod = sitemaps_->lastmod_of(lease.item);
   // A frontier that does not gate pages behind robots.txt (one built by the
   // caller without robots_first) still gets robots before pages: the page's
   // worker fetches the host's rules first.
@@ -965,9 +974,12 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   if (options_.line_options && lease.item.origin != 0 && lease.item.depth == 0)
     line_options = options_.line_options(lease.item.origin);
   std::optional<PageDownload> download;
+  // A sitemap (--sitemaps) streams into its parser: not kept, not saved.
+  std::optional<SitemapBodyWriter> sitemap;
+  if (sitemaps_ && sitemaps_->find(lease.item)) request.writer = &sitemap.emplace();
   // A hop of a redirect chain is saved under its chain's name (curl -O and
   // wget name a file after the URL asked for, not where it moved).
-  if (wants_file(record.url) && !start_download(lease, record, request, download, line_options.out)) return;
+  if (!sitemap && wants_file(record.url) && !start_download(lease, record, request, download, line_options.out)) return;
   // A hop to another origin than the URL the user named gets none of the
   // user's credentials or headers: any server could otherwise collect them
   // with a redirect (curl drops them too, unless --location-trusted).
@@ -987,6 +999,7 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
   record.elapsed_ms = static_cast<double>(elapsed.count()) / 1000.0;
   if (download) download->keep_part_unless_2xx(response);
+  if (sitemap) sitemap->settle(response);
   if (!response) {
     settle_failed_fetch(lease, record, response.error(), elapsed);
     return;
@@ -1006,6 +1019,8 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   bool links_refused = false;  // the frontier refused a discovered link (kClosed)
   if (download && download->file() != nullptr && is_2xx(response->head.status)) {
     if (save_download(lease, *download, record)) return;
+  } else if (sitemap && sitemap->parsed()) {
+    links_refused = read_sitemap(lease.item, *sitemap, record);
   } else {
     const bool kept_copy = options_.pages != nullptr && keep_page(lease.item, *response, record);
     if (kept_copy || wants_page_info(options_, response->head))

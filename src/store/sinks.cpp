@@ -115,6 +115,11 @@ std::string to_json_line(const ResultRecord& r) {
   } else {
     append_field(out, "fetched_at", r.fetched_at);
   }
+  if (r.lastmod.empty()) {
+    append_null(out, "lastmod");
+  } else {
+    append_field(out, "lastmod", r.lastmod);
+  }
   out.push_back('}');
   return out;
 }
@@ -138,7 +143,7 @@ void append_csv_field(std::string& out, std::string_view field) {
 
 std::string csv_header() {
   return "url,line,depth,referrer,final_url,redirects,status,content_type,bytes,elapsed_ms,title,links,attempts,ok,"
-         "error_class,error_message,path,sha256,fetched_at";
+         "error_class,error_message,path,sha256,fetched_at,lastmod";
 }
 
 std::string to_csv_row(const ResultRecord& r) {
@@ -168,7 +173,8 @@ std::string to_csv_row(const ResultRecord& r) {
   field(r.error_message);
   field(r.path);
   field(r.sha256);
-  append_csv_field(out, r.fetched_at);
+  field(r.fetched_at);
+  append_csv_field(out, r.lastmod);
   return out;
 }
 

@@ -30,14 +30,15 @@ constexpr const char* kSchema =
     " path TEXT,"
     " sha256 TEXT,"
     " redirects INTEGER NOT NULL DEFAULT 0,"
-    " fetched_at TEXT);"  // RFC 3339 UTC
+    " fetched_at TEXT,"  // RFC 3339 UTC
+    " lastmod TEXT);"    // the listing sitemap's <lastmod>, NULL when none
     "CREATE INDEX results_url ON results(url);"
     "CREATE INDEX results_line ON results(line);";
 
 constexpr const char* kInsert =
     "INSERT INTO results (url, line, depth, referrer, final_url, status, content_type, bytes, elapsed_ms, title,"
-    " links, attempts, ok, error, error_message, path, sha256, redirects, fetched_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+    " links, attempts, ok, error, error_message, path, sha256, redirects, fetched_at, lastmod)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
 std::string message_of(sqlite3* db, const std::string& name, const char* what) {
   return name + ": " + what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
@@ -162,6 +163,7 @@ void SqliteSink::write(const ResultRecord& record) {
   bind_text(s, 17, record.sha256);
   sqlite3_bind_int64(s, 18, record.redirects);
   bind_text(s, 19, record.fetched_at);
+  bind_text(s, 20, record.lastmod);
   // url is NOT NULL, but an unparsable empty input line still deserves its row.
   if (record.url.empty()) sqlite3_bind_text(s, 1, "", 0, SQLITE_STATIC);
   const int stepped = sqlite3_step(s);

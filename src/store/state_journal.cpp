@@ -263,6 +263,7 @@ Result<ResultRecord> record_from_json_line(std::string_view text) {
     r.path = get("path", std::string{});
     r.sha256 = get("sha256", std::string{});
     r.fetched_at = get("fetched_at", std::string{});
+    r.lastmod = get("lastmod", std::string{});
     if (const auto it = json.find("error"); it != json.end() && !it->is_null()) {
       const auto name = it->value("class", std::string{});
       const auto code = error_code_named(name);

@@ -59,6 +59,12 @@ TEST_CASE("a JSONL record carries every field and its input line", "[sinks]") {
   CHECK(j["links"] == 3);
   CHECK(j["ok"] == true);
   CHECK(j["error"].is_null());
+  CHECK(j["lastmod"].is_null());  // no sitemap dated it
+  auto dated = sample_record();
+  dated.lastmod = "2024-05-01";
+  CHECK(nlohmann::json::parse(fetchpool::to_json_line(dated))["lastmod"] == "2024-05-01");
+  CHECK(fetchpool::to_csv_row(dated).ends_with(",2024-05-01"));
+  CHECK(fetchpool::csv_header().ends_with(",fetched_at,lastmod"));
 }
 
 TEST_CASE("a failed record names its error class and message", "[sinks]") {
@@ -92,8 +98,8 @@ TEST_CASE("CSV rows quote commas, quotes and newlines (RFC 4180)", "[sinks]") {
   CHECK(row.find("\"a,b \"\"c\"\"\nd\"") != std::string::npos);
   CHECK(row.rfind("http://example.test/a,7,", 0) == 0);
   const auto header = fetchpool::csv_header();
-  CHECK(std::count(header.begin(), header.end(), ',') == 18);
-  // Unquoted commas in the row: the 18 separators only (the title's are quoted).
+  CHECK(std::count(header.begin(), header.end(), ',') == 19);
+  // Unquoted commas in the row: the 19 separators only (the title's are quoted).
   std::size_t separators = 0;
   bool quoted = false;
   for (char c : row) {
@@ -101,7 +107,7 @@ TEST_CASE("CSV rows quote commas, quotes and newlines (RFC 4180)", "[sinks]") {
     if (c == ',' && !quoted) ++separators;
   }
   const auto columns = separators;
-  CHECK(columns == 18);
+  CHECK(columns == 19);
 }
 
 TEST_CASE("concurrent writers never interleave lines", "[sinks]") {

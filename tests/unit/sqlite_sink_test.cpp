@@ -83,7 +83,9 @@ TEST_CASE("records become rows with every field, errors by class, empty text as 
   {
     auto sink = fetchpool::open_result_sink("sqlite", path);
     REQUIRE(sink);
-    (*sink)->write(page("http://example.test/a", 1));
+    auto dated = page("http://example.test/a", 1);
+    dated.lastmod = "2024-05-01T10:00:00+02:00";
+    (*sink)->write(dated);
     ResultRecord failed;
     failed.url = "http://example.test/missing";
     failed.line = 2;
@@ -109,6 +111,8 @@ TEST_CASE("records become rows with every field, errors by class, empty text as 
                                             "NULL", "0", "0.0"});
   CHECK(rows[2][0].empty());
   CHECK(rows[2][4] == "invalid_url");
+  CHECK(db.rows("SELECT lastmod FROM results ORDER BY id") ==
+        std::vector<std::vector<std::string>>{{"2024-05-01T10:00:00+02:00"}, {"NULL"}, {"NULL"}});
   CHECK(db.one("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'results'") == "2");
 }
 

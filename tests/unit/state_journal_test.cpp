@@ -202,9 +202,11 @@ TEST_CASE("record_from_json_line inverts to_json_line", "[state_journal]") {
   r.error_message = "HTTP 404";
   r.path = "h/x";
   r.sha256 = "ab";
+  r.lastmod = "2024-05-01T10:00Z";
   auto back = fetchpool::record_from_json_line(fetchpool::to_json_line(r));
   REQUIRE(back);
   CHECK(fetchpool::to_json_line(*back) == fetchpool::to_json_line(r));
+  CHECK(back->lastmod == "2024-05-01T10:00Z");
   CHECK_FALSE(fetchpool::record_from_json_line("{\"url\":\"u\",\"error\":{\"class\":\"nonsense\"}}"));
   CHECK_FALSE(fetchpool::record_from_json_line("[1,2]"));
 }

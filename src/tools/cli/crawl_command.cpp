@@ -104,7 +104,7 @@ bool queue_seeds(CrawlEngine& engine, const std::vector<std::string>& seeds) {
 
 CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
   auto* crawl = app.add_subcommand("crawl", "Crawl recursively from seed URLs, within a scope, obeying robots.txt");
-  crawl->add_option("urls", o.seeds, "Seed URLs (http/https)")->required();
+  crawl->add_option("urls", o.seeds, "Seed URLs (http/https); none needed with --sitemap");
   add_common_flags(*crawl, o.flags);
   crawl->add_option("-P,--directory-prefix,--download-dir", o.download_dir,
                     "Save files whose URL ends in a --download-ext in this directory");
@@ -147,6 +147,11 @@ CLI::App* add_crawl_command(CLI::App& app, CrawlCommandOptions& o) {
                     "If-Modified-Since)");
   crawl->add_flag("--convert-links", o.convert_links,
                   "With --mirror: after the crawl, make links to mirrored pages relative so the copy browses offline");
+  crawl->add_flag("--sitemaps", o.sitemaps,
+                  "Also crawl the URLs listed by the sitemaps named in the seed hosts' robots.txt (Sitemap: lines), "
+                  "as seeds (depth 0), within the scope; index files and .xml.gz read, 50,000 URLs / 50 MiB per file");
+  crawl->add_option("--sitemap", o.sitemap_urls,
+                    "Read this sitemap (XML, index, text, .gz) as a source of seeds (repeatable; implies --sitemaps)");
   crawl->add_option("--frontier", o.frontier_uri,
                     "Share this crawl with other fetchpool processes (any machine) through Redis: "
                     "redis://HOST[:PORT][/PREFIX][?lease=SECONDS][&grace=SECONDS]; each URL is fetched once across "
@@ -167,6 +172,8 @@ Result<std::uint32_t> parse_level(const std::string& text) {
 int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   const Settings s = crawl_settings(o, base);
   // A seed that is no URL would otherwise surface as an empty crawl scope.
+  if (o.seeds.empty() && o.sitemap_urls.empty())
+    return fail("crawl: no seed URL (give one or more, or a --sitemap URL)", kExitUsage);
   for (const auto& seed : o.seeds) {
     if (auto url = Url::parse(seed); !url)
       return fail("crawl: seed '" + seed + "' is not an http(s) URL: " + url.error().message, kExitUsage);
@@ -184,6 +191,14 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   }
   if (o.convert_links && o.mirror_dir.empty())
     return fail("crawl: --convert-links needs --mirror DIR (it rewrites the mirrored pages)", kExitUsage);
+  for (const auto& sitemap : o.sitemap_urls) {
+    if (auto url = Url::parse(sitemap); !url)
+      return fail("crawl: --sitemap '" + sitemap + "' is not an http(s) URL: " + url.error().message, kExitUsage);
+  }
+  // Which URLs are sitemaps is known to this process only (an index's
+  // sitemaps are learnt by reading it): another node would read them as pages.
+  if (!o.frontier_uri.empty() && (o.sitemaps || !o.sitemap_urls.empty()))
+    return fail("crawl: --sitemaps/--sitemap cannot be combined with --frontier (yet)", kExitUsage);
   const std::string results_path = o.flags.output.empty() ? "-" : o.flags.output;
   auto outputs = open_outputs(o.flags, "crawl", s.output.format, results_path);
   if (!outputs) return fail(outputs.error().message, kExitUsage);
@@ -193,6 +208,10 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   options.state = (*outputs)->journal.get();
   if (auto warc = open_warc(**outputs, s); !warc) return fail(warc.error().message, kExitUsage);
   options.exchanges = (*outputs)->warc.get();
+  options.sitemaps.from_robots = o.sitemaps || !o.sitemap_urls.empty();
+  options.sitemaps.urls = o.sitemap_urls;
+  if (options.sitemaps.from_robots && !options.robots)
+    spdlog::warn("crawl: --no-robots: robots.txt is not read, so its Sitemap: lines are not either (only --sitemap)");
   if (!o.download_dir.empty()) {
     if (o.download_extensions.empty()) {
       return fail("crawl: -P/--download-dir needs at least one --download-ext (e.g. --download-ext .pdf)", kExitUsage);
@@ -222,7 +241,10 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   }
   CrawlEngine engine(options, out, std::move(shared));
   if (auto prepared = engine.prepare(); !prepared) return fail(prepared.error().message, kExitUsage);
-  if (auto seeded = engine.set_seeds(o.seeds); !seeded) return fail(seeded.error().message, kExitUsage);
+  // Without seeds, the sitemaps named are the crawl's seeds for its scope
+  // (and their hosts' robots.txt Sitemap: lines are read), as in Scrapy's SitemapSpider.
+  if (auto seeded = engine.set_seeds(o.seeds.empty() ? o.sitemap_urls : o.seeds); !seeded)
+    return fail(seeded.error().message, kExitUsage);
   const int rc = run_engine(
       engine, out, *(*outputs)->outcomes, s, quiet ? "none" : o.flags.progress, "crawl",
       [&o](CrawlEngine& e, int /*stop_fd*/) { return queue_seeds(e, o.seeds); },

@@ -34,6 +34,8 @@ struct CrawlCommandOptions {
   std::string frontier_uri;  // empty: the in-memory frontier
   std::string mirror_dir;    // --mirror DIR: every page saved under DIR/HOST[:PORT]/PATH
   bool convert_links = false;
+  bool sitemaps = false;                  // --sitemaps: seed from the seed hosts' robots.txt Sitemap: lines
+  std::vector<std::string> sitemap_urls;  // --sitemap URL (repeatable; implies --sitemaps)
   // Given flags override the config file (count()).
   CLI::Option* depth_opt = nullptr;
   CLI::Option* level_opt = nullptr;

@@ -29,6 +29,12 @@ nlohmann::ordered_json stats_to_json(const StatsSnapshot& s, const RunInfo& run)
   workers["limited_by"] = nullptr;  // every worker asked for started
   if (!s.workers_limited_by.empty()) workers["limited_by"] = s.workers_limited_by;
   j["workers"] = std::move(workers);
+  if (s.sitemaps.enabled) {
+    const auto& m = s.sitemaps;
+    j["sitemaps"] = {
+        {"files", m.files},           {"listed", m.listed},   {"queued", m.queued},  {"out_of_scope", m.out_of_scope},
+        {"over_limit", m.over_limit}, {"invalid", m.invalid}, {"refused", m.refused}};
+  }
   return j;
 }
 
@@ -59,6 +65,13 @@ std::string format_summary(const StatsSnapshot& s, bool interrupted) {
     out += "by error:";
     for (const auto& [name, count] : s.by_error) out += " " + name + "=" + std::to_string(count);
     out += "\n";
+  }
+  if (s.sitemaps.enabled) {
+    const auto& m = s.sitemaps;
+    out += "sitemaps: " + std::to_string(m.files) + " files, " + std::to_string(m.listed) + " entries, " +
+           std::to_string(m.queued) + " URLs queued, " + std::to_string(m.out_of_scope) + " out of scope, " +
+           std::to_string(m.over_limit) + " over the limit, " + std::to_string(m.invalid) + " invalid, " +
+           std::to_string(m.refused) + " not read\n";
   }
   return out;
 }

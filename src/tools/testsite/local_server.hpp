@@ -64,6 +64,9 @@ struct ServerOptions {
   // Non-empty: serve the files under this directory (one host's directory of
   // a --mirror) for every GET and HEAD instead of the site and test routes.
   std::string root;
+  // robots.txt names the /sitemaps/ files (index, gzip, text, hostile,
+  // malformed): see local_server_sitemaps.cpp.
+  bool sitemaps = false;
 };
 
 // Counts are updated as the loops work: `requests` when a reply starts,

@@ -86,6 +86,15 @@ struct Reply {
   bool raw = false;  // body holds the whole answer, head included: sent byte for byte (malformed framing)
 };
 
+// `text` as one gzip member.
+std::string gzip_text(std::string_view text);
+
+// The /sitemaps/ routes (local_server_sitemaps.cpp); `base_url` names the
+// server in absolute URLs.
+Reply sitemap_reply(std::string_view path, std::string_view query, const std::string& base_url);
+// The Sitemap: lines ServerOptions::sitemaps adds to robots.txt.
+std::string sitemap_robots_lines(const std::string& base_url);
+
 // Builds a Reply with a text body and the given Content-Type.
 Reply text_reply(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");
 
@@ -172,6 +181,7 @@ class Router {
   Reply bytes_reply(const HttpRequest& request, std::uint64_t size);
   Reply gzip_bomb_reply(std::uint32_t mib);
   std::chrono::milliseconds site_delay(std::string_view path) const;
+  std::string robots_sitemap_lines() const { return options_.sitemaps ? sitemap_robots_lines(base_url_) : ""; }
 
   ServerOptions options_;
   std::string base_url_;

@@ -30,6 +30,7 @@
 //   /flaky/<key>?fail=N       503 for the first N requests of that path, then 200
 //   /gzip-bomb?mib=M          gzip body that inflates to M MiB of zeros (M <= 1024)
 //   /filename?name=NAME       Content-Disposition: attachment; filename="NAME" (decoded, raw)
+//   /sitemaps/...             sitemaps of the synthetic site, hostile ones too (local_server_sitemaps.cpp)
 // With ServerOptions::root, every path is a file under it instead (local_server_files.cpp).
 #include <zlib.h>
 
@@ -117,7 +118,8 @@ std::string gzip_zeros(std::uint32_t mib) {
   return out;
 }
 
-// `text` as one gzip member.
+}  // namespace
+
 std::string gzip_text(std::string_view text) {
   z_stream zs{};
   if (deflateInit2_(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
@@ -135,6 +137,8 @@ std::string gzip_text(std::string_view text) {
   if (rc != Z_STREAM_END) throw std::runtime_error("zlib deflate did not finish");
   return out;
 }
+
+namespace {
 
 // The whole answer of a /fault/framing kind, head included; empty if unknown.
 std::string malformed_answer(std::string_view kind) {
@@ -559,10 +563,11 @@ Reply Router::route(const HttpRequest& request) {
   if (path == "/robots.txt") {
     Reply reply = options_.robots_status != 200 ? text_reply(options_.robots_status, "robots.txt status\n")
                   : options_.robots_txt.empty() ? text_reply(404, "no robots.txt\n")
-                                                : text_reply(200, options_.robots_txt);
+                                                : text_reply(200, options_.robots_txt + robots_sitemap_lines());
     reply.delay = site_delay(path);
     return reply;
   }
+  if (path.starts_with("/sitemaps/")) return sitemap_reply(path, request.query, base_url_);
   if (const auto code = number_after(path, "/status/")) {
     if (*code < 200 || *code > 599) return text_reply(400, "status must be 200..599\n");
     const int status = static_cast<int>(*code);
