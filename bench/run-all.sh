@@ -36,6 +36,7 @@ run latency_list.sh
 run cpu_per_request.sh
 run crawl_site.sh
 run mirror_site.sh
+run warc_crawl.sh
 run downloads.sh "${download_args[@]}"
 run memory_per_url.sh
 

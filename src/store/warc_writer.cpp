@@ -31,10 +31,10 @@ using detail::to_ascii_lower;
 using detail::trim_ows_and_newlines;
 using detail::UniqueFd;
 
-constexpr std::size_t kChunk = 64 * 1024;
+constexpr std::size_t kChunk = std::size_t{64} * 1024;
 // What resume() reads of each member to index it: the WARC head and the HTTP
 // head behind it (libcurl refuses response heads over 100 KiB).
-constexpr std::size_t kScanPrefix = 128 * 1024;
+constexpr std::size_t kScanPrefix = std::size_t{128} * 1024;
 
 std::string errno_text(int error) { return std::strerror(error); }
 
@@ -666,6 +666,7 @@ Result<void> WarcWriter::resume() {
       return Error{ErrorCode::kConfig, path.string() + ": not a gzip-compressed WARC file; not appending to it"};
     std::uint64_t whole_end = 0;  // after the last warcinfo or response member
     std::uint64_t records = 0;
+    std::vector<IndexEntry> found;  // moved into index_ after the scan (the callback holds no lock)
     scan_members(fd.get(), [&](const Member& member) {
       const std::string_view text = member.prefix;
       const std::size_t head_end = text.find("\r\n\r\n");
@@ -688,13 +689,15 @@ Result<void> WarcWriter::resume() {
         entry.length = member.length;
         entry.file = index;
         if (!retried_status(entry.status)) known_.insert(entry.url);
-        index_.push_back(std::move(entry));
+        found.push_back(std::move(entry));
         whole_end = member.offset + member.length;
         ++records;
       } else if (type != "request") {
         whole_end = member.offset + member.length;
       }
     });
+    // Every response found ends a whole pair, so none lies beyond the cut below.
+    for (auto& entry : found) index_.push_back(std::move(entry));
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0)
       return Error{ErrorCode::kIo, path.string() + ": cannot read: " + errno_text(errno)};

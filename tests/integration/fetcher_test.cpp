@@ -1073,3 +1073,83 @@ TEST_CASE("8 threads with their own Fetchers share one SharedCurlCache", "[fetch
   CHECK(reused.load() == kThreads * (kRequests - 1));
   CHECK(server.local.counters().connections_accepted == kThreads);
 }
+
+namespace {
+
+// Everything an ExchangeObserver is told, in order.
+struct RecordingObserver final : fetchpool::ExchangeObserver {
+  struct Exchange {
+    std::string url, ip, request, head, body;
+  };
+  std::vector<Exchange> exchanges;
+  std::vector<std::optional<Error>> ends;
+  void request(const fetchpool::ExchangeTarget& target, std::string_view head) noexcept override {
+    exchanges.push_back({std::string(target.url), std::string(target.ip), std::string(head), {}, {}});
+  }
+  void response_line(std::string_view line) noexcept override {
+    if (!exchanges.empty()) exchanges.back().head.append(line);
+  }
+  void response_body(std::string_view bytes) noexcept override {
+    if (!exchanges.empty()) exchanges.back().body.append(bytes);
+  }
+  void end(const std::optional<Error>& error) noexcept override { ends.push_back(error); }
+};
+
+}  // namespace
+
+TEST_CASE("an ExchangeObserver sees each request as sent and each response as received", "[fetcher]") {
+  LocalServer server(ServerOptions{});
+  RecordingObserver observer;
+  FetchOptions options = test_options();
+  options.follow_redirects = true;
+  Fetcher fetcher(options);
+  fetcher.set_observer(&observer);
+
+  SECTION("a chunked body arrives without its framing, its head as sent by the server") {
+    auto response = fetcher.fetch(get(server.base_url() + "/bytes/3000?chunked=1"));
+    REQUIRE(response);
+    REQUIRE(observer.exchanges.size() == 1);
+    const auto& exchange = observer.exchanges[0];
+    CHECK(exchange.url == server.base_url() + "/bytes/3000?chunked=1");
+    CHECK(exchange.ip == "127.0.0.1");
+    CHECK(exchange.request.starts_with("GET /bytes/3000?chunked=1 HTTP/1.1\r\nHost: 127.0.0.1:"));
+    CHECK(exchange.request.ends_with("\r\n\r\n"));
+    CHECK(exchange.request.find("\r\nUser-Agent: " + options.user_agent + "\r\n") != std::string::npos);
+    CHECK(exchange.head.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(exchange.head.find("\r\nTransfer-Encoding: chunked\r\n") != std::string::npos);
+    CHECK(exchange.head.ends_with("\r\n\r\n"));
+    CHECK(exchange.body == response->body);
+    CHECK(exchange.body.size() == 3000);
+    REQUIRE(observer.ends.size() == 1);
+    CHECK_FALSE(observer.ends[0].has_value());
+  }
+  SECTION("a coded body arrives coded, whether the fetcher decodes it or not") {
+    auto response = fetcher.fetch(get(server.base_url() + "/gzip-file?size=5000"));
+    REQUIRE(response);
+    REQUIRE(observer.exchanges.size() == 1);
+    CHECK(observer.exchanges[0].body.starts_with("\x1f\x8b"));
+    CHECK(observer.exchanges[0].body.size() == response->head.content_length.value_or(0));
+  }
+  SECTION("redirects libcurl follows are one exchange each; a failure ends the fetch with its error") {
+    auto response = fetcher.fetch(get(server.base_url() + "/redirect/2"));
+    REQUIRE(response);
+    REQUIRE(observer.exchanges.size() == 3);
+    CHECK(observer.exchanges[0].url == server.base_url() + "/redirect/2");
+    CHECK(observer.exchanges[1].url == server.base_url() + "/redirect/1");
+    CHECK(observer.exchanges[1].request.starts_with("GET /redirect/1 HTTP/1.1\r\n"));
+    CHECK(observer.exchanges[0].head.starts_with("HTTP/1.1 302 "));
+    CHECK(observer.exchanges[2].head.starts_with("HTTP/1.1 200 "));
+    auto cut = fetcher.fetch(get(server.base_url() + "/fault/truncate?send=10&claim=100"));
+    REQUIRE_FALSE(cut);
+    REQUIRE(observer.ends.size() == 2);
+    REQUIRE(observer.ends[1].has_value());
+    CHECK(observer.ends[1]->code == ErrorCode::kTruncated);
+    CHECK(observer.exchanges.back().body.size() == 10);
+  }
+  SECTION("set_observer(nullptr) stops the reports") {
+    fetcher.set_observer(nullptr);
+    REQUIRE(fetcher.fetch(get(server.base_url() + "/bytes/10")));
+    CHECK(observer.exchanges.empty());
+    CHECK(observer.ends.empty());
+  }
+}

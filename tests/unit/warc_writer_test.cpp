@@ -62,7 +62,7 @@ std::string random_bytes(std::size_t size, std::uint64_t seed) {
 // One exchange as a Fetcher reports it: the request head, the response head
 // line by line, the body in `chunk`-byte pieces, then the end.
 void exchange(ExchangeObserver& observer, const std::string& url, const std::string& response_head,
-              const std::string& body, std::size_t chunk = 4096, std::optional<Error> error = std::nullopt) {
+              const std::string& body, std::size_t chunk = 4096, const std::optional<Error>& error = std::nullopt) {
   const std::string path = url.substr(url.find('/', 8));
   observer.request(ExchangeTarget{url, "127.0.0.1"},
                    "GET " + path + " HTTP/1.1\r\nHost: example.test\r\nAccept: */*\r\n\r\n");
@@ -149,11 +149,11 @@ TEST_CASE("warc_writer: warcinfo, then a linked request/response pair per exchan
   CHECK(chunked.find("\r\nTransfer-Encoding") == std::string::npos);
 }
 
-TEST_CASE("warc_writer: rollover starts files with warcinfo; CDXJ lines point at their response members",
+TEST_CASE("warc_writer: rollover starts files with warcinfo, and CDXJ lines point at their response members",
           "[warc_writer]") {
   ScratchDir dir("warc-rollover");
   WarcOptions options = warc_options(dir.path() / "roll");
-  options.max_file_bytes = 12 * 1024;
+  options.max_file_bytes = std::uint64_t{12} * 1024;
   auto writer = WarcWriter::open(options);
   REQUIRE(writer);
   auto observer = (*writer)->make_observer();
@@ -194,7 +194,7 @@ TEST_CASE("warc_writer: rollover starts files with warcinfo; CDXJ lines point at
 TEST_CASE("warc_writer: a big body spills to a temporary file and is archived whole", "[warc_writer]") {
   ScratchDir dir("warc-spool");
   WarcOptions options = warc_options(dir.path() / "big");
-  options.memory_bytes = 64 * 1024;
+  options.memory_bytes = std::size_t{64} * 1024;
   auto writer = WarcWriter::open(options);
   REQUIRE(writer);
   auto observer = (*writer)->make_observer();
@@ -212,7 +212,7 @@ TEST_CASE("warc_writer: a big body spills to a temporary file and is archived wh
   CHECK(entries == 2);  // big.warc.gz, big.cdxj
 }
 
-TEST_CASE("warc_writer: a body cut short is kept with WARC-Truncated; a head cut short is not archived",
+TEST_CASE("warc_writer: a body cut short is kept with WARC-Truncated, a head cut short is not archived",
           "[warc_writer]") {
   ScratchDir dir("warc-truncated");
   auto writer = WarcWriter::open(warc_options(dir.path() / "cut"));
@@ -300,14 +300,15 @@ TEST_CASE("warc_writer: appending to a file that is not gzip is refused", "[warc
 TEST_CASE("warc_writer: eight workers at once produce one valid archive", "[warc_writer]") {
   ScratchDir dir("warc-threads");
   WarcOptions options = warc_options(dir.path() / "many");
-  options.max_file_bytes = 256 * 1024;
-  options.memory_bytes = 8 * 1024;  // some bodies spill
+  options.max_file_bytes = std::uint64_t{256} * 1024;
+  options.memory_bytes = std::size_t{8} * 1024;  // some bodies spill
   auto writer = WarcWriter::open(options);
   REQUIRE(writer);
   constexpr int kThreads = 8;
   constexpr int kEach = 40;
   {
     std::vector<std::jthread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&writer, t] {
         auto observer = (*writer)->make_observer();
@@ -324,5 +325,5 @@ TEST_CASE("warc_writer: eight workers at once produce one valid archive", "[warc
   const auto read = read_with_warcio((*writer)->files());
   require_clean(read);
   REQUIRE(read["pairs"] == kThreads * kEach);
-  REQUIRE(read_cdxj(dir.path() / "many.cdxj").size() == kThreads * kEach);
+  REQUIRE(read_cdxj(dir.path() / "many.cdxj").size() == std::size_t{kThreads} * kEach);
 }
