@@ -24,7 +24,8 @@ bool may_list(const Url& entry, const Url& sitemap, const std::string& vouching_
   return entry.path_and_query().starts_with(directory);
 }
 
-constexpr std::size_t kDropsNamed = 20;  // dropped entries -v names per sitemap
+constexpr std::size_t kDropsNamed = 20;      // dropped entries -v names per sitemap
+constexpr std::uint64_t kRefusalsNamed = 5;  // sitemaps over the nesting or file bound named per run
 
 const char* kind_name(SitemapKind kind) {
   switch (kind) {
@@ -63,8 +64,9 @@ bool CrawlEngine::Sitemaps::admit(const std::string& url, Known known) {
       return true;
     }
   }
-  refused.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("sitemap {}: not read: {}", url, refused_for);
+  // A robots.txt may name thousands: the first few are named, all counted.
+  if (refused.fetch_add(1, std::memory_order_relaxed) < kRefusalsNamed)
+    spdlog::warn("sitemap {}: not read: {}", url, refused_for);
   return false;
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "fetchpool/engine.hpp"
+#include "fetchpool/sinks.hpp"
 #include "support/cli_runner.hpp"
 #include "tools/cli/exit_codes.hpp"
 #include "tools/testsite/local_server.hpp"
@@ -209,4 +211,58 @@ TEST_CASE("crawl --sitemap URL without seeds: the sitemap stands for them", "[si
   for (std::uint32_t number = 1; number <= 34; ++number) CHECK(server.requests_for(page(number)) == 1);
   CHECK(server.requests_for("/") == 0);
   CHECK(fetchpool::testing::run_fetchpool({"-q", "crawl", "-o", results.string()}) == fetchpool::cli::kExitUsage);
+}
+
+TEST_CASE("CrawlEngine: sitemaps over the nesting or file bound are not read, a redirected one is",
+          "[sitemap][engine]") {
+  fetchpool::ServerOptions server_options;
+  server_options.sitemaps = true;
+  fetchpool::LocalServer server(server_options);
+  const std::string base = server.base_url();
+  auto crawl = [&](fetchpool::SitemapOptions sitemaps) {
+    fetchpool::EngineOptions options;
+    options.workers = 4;
+    options.follow_links = true;
+    options.robots = true;
+    options.frontier.max_depth = 0;
+    options.retry.max_retries = 0;
+    options.scope = fetchpool::ScopeOptions{};
+    options.sitemaps = std::move(sitemaps);
+    fetchpool::MemorySink sink;
+    fetchpool::CrawlEngine engine(options, sink);
+    REQUIRE(engine.prepare().ok());
+    REQUIRE(engine.set_seeds({base + "/"}).ok());
+    engine.start();
+    engine.finish_input();
+    return engine.wait().stats.sitemaps;
+  };
+  SECTION("nesting 0: the index is read, the sitemaps it names are not") {
+    fetchpool::SitemapOptions sitemaps;
+    sitemaps.urls = {base + "/sitemaps/index.xml"};
+    sitemaps.max_nesting = 0;
+    const auto counts = crawl(sitemaps);
+    CHECK(counts.files == 1);
+    CHECK(counts.refused == 5);
+    CHECK(server.requests_for("/sitemaps/pages-a.xml") == 0);
+  }
+  SECTION("two files at most") {
+    fetchpool::SitemapOptions sitemaps;
+    sitemaps.urls = {base + "/sitemaps/index.xml"};
+    sitemaps.max_files = 2;
+    const auto counts = crawl(sitemaps);
+    CHECK(counts.files == 2);
+    CHECK(counts.refused == 4);
+  }
+  SECTION("a sitemap reached by a redirect is read as a sitemap") {
+    fetchpool::SitemapOptions sitemaps;
+    sitemaps.urls = {base + "/redirect-to?url=" + base + "/sitemaps/outside.xml"};
+    const auto counts = crawl(sitemaps);
+    CHECK(counts.files == 1);
+    CHECK(counts.listed == 2);
+    CHECK(counts.queued == 1);
+    // Its location is where it was served from: /sitemaps/, not page 40's /s/0/.
+    CHECK(counts.out_of_scope == 1);
+    CHECK(server.requests_for("/sitemaps/listed.html") == 1);
+    CHECK(server.requests_for(page(40)) == 0);
+  }
 }
