@@ -199,6 +199,8 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
   // sitemaps are learnt by reading it): another node would read them as pages.
   if (!o.frontier_uri.empty() && (o.sitemaps || !o.sitemap_urls.empty()))
     return fail("crawl: --sitemaps/--sitemap cannot be combined with --frontier (yet)", kExitUsage);
+  if (auto status = check_status(RunStatus{o.flags.status, o.flags.status_token}); !status)
+    return fail(status.error().message, kExitUsage);
   const std::string results_path = o.flags.output.empty() ? "-" : o.flags.output;
   auto outputs = open_outputs(o.flags, "crawl", s.output.format, results_path);
   if (!outputs) return fail(outputs.error().message, kExitUsage);

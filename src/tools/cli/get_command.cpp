@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -16,11 +15,11 @@
 #include <unordered_map>
 #include <utility>
 
-#include "base/ascii.hpp"
 #include "base/unique_fd.hpp"
 #include "fetchpool/download.hpp"
 #include "fetchpool/engine.hpp"
 #include "fetchpool/thread_annotations.hpp"
+#include "tools/cli/aria2_list.hpp"
 #include "tools/cli/exit_codes.hpp"
 #include "tools/cli/input_lines.hpp"
 #include "tools/cli/run_engine.hpp"
@@ -88,37 +87,6 @@ class LineOptionsTable {
   std::unordered_map<std::uint64_t, InputLineOptions> table_ FETCHPOOL_GUARDED_BY(mutex_);
 };
 
-// "  out=name.bin" -> {"out", "name.bin"}: an indented key=value line that is
-// not itself a URL. Anything else is a URL line (indented or not).
-std::optional<std::pair<std::string_view, std::string_view>> option_line(std::string_view raw) {
-  if (raw.empty() || (raw.front() != ' ' && raw.front() != '\t')) return std::nullopt;
-  const std::string_view text = detail::trim_ows_and_newlines(raw);
-  const auto equals = text.find('=');
-  if (equals == std::string_view::npos || equals == 0 || text.find("://") < equals) return std::nullopt;
-  const std::string_view key = text.substr(0, equals);
-  if (!std::all_of(key.begin(), key.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; }))
-    return std::nullopt;
-  return std::pair{key, text.substr(equals + 1)};
-}
-
-// Applies one option line to `into`; false (after a warning naming the
-// line) for a key this list format does not know.
-bool apply_option_line(std::string_view key, std::string_view value, InputLineOptions& into, const std::string& list,
-                       std::uint64_t line_number) {
-  if (key == "out") {
-    into.out = value;
-  } else if (key == "header") {
-    into.headers.emplace_back(value);
-  } else if (key == "referer") {
-    into.headers.push_back("Referer: " + std::string(value));
-  } else {
-    spdlog::warn("{}: line {}: unknown per-URL option '{}' ignored (known: out, header, referer)", list, line_number,
-                 key);
-    return false;
-  }
-  return true;
-}
-
 // The list is streamed: lines are queued as they are read, while the
 // workers already fetch, so a huge list never sits in memory twice. Blank
 // lines and # comments are skipped but still count as lines; so do a URL's
@@ -128,41 +96,13 @@ bool queue_list(CrawlEngine& engine, int in, int stop_fd, const GetCommandOption
   std::uint64_t line_number = 0;
   if (in >= 0) {
     InputLines lines(in, stop_fd);
-    InputLines::Next next;
-    std::string pending;  // the last URL line, until its option lines are read
-    std::uint64_t pending_line = 0;
-    InputLineOptions pending_options;
-    bool has_options = false;
-    std::string line;
-    auto queue_pending = [&] {
-      if (pending_line == 0) return;
-      if (has_options) table.put(pending_line, std::move(pending_options));
-      engine.add(pending, pending_line);
-      pending_line = 0;
-      pending_options = {};
-      has_options = false;
-    };
-    lines.on_wait(queue_pending);
-    while ((next = lines.next(line)) == InputLines::Next::kLine) {
-      ++line_number;
-      // A UTF-8 byte order mark (Windows editors write one) is not part of the first URL.
-      if (line_number == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
-      if (const auto option = option_line(line)) {
-        if (pending_line == 0) {
-          spdlog::warn("{}: line {}: option '{}' has no URL line before it; ignored", o.input_file, line_number,
-                       option->first);
-        } else if (apply_option_line(option->first, option->second, pending_options, o.input_file, line_number)) {
-          has_options = true;
-        }
-        continue;
-      }
-      const std::string_view url = detail::trim_ows_and_newlines(line);
-      if (url.empty() || url.front() == '#') continue;
-      queue_pending();
-      pending = url;
-      pending_line = line_number;
-    }
-    queue_pending();
+    Aria2ListParser list(o.input_file,
+                         [&](std::string_view url, std::uint64_t line, std::optional<InputLineOptions> options) {
+                           if (options) table.put(line, std::move(*options));
+                           engine.add(url, line);
+                         });
+    const auto next = list.read(lines);
+    line_number = list.lines_read();
     if (next == InputLines::Next::kStopped) return true;  // the run is stopping: the rest is not read
     if (next == InputLines::Next::kError) {
       spdlog::error("{}: read error after line {}: {}", o.input_file, line_number, std::strerror(lines.error()));
@@ -235,6 +175,8 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   Settings s = base;
   apply_common_flags(o.flags, s, /*crawl=*/false);
   if (const auto wrong = misuse(o)) return fail(*wrong, kExitUsage);
+  if (auto status = check_status(RunStatus{o.flags.status, o.flags.status_token}); !status)
+    return fail(status.error().message, kExitUsage);
   detail::UniqueFd file;
   auto in = open_input_list(o.input_file, file);
   if (!in) return fail(in.error().message, kExitUsage);
@@ -251,9 +193,9 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   }
   const std::string results_path = results_path_for(o, s.output.format);
   // The default results file lies in the output directory, where anyone who
-  // could write there may have planted a link to a file elsewhere.
-  if (std::error_code ec; o.flags.output.empty() && !o.download_dir.empty() && fs::is_symlink(results_path, ec))
-    return fail(results_path + ": cannot open results file: it is a symbolic link; not followed", kExitUsage);
+  // could write there may have planted a link to a file elsewhere, or a FIFO.
+  const ResultsPath results_kind =
+      o.flags.output.empty() && !o.download_dir.empty() ? ResultsPath::kOwnName : ResultsPath::kAsGiven;
   if (options.download)
     options.download->reserved =
         own_files(results_path, s.output.format, s.output.stats_json, o.manifest_file, o.flags.state_dir);
@@ -262,7 +204,7 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
     fs::create_directories(o.download_dir, ec);
     if (ec) return fail(o.download_dir + ": cannot create output directory: " + ec.message(), kExitUsage);
   }
-  auto outputs = open_outputs(o.flags, "get", s.output.format, results_path);
+  auto outputs = open_outputs(o.flags, "get", s.output.format, results_path, results_kind);
   if (!outputs) return fail(outputs.error().message, kExitUsage);
   ResultSink& out = (*outputs)->records();
   options.state = (*outputs)->journal.get();
