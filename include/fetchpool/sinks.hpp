@@ -111,9 +111,16 @@ class LockedFileSink : public ResultSink {
   std::atomic<bool> failure_reported_{false};
 };
 
+// How a results file's path is opened: as the user gave it (a symbolic link
+// such as /dev/stdout is followed), or as a name the program chose itself in a
+// directory others may write to (never through a symbolic link, and only a
+// regular file: a planted FIFO or device is refused, not opened).
+enum class ResultsPath { kAsGiven, kOwnName };
+
 class JsonlSink final : public LockedFileSink {
  public:
-  static Result<std::unique_ptr<JsonlSink>> open(const std::filesystem::path& path);
+  static Result<std::unique_ptr<JsonlSink>> open(const std::filesystem::path& path,
+                                                 ResultsPath kind = ResultsPath::kAsGiven);
 
  private:
   using LockedFileSink::LockedFileSink;
@@ -123,7 +130,8 @@ class JsonlSink final : public LockedFileSink {
 // CSV with a header row. Path "-" writes to standard output.
 class CsvSink final : public LockedFileSink {
  public:
-  static Result<std::unique_ptr<CsvSink>> open(const std::filesystem::path& path);
+  static Result<std::unique_ptr<CsvSink>> open(const std::filesystem::path& path,
+                                               ResultsPath kind = ResultsPath::kAsGiven);
 
  private:
   using LockedFileSink::LockedFileSink;
@@ -144,7 +152,8 @@ class MemorySink final : public ResultSink {
 };
 
 // Opens the sink for `format` ("jsonl", "csv" or "sqlite", see sqlite_sink.hpp)
-// at `path` ("-" = stdout, not for sqlite).
-Result<std::unique_ptr<ResultSink>> open_result_sink(const std::string& format, const std::filesystem::path& path);
+// at `path` ("-" = stdout, not for sqlite). SQLite never follows a link.
+Result<std::unique_ptr<ResultSink>> open_result_sink(const std::string& format, const std::filesystem::path& path,
+                                                     ResultsPath kind = ResultsPath::kAsGiven);
 
 }  // namespace fetchpool

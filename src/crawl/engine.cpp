@@ -1070,8 +1070,9 @@ void CrawlEngine::settle_failed_fetch(const Lease& lease, ResultRecord& record, 
 
 // 429 and 5xx answers are retried while attempts remain, no sooner than
 // the server's Retry-After. A Retry-After beyond max_retry_wait is not
-// waited for: the URL gives up at once (`gave_up` says why) and the host
-// backs off for max_retry_wait at most, so the run still ends.
+// waited for: the URL gives up at once (`gave_up` says why) and the host is
+// not backed off either, since the user chose not to wait that long: each
+// other URL of the host asks for itself and gives up or is served.
 bool CrawlEngine::retry_for_status(const Lease& lease, const ResponseHead& head, std::optional<Error>& gave_up) {
   const long status = head.status;
   if (!is_transient_status(status)) return false;
@@ -1080,8 +1081,8 @@ bool CrawlEngine::retry_for_status(const Lease& lease, const ResponseHead& head,
     server_wait = *wait;
     const auto cap = options_.retry.max_retry_wait;
     // Retry-After speaks for the whole host, not just this URL.
-    if (status == 429 || status == 503)
-      frontier_->backoff_host(lease.item.host_key, std::chrono::steady_clock::now() + std::min(server_wait, cap));
+    if ((status == 429 || status == 503) && server_wait <= cap)
+      frontier_->backoff_host(lease.item.host_key, std::chrono::steady_clock::now() + server_wait);
     if (server_wait > cap) {
       gave_up =
           Error{ErrorCode::kRetryWaitTooLong,

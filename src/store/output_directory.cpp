@@ -1,10 +1,15 @@
 // The OutputDirectory part of download.hpp: collision-free final names in one directory.
 #include "fetchpool/download.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <string>
 #include <unordered_set>
 #include <utility>
 
+#include "base/unique_fd.hpp"
 #include "fetchpool/thread_annotations.hpp"
 #include "store/download_internal.hpp"
 
@@ -25,6 +30,34 @@ constexpr int kMaxCollisionSuffix = 9999;
 bool entry_exists(const fs::path& path) {
   std::error_code ec;
   return fs::exists(fs::symlink_status(path, ec));
+}
+
+// Creates root/relative (-x's host and path directories) one component at a
+// time, each made (mkdirat) and opened (O_DIRECTORY | O_NOFOLLOW) relative to
+// the descriptor of the one before, starting at root's: no check-then-use by
+// path, so a symbolic link is never followed whenever it is planted, even a
+// link that points back inside root.
+Result<void> make_directories_beneath(const fs::path& root, const fs::path& relative) {
+  detail::UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) return detail::open_error("cannot open output directory", root, errno);
+  fs::path walked = root;
+  for (const auto& component : relative) {
+    const std::string name = component.string();
+    if (name.empty() || name == ".") continue;
+    walked /= component;
+    if (::mkdirat(dir.get(), name.c_str(), 0777) != 0 && errno != EEXIST)
+      return detail::open_error("cannot create directory", walked, errno);
+    detail::UniqueFd next(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (next.get() < 0) {
+      // O_NOFOLLOW with O_DIRECTORY reports a link as ELOOP or ENOTDIR: tell which.
+      const int error = errno;
+      struct stat st {};
+      const bool link = ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+      return detail::open_error("cannot create directory", walked, link ? ELOOP : error);
+    }
+    dir = std::move(next);
+  }
+  return {};
 }
 
 }  // namespace
@@ -76,15 +109,15 @@ Result<fs::path> OutputDirectory::reserve(const fs::path& relative, ClobberPolic
   }
 
   MutexLock lock(registry_->mutex);
-  // Resolve before creating anything, so that a symlinked directory inside root that
-  // points elsewhere is refused instead of followed by create_directories.
+  // Resolved first only to name the error: a symlinked directory inside root
+  // that points elsewhere "escapes". The creation below is what keeps the
+  // tree inside root, link or no link, planted before or during the walk.
   fs::path parent = root_ / relative.parent_path();
   std::error_code ec;
   fs::path resolved_parent = fs::weakly_canonical(parent, ec);
   if (ec) return io_error("cannot resolve", parent, ec);
   if (!is_within(root_, resolved_parent)) return outside(relative);
-  fs::create_directories(parent, ec);
-  if (ec) return io_error("cannot create directory", parent, ec);
+  if (auto made = make_directories_beneath(root_, relative.parent_path()); !made) return std::move(made).error();
 
   const std::string base = (parent / relative.filename()).string();
   auto& taken = registry_->taken;

@@ -264,29 +264,51 @@ void LockedFileSink::flush_before_exit() {
 namespace {
 
 // A path the user names is opened as given (a symbolic link such as
-// /dev/stdout is followed); the CLI refuses a link planted where it puts the
-// results file itself (inside an output directory).
-Result<int> open_output(const std::filesystem::path& path) {
+// /dev/stdout is followed). A name the program chose (the results file inside
+// an output directory) is checked by the open itself, not by an lstat before
+// it that a link planted in between would pass: O_NOFOLLOW refuses a link,
+// O_NONBLOCK keeps a planted FIFO from blocking the open, and fstat refuses
+// anything but a regular file before O_TRUNC could touch it (so no O_TRUNC
+// in the open: ftruncate once it is known to be ours).
+Result<int> open_output(const std::filesystem::path& path, ResultsPath kind) {
   if (path == "-") return STDOUT_FILENO;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return Error{ErrorCode::kIo, path.string() + ": cannot open results file: " + std::strerror(errno)};
-  return fd;
+  auto cannot = [&path](const std::string& why) {
+    return Error{ErrorCode::kIo, path.string() + ": cannot open results file: " + why};
+  };
+  if (kind == ResultsPath::kAsGiven) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return cannot(std::strerror(errno));
+    return fd;
+  }
+  detail::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666));
+  if (fd.get() < 0) {
+    if (errno == ELOOP) return cannot("it is a symbolic link; not followed");
+    if (errno == ENXIO) return cannot("not a regular file (a FIFO or device)");  // a FIFO with no reader
+    return cannot(std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return cannot(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return cannot("not a regular file");
+  if (::ftruncate(fd.get(), 0) != 0) return cannot(std::strerror(errno));
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return cannot(std::strerror(errno));
+  return fd.release();
 }
 
 }  // namespace
 
 std::string JsonlSink::serialise(const ResultRecord& record) const { return to_json_line(record); }
 
-Result<std::unique_ptr<JsonlSink>> JsonlSink::open(const std::filesystem::path& path) {
-  auto file = open_output(path);
+Result<std::unique_ptr<JsonlSink>> JsonlSink::open(const std::filesystem::path& path, ResultsPath kind) {
+  auto file = open_output(path, kind);
   if (!file) return std::move(file).error();
   return std::unique_ptr<JsonlSink>(new JsonlSink(*file, path.string()));
 }
 
 std::string CsvSink::serialise(const ResultRecord& record) const { return to_csv_row(record); }
 
-Result<std::unique_ptr<CsvSink>> CsvSink::open(const std::filesystem::path& path) {
-  auto file = open_output(path);
+Result<std::unique_ptr<CsvSink>> CsvSink::open(const std::filesystem::path& path, ResultsPath kind) {
+  auto file = open_output(path, kind);
   if (!file) return std::move(file).error();
   std::unique_ptr<CsvSink> sink(new CsvSink(*file, path.string()));
   sink->write_line(csv_header() + "\n");
@@ -308,14 +330,15 @@ std::size_t MemorySink::size() const {
   return records_.size();
 }
 
-Result<std::unique_ptr<ResultSink>> open_result_sink(const std::string& format, const std::filesystem::path& path) {
+Result<std::unique_ptr<ResultSink>> open_result_sink(const std::string& format, const std::filesystem::path& path,
+                                                     ResultsPath kind) {
   if (format == "csv") {
-    auto sink = CsvSink::open(path);
+    auto sink = CsvSink::open(path, kind);
     if (!sink) return std::move(sink).error();
     return std::unique_ptr<ResultSink>(std::move(*sink));
   }
   if (format == "jsonl") {
-    auto sink = JsonlSink::open(path);
+    auto sink = JsonlSink::open(path, kind);
     if (!sink) return std::move(sink).error();
     return std::unique_ptr<ResultSink>(std::move(*sink));
   }

@@ -8,10 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fetchpool/engine.hpp"
@@ -234,6 +237,37 @@ TEST_CASE("a Retry-After beyond the cap gives up at once with its own class, and
     CHECK(records[2].ok());
     CHECK(records[2].attempts == 2);
   }
+}
+
+TEST_CASE("a URL that gives up on a long Retry-After leaves its host free for the host's other URLs", "[http][retry]") {
+  LocalServer server(ServerOptions{});
+  const auto base = server.base_url();
+  EngineOptions o;
+  o.workers = 1;  // the second URL is taken only after the first gave up
+  o.retry.max_retries = 5;
+  o.retry.base_delay = 1ms;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  engine.add(base + "/retry-after/3600", 1);
+  engine.add(base + "/status/200", 2);
+  engine.finish_input();
+  // Not a speed target: a guard that turns a host backed off for the cap
+  // (300 s) into a stopped run and a failed check rather than a hung test.
+  std::jthread guard([&engine](std::stop_token stop) {
+    std::mutex mutex;
+    std::condition_variable_any woken;
+    std::unique_lock lock(mutex);
+    if (!woken.wait_for(lock, stop, 120s, [] { return false; }) && !stop.stop_requested()) engine.request_stop();
+  });
+  const auto summary = engine.wait();
+  guard.request_stop();
+  CHECK_FALSE(summary.interrupted);
+  std::map<std::uint64_t, ResultRecord> by_line;
+  for (const auto& record : sink.records()) by_line[record.line] = record;
+  CHECK(by_line[1].error == ErrorCode::kRetryWaitTooLong);
+  CHECK(by_line[2].ok());
+  CHECK(server.requests_for("/status/200") == 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <signal.h>  // NOLINT(modernize-deprecated-headers): kill() is POSIX, <csignal> is only C
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -258,6 +259,13 @@ TEST_CASE("a symbolic link planted in the output directory is an io error, never
     fs::create_symlink(victim, files / "fetchpool-results.jsonl");
     CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "-P", files.string()}, err) == 2);
     CHECK_THAT(slurp(err), Catch::Contains("symbolic link"));
+    // Checked by the open itself: a FIFO planted there (no reader) neither
+    // blocks the run nor takes its records.
+    fs::remove(files / "fetchpool-results.jsonl");
+    REQUIRE(::mkfifo((files / "fetchpool-results.jsonl").c_str(), 0600) == 0);
+    CHECK(run({FETCHPOOL_BINARY, "-q", "get", url, "-P", files.string()}, err) == 2);
+    CHECK_THAT(slurp(err), Catch::Contains("not a regular file"));
+    CHECK(fs::is_fifo(files / "fetchpool-results.jsonl"));
     const auto state = dir.path() / "state";
     fs::create_directories(state);
     fs::create_symlink(victim, state / "journal");

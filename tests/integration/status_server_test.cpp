@@ -344,6 +344,17 @@ TEST_CASE("fetchpool get --status: a non-loopback address without a token is a u
   INFO(read_file(dir.path() / "log"));
   CHECK(rc == 2);
   CHECK(read_file(dir.path() / "log").find("token") != std::string::npos);
+  // Refused before any output is opened: no results file, no -P directory left behind.
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "out.jsonl"));
+  CHECK(run({FETCHPOOL_BINARY, "-q", "get", "http://127.0.0.1:1/", "-P", (dir.path() / "files").string(), "--status",
+             "192.0.2.1:0"},
+            "/dev/null", dir.path() / "log") == 2);
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "files"));
+  CHECK(run({FETCHPOOL_BINARY, "-q", "crawl", "http://127.0.0.1:1/", "--results", (dir.path() / "crawl.jsonl").string(),
+             "--status", "0.0.0.0:0"},
+            "/dev/null", dir.path() / "log") == 2);
+  CHECK(read_file(dir.path() / "log").find("token") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "crawl.jsonl"));
 }
 
 TEST_CASE("fetchpool get --status 0 prints the URL of the port it got", "[status]") {

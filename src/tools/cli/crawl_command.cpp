@@ -150,6 +150,8 @@ int run_crawl(const CrawlCommandOptions& o, const Settings& base, bool quiet) {
         "crawl: --state and --frontier cannot be combined (the shared frontier keeps the crawl's state in Redis)",
         kExitUsage);
   }
+  if (auto status = check_status(RunStatus{o.flags.status, o.flags.status_token}); !status)
+    return fail(status.error().message, kExitUsage);
   const std::string results_path = o.flags.output.empty() ? "-" : o.flags.output;
   auto outputs = open_outputs(o.flags, "crawl", s.output.format, results_path);
   if (!outputs) return fail(outputs.error().message, kExitUsage);

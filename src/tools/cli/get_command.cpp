@@ -175,6 +175,8 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   Settings s = base;
   apply_common_flags(o.flags, s, /*crawl=*/false);
   if (const auto wrong = misuse(o)) return fail(*wrong, kExitUsage);
+  if (auto status = check_status(RunStatus{o.flags.status, o.flags.status_token}); !status)
+    return fail(status.error().message, kExitUsage);
   detail::UniqueFd file;
   auto in = open_input_list(o.input_file, file);
   if (!in) return fail(in.error().message, kExitUsage);
@@ -191,9 +193,9 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
   }
   const std::string results_path = results_path_for(o, s.output.format);
   // The default results file lies in the output directory, where anyone who
-  // could write there may have planted a link to a file elsewhere.
-  if (std::error_code ec; o.flags.output.empty() && !o.download_dir.empty() && fs::is_symlink(results_path, ec))
-    return fail(results_path + ": cannot open results file: it is a symbolic link; not followed", kExitUsage);
+  // could write there may have planted a link to a file elsewhere, or a FIFO.
+  const ResultsPath results_kind =
+      o.flags.output.empty() && !o.download_dir.empty() ? ResultsPath::kOwnName : ResultsPath::kAsGiven;
   if (options.download)
     options.download->reserved =
         own_files(results_path, s.output.format, s.output.stats_json, o.manifest_file, o.flags.state_dir);
@@ -202,7 +204,7 @@ int run_get(const GetCommandOptions& o, const Settings& base, bool quiet) {
     fs::create_directories(o.download_dir, ec);
     if (ec) return fail(o.download_dir + ": cannot create output directory: " + ec.message(), kExitUsage);
   }
-  auto outputs = open_outputs(o.flags, "get", s.output.format, results_path);
+  auto outputs = open_outputs(o.flags, "get", s.output.format, results_path, results_kind);
   if (!outputs) return fail(outputs.error().message, kExitUsage);
   ResultSink& out = (*outputs)->records();
   options.state = (*outputs)->journal.get();

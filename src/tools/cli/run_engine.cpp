@@ -73,6 +73,13 @@ int finish_outputs(const CrawlEngine& engine, ResultSink& records, const Outcome
   return rc;
 }
 
+// The flag's token, else $FETCHPOOL_STATUS_TOKEN.
+std::string status_token(const RunStatus& status) {
+  if (!status.token.empty()) return status.token;
+  const char* env = std::getenv("FETCHPOOL_STATUS_TOKEN");
+  return env != nullptr ? env : "";
+}
+
 // --status: null when not asked for; an error when it cannot serve.
 Result<std::unique_ptr<StatusServer>> start_status(const CrawlEngine& engine, const RunStatus& status,
                                                    const std::string& label) {
@@ -82,10 +89,7 @@ Result<std::unique_ptr<StatusServer>> start_status(const CrawlEngine& engine, co
   StatusOptions options;
   options.address = *address;
   options.label = label;
-  options.token = status.token;
-  if (options.token.empty()) {
-    if (const char* env = std::getenv("FETCHPOOL_STATUS_TOKEN")) options.token = env;
-  }
+  options.token = status_token(status);
   auto server = StatusServer::start(engine, std::move(options));
   if (!server) return std::move(server).error();
   std::cerr << "fetchpool: status at " << (*server)->url() << std::endl;
@@ -93,6 +97,17 @@ Result<std::unique_ptr<StatusServer>> start_status(const CrawlEngine& engine, co
 }
 
 }  // namespace
+
+Result<void> check_status(const RunStatus& status) {
+  if (status.address.empty()) return {};
+  auto address = parse_status_address(status.address);
+  if (!address) return std::move(address).error();
+  if (!is_loopback_host(address->host) && status_token(status).empty())
+    return Error{ErrorCode::kConfig, "--status " + address->host +
+                                         ": serving beyond loopback needs an access token (--status-token or "
+                                         "FETCHPOOL_STATUS_TOKEN)"};
+  return {};
+}
 
 int run_engine(CrawlEngine& engine, ResultSink& records, const OutcomeLog& outcomes, const Settings& settings,
                const std::string& progress_mode, const std::string& label, const FeedInput& feed, const RunFiles& files,

@@ -31,6 +31,11 @@ struct RunStatus {
   std::string token;
 };
 
+// Before any output is opened or created: --status parses, and a host beyond
+// loopback has a token (the flag or the environment's), so a run refused for
+// it leaves no file behind. kConfig naming what is wrong.
+Result<void> check_status(const RunStatus& status);
+
 // Checks that the manifest and stats JSON can be created, then starts `engine`
 // (whose sink is `records`, which ends in `outcomes`), feeds it, waits for it
 // with SIGINT, SIGTERM, SIGHUP or SIGQUIT stopping it and `progress_mode`

@@ -41,12 +41,13 @@ std::vector<std::filesystem::path> own_files(const std::string& results_path, co
 }
 
 Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::string_view command,
-                                                 const std::string& format, const std::string& results_path) {
+                                                 const std::string& format, const std::string& results_path,
+                                                 ResultsPath kind) {
   auto outputs = std::make_unique<RunOutputs>();
   auto journal = open_state(f, command, outputs->slot, results_path);
   if (!journal) return std::move(journal).error();
   outputs->journal = std::move(*journal);
-  auto sink = open_result_sink(format, results_path);
+  auto sink = open_result_sink(format, results_path, kind);
   if (!sink) return std::move(sink).error();
   outputs->sink = std::move(*sink);
   outputs->outcomes = std::make_unique<OutcomeLog>(*outputs->sink);

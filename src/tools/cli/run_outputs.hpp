@@ -58,8 +58,9 @@ std::vector<std::filesystem::path> own_files(const std::string& results_path, co
 // Opens the journal (and so takes its lock) before the results file, which
 // opening truncates. Heap-allocated: the journal keeps the slot's address.
 // `command` ("crawl", "get") is recorded in the journal; `results_path` "-"
-// is stdout.
+// is stdout; `kind` says whether the user named it (see ResultsPath).
 Result<std::unique_ptr<RunOutputs>> open_outputs(const CommonFlags& f, std::string_view command,
-                                                 const std::string& format, const std::string& results_path);
+                                                 const std::string& format, const std::string& results_path,
+                                                 ResultsPath kind = ResultsPath::kAsGiven);
 
 }  // namespace fetchpool::cli
