@@ -287,7 +287,11 @@ Result<int> open_output(const std::filesystem::path& path, ResultsPath kind) {
     return fd;
   }
   detail::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666));
-  if (fd.get() < 0) return cannot(errno == ELOOP ? "it is a symbolic link; not followed" : std::strerror(errno));
+  if (fd.get() < 0) {
+    if (errno == ELOOP) return cannot("it is a symbolic link; not followed");
+    if (errno == ENXIO) return cannot("not a regular file (a FIFO or device)");  // a FIFO with no reader
+    return cannot(std::strerror(errno));
+  }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return cannot(std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return cannot("not a regular file");
