@@ -12,10 +12,9 @@ PAGES=${PAGES:-20000}
 JOBS=${JOBS:-16}
 
 bench_init
-www="$BENCH_TMP/www"
-awk -v root="$www" -v pages="$PAGES" -v bytes=10240 -f "$BENCH_DIR/gen_site.awk"
-nginx_start "$www" 1
-seed="http://127.0.0.1:$NGINX_PORT/index.html"
+static_site_start "$PAGES"
+www="$SITE_DIR"
+seed="$SEED_URL"
 
 fetchpool_ok=0
 if fetchpool_banner; then fetchpool_ok=1; fi

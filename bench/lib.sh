@@ -121,6 +121,16 @@ EOF
   bench_die "nginx failed to start"
 }
 
+# static_site_start PAGES: the generated static site of crawl_site.sh (gen_site.awk, ~10 KB HTML
+# per page, 8 relative links each) in $BENCH_TMP/www, served by one loopback nginx worker; sets
+# SITE_DIR and SEED_URL (its index.html).
+static_site_start() {
+  SITE_DIR="$BENCH_TMP/www"
+  awk -v root="$SITE_DIR" -v pages="$1" -v bytes=10240 -f "$BENCH_DIR/gen_site.awk"
+  nginx_start "$SITE_DIR" 1
+  SEED_URL="http://127.0.0.1:$NGINX_PORT/index.html"
+}
+
 nginx_stop() {
   if [[ -n "$NGINX_PID" ]]; then
     kill -TERM "$NGINX_PID" 2>/dev/null || true

@@ -16,9 +16,8 @@ PAGES=${PAGES:-5000}
 JOBS=${JOBS:-4}
 
 bench_init
-www="$BENCH_TMP/www"
-awk -v root="$www" -v pages="$PAGES" -v bytes=10240 -f "$BENCH_DIR/gen_site.awk"
-nginx_start "$www" 1
+static_site_start "$PAGES"
+www="$SITE_DIR"
 host="127.0.0.1:$NGINX_PORT"
 seed="http://$host/index.html"
 

@@ -25,14 +25,6 @@ namespace {
 // Files are read whole per request: a mirror's pages, not disk images.
 constexpr off_t kMaxFileBytes = off_t{256} << 20;
 
-std::string http_date(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[64];
-  const std::size_t n = std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return std::string(buffer, n);
-}
-
 std::optional<std::time_t> parse_http_date(std::string_view text) {
   std::tm tm{};
   const std::string copy(text);

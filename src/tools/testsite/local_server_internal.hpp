@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -99,6 +100,9 @@ std::string sitemap_robots_lines(const std::string& base_url);
 Reply text_reply(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");
 
 std::string_view reason_phrase(int status);
+
+// An IMF-fixdate (RFC 9110 section 5.6.7) for Date, Last-Modified and Retry-After.
+std::string http_date(std::time_t t);
 
 // RFC 9110 section 13.1: whether a GET with these validators gets 304.
 // If-None-Match (a list, "*", weak comparison) decides when present;

@@ -83,14 +83,6 @@ std::uint64_t param_or(std::string_view query, std::string_view key, std::uint64
   return parse_u64(*text).value_or(fallback);
 }
 
-std::string http_date(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[64];
-  const std::size_t n = std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return std::string(buffer, n);
-}
-
 // The bytes of a gzip stream that inflates to `mib` MiB of zeros. Deflate
 // peaks near 1000:1 on zeros, so 1 GiB costs about 1 MiB.
 std::string gzip_zeros(std::uint32_t mib) {
@@ -720,6 +712,14 @@ Reply Router::route(const HttpRequest& request) {
     return reply;
   }
   return text_reply(404, "not found\n");
+}
+
+std::string http_date(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[64];
+  const std::size_t n = std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return std::string(buffer, n);
 }
 
 }  // namespace fetchpool::detail
