@@ -6,7 +6,6 @@
 
 #include <fcntl.h>
 #include <httplib.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -63,23 +62,14 @@ std::string read_file(const std::filesystem::path& path) {
 // (empty: to `output` too); returns its exit code.
 int run(std::vector<std::string> args, const std::filesystem::path& input, const std::filesystem::path& output,
         const std::filesystem::path& errors = {}) {
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, input.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (errors.empty()) {
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  }
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
+  const int in = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(in >= 0);
+  REQUIRE(out >= 0);
+  const pid_t pid =
+      fetchpool::testing::spawn_with_fds(std::move(args), in, out, errors.string(), errors.empty() ? out : -1);
+  ::close(in);
+  ::close(out);
   return fetchpool::testing::wait_exit(pid, 120s);  // a bound for a hung child, far above its few seconds
 }
 
