@@ -403,7 +403,12 @@ struct Fetcher::State {
   const FetchRequest* request = nullptr;
   const std::stop_token* transfer_stop = nullptr;
   Clock::time_point transfer_started;  // for max_bytes_per_second
-  FetchResponse* response = nullptr;
+  FetchResponse* response = nullptr;   // &current while a transfer runs
+  // The response being received. Here rather than in fetch()'s frame: every
+  // frame on the way down to libcurl's deepest (its printf, 5.6 KiB, under
+  // curl_multi_perform) adds to the stack pages each worker thread touches
+  // and keeps (issue 14), and a FetchResponse is ~300 bytes.
+  FetchResponse current;
   BodyWriter* writer = nullptr;
   std::optional<Error> failure;  // set by a callback that stopped the transfer
   std::string spare_body;        // recycle_body(): the next in-memory body's buffer
@@ -443,6 +448,11 @@ struct Fetcher::State {
   CURLcode run_transfer(const std::stop_token& stop, bool& aborted);
   Error transfer_error(CURLcode code) const;
   Result<FetchResponse> finish(FetchResponse& out, CURLcode code, bool aborted);
+  // fetch() in three steps, out of line so that none of their locals sit in
+  // fetch()'s frame while the transfer runs (see `current`).
+  [[gnu::noinline]] CURLcode start(const FetchRequest& next, const std::stop_token& stop);
+  [[gnu::noinline]] Result<FetchResponse> end(CURLcode code, bool aborted);
+  [[gnu::noinline, gnu::cold]] static Result<FetchResponse> not_started(const FetchRequest& next, CURLcode code);
 
   static size_t on_header(char* data, size_t size, size_t count, void* user) noexcept;
   static size_t on_body(char* data, size_t size, size_t count, void* user) noexcept;
@@ -1101,44 +1111,60 @@ Result<FetchResponse> Fetcher::State::finish(FetchResponse& out, CURLcode code, 
   return std::move(out);
 }
 
+// Sets up `current` and the handle for `next`; CURLE_OK or why curl refused
+// the request. kAbortedByCallback: the stop came before the start.
+CURLcode Fetcher::State::start(const FetchRequest& next, const std::stop_token& stop) {
+  if (stop.stop_requested()) return CURLE_ABORTED_BY_CALLBACK;
+  request = &next;
+  transfer_stop = &stop;
+  transfer_started = Clock::now();
+  current = FetchResponse{};
+  current.body = std::move(spare_body);  // empty, with the capacity of an earlier body
+  spare_body = std::string();
+  if (const CURLcode code = apply_request(next); code != CURLE_OK) return code;
+  response = &current;
+  writer = next.writer;
+  failure.reset();
+  head_complete = false;
+  transfer_encoding = false;
+  content_length_problem.clear();
+  framing_length.reset();
+  inflater.reset();
+  body_begun = false;
+  error_buffer[0] = '\0';
+  return CURLE_OK;
+}
+
+Result<FetchResponse> Fetcher::State::not_started(const FetchRequest& next, CURLcode code) {
+  if (code == CURLE_ABORTED_BY_CALLBACK) return Error{ErrorCode::kAborted, next.url + ": aborted before start"};
+  return Error{code == CURLE_OUT_OF_MEMORY ? ErrorCode::kInternal : ErrorCode::kInvalidUrl,
+               next.url + ": request not accepted (curl: " + curl_easy_strerror(code) + ")"};
+}
+
+Result<FetchResponse> Fetcher::State::end(CURLcode code, bool aborted) {
+  Result<FetchResponse> result = finish(current, code, aborted);
+  if (observer != nullptr) {
+    sent_head.clear();  // a request that got no answer
+    observer->end(result ? std::nullopt : std::optional<Error>(result.error()));
+  }
+  if (!result) current = FetchResponse{};  // not kept until the next fetch (a body up to max_body_bytes)
+  request = nullptr;
+  transfer_stop = nullptr;
+  response = nullptr;
+  writer = nullptr;
+  failure.reset();
+  inflater.reset();
+  return result;
+}
+
+// Kept to a few bytes of frame: it is on every worker's deepest path (see
+// State::current).
 Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_token stop) {
   State& s = *state_;
-  if (stop.stop_requested()) return Error{ErrorCode::kAborted, request.url + ": aborted before start"};
-  s.request = &request;
-  s.transfer_stop = &stop;
-  s.transfer_started = Clock::now();
-  FetchResponse response;
-  response.body = std::move(s.spare_body);  // empty, with the capacity of an earlier body
-  s.spare_body = std::string();
-  if (const CURLcode code = s.apply_request(request); code != CURLE_OK) {
-    return Error{code == CURLE_OUT_OF_MEMORY ? ErrorCode::kInternal : ErrorCode::kInvalidUrl,
-                 request.url + ": request not accepted (curl: " + curl_easy_strerror(code) + ")"};
-  }
-  s.response = &response;
-  s.writer = request.writer;
-  s.failure.reset();
-  s.head_complete = false;
-  s.transfer_encoding = false;
-  s.content_length_problem.clear();
-  s.framing_length.reset();
-  s.inflater.reset();
-  s.body_begun = false;
-  s.error_buffer[0] = '\0';
-
+  if (const CURLcode code = s.start(request, stop); code != CURLE_OK) return State::not_started(request, code);
   bool aborted = false;
   const CURLcode code = s.run_transfer(stop, aborted);
-  Result<FetchResponse> result = s.finish(response, code, aborted);
-  if (s.observer != nullptr) {
-    s.sent_head.clear();  // a request that got no answer
-    s.observer->end(result ? std::nullopt : std::optional<Error>(result.error()));
-  }
-  s.request = nullptr;
-  s.transfer_stop = nullptr;
-  s.response = nullptr;
-  s.writer = nullptr;
-  s.failure.reset();
-  s.inflater.reset();
-  return result;
+  return s.end(code, aborted);
 }
 
 }  // namespace fetchpool
