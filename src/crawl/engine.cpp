@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -974,9 +975,14 @@ void CrawlEngine::handle_page(Fetcher& fetcher, const Lease& lease, std::stop_to
   if (options_.line_options && lease.item.origin != 0 && lease.item.depth == 0)
     line_options = options_.line_options(lease.item.origin);
   std::optional<PageDownload> download;
-  // A sitemap (--sitemaps) streams into its parser: not kept, not saved.
-  std::optional<SitemapBodyWriter> sitemap;
-  if (sitemaps_ && sitemaps_->find(lease.item)) request.writer = &sitemap.emplace();
+  // A sitemap (--sitemaps) streams into its parser: not kept, not saved. On
+  // the heap: this frame is on every worker's deepest path (under fetch(),
+  // libcurl's printf), and each byte of it is stack every worker touches.
+  std::unique_ptr<SitemapBodyWriter> sitemap;
+  if (sitemaps_ && sitemaps_->find(lease.item)) {
+    sitemap = std::make_unique<SitemapBodyWriter>();
+    request.writer = sitemap.get();
+  }
   // A hop of a redirect chain is saved under its chain's name (curl -O and
   // wget name a file after the URL asked for, not where it moved).
   if (!sitemap && wants_file(record.url) && !start_download(lease, record, request, download, line_options.out)) return;
