@@ -403,12 +403,7 @@ struct Fetcher::State {
   const FetchRequest* request = nullptr;
   const std::stop_token* transfer_stop = nullptr;
   Clock::time_point transfer_started;  // for max_bytes_per_second
-  FetchResponse* response = nullptr;   // &current while a transfer runs
-  // The response being received. Here rather than in fetch()'s frame: every
-  // frame on the way down to libcurl's deepest (its printf, 5.6 KiB, under
-  // curl_multi_perform) adds to the stack pages each worker thread touches
-  // and keeps (issue 14), and a FetchResponse is ~300 bytes.
-  FetchResponse current;
+  FetchResponse* response = nullptr;   // in the caller's Result, which fetch() fills in place
   BodyWriter* writer = nullptr;
   std::optional<Error> failure;  // set by a callback that stopped the transfer
   std::string spare_body;        // recycle_body(): the next in-memory body's buffer
@@ -447,12 +442,14 @@ struct Fetcher::State {
   bool begin_body(bool check_size);
   CURLcode run_transfer(const std::stop_token& stop, bool& aborted);
   Error transfer_error(CURLcode code) const;
-  Result<FetchResponse> finish(FetchResponse& out, CURLcode code, bool aborted);
-  // fetch() in three steps, out of line so that none of their locals sit in
-  // fetch()'s frame while the transfer runs (see `current`).
-  [[gnu::noinline]] CURLcode start(const FetchRequest& next, const std::stop_token& stop);
-  [[gnu::noinline]] Result<FetchResponse> end(CURLcode code, bool aborted);
-  [[gnu::noinline, gnu::cold]] static Result<FetchResponse> not_started(const FetchRequest& next, CURLcode code);
+  std::optional<Error> finish(FetchResponse& out, CURLcode code, bool aborted);
+  // fetch()'s steps, out of line so that none of their locals sit in
+  // fetch()'s frame while the transfer runs (see fetch()).
+  [[gnu::noinline]] static Result<FetchResponse> empty_response();
+  [[gnu::noinline]] CURLcode start(const FetchRequest& next, const std::stop_token& stop, FetchResponse& out);
+  [[gnu::noinline]] void end(Result<FetchResponse>& result, CURLcode code, bool aborted);
+  [[gnu::noinline, gnu::cold]] static void not_started(Result<FetchResponse>& result, const FetchRequest& next,
+                                                       CURLcode code);
 
   static size_t on_header(char* data, size_t size, size_t count, void* user) noexcept;
   static size_t on_body(char* data, size_t size, size_t count, void* user) noexcept;
@@ -1068,7 +1065,8 @@ void Fetcher::recycle_body(std::string&& body) noexcept {
   state_->spare_body = std::move(body);
 }
 
-Result<FetchResponse> Fetcher::State::finish(FetchResponse& out, CURLcode code, bool aborted) {
+// The error that ended the transfer, or none: `out` is the answer.
+std::optional<Error> Fetcher::State::finish(FetchResponse& out, CURLcode code, bool aborted) {
   if (aborted) return Error{ErrorCode::kAborted, request->url + ": aborted by stop request"};
   if (failure) return std::move(*failure);  // a writer's error unchanged, or a size limit
   if (code != CURLE_OK) return transfer_error(code);
@@ -1108,21 +1106,22 @@ Result<FetchResponse> Fetcher::State::finish(FetchResponse& out, CURLcode code, 
   out.total_ms = curl_time_ms(h, CURLINFO_TOTAL_TIME_T);
   out.connect_ms = curl_time_ms(h, CURLINFO_CONNECT_TIME_T);
   out.first_byte_ms = curl_time_ms(h, CURLINFO_STARTTRANSFER_TIME_T);
-  return std::move(out);
+  return std::nullopt;
 }
 
-// Sets up `current` and the handle for `next`; CURLE_OK or why curl refused
-// the request. kAbortedByCallback: the stop came before the start.
-CURLcode Fetcher::State::start(const FetchRequest& next, const std::stop_token& stop) {
+Result<FetchResponse> Fetcher::State::empty_response() { return FetchResponse{}; }
+
+// Sets up the handle for `next`, whose answer goes to `out`; CURLE_OK or why
+// curl refused the request. CURLE_ABORTED_BY_CALLBACK: stopped before the start.
+CURLcode Fetcher::State::start(const FetchRequest& next, const std::stop_token& stop, FetchResponse& out) {
   if (stop.stop_requested()) return CURLE_ABORTED_BY_CALLBACK;
   request = &next;
   transfer_stop = &stop;
   transfer_started = Clock::now();
-  current = FetchResponse{};
-  current.body = std::move(spare_body);  // empty, with the capacity of an earlier body
+  out.body = std::move(spare_body);  // empty, with the capacity of an earlier body
   spare_body = std::string();
   if (const CURLcode code = apply_request(next); code != CURLE_OK) return code;
-  response = &current;
+  response = &out;
   writer = next.writer;
   failure.reset();
   head_complete = false;
@@ -1135,36 +1134,47 @@ CURLcode Fetcher::State::start(const FetchRequest& next, const std::stop_token& 
   return CURLE_OK;
 }
 
-Result<FetchResponse> Fetcher::State::not_started(const FetchRequest& next, CURLcode code) {
-  if (code == CURLE_ABORTED_BY_CALLBACK) return Error{ErrorCode::kAborted, next.url + ": aborted before start"};
-  return Error{code == CURLE_OUT_OF_MEMORY ? ErrorCode::kInternal : ErrorCode::kInvalidUrl,
-               next.url + ": request not accepted (curl: " + curl_easy_strerror(code) + ")"};
+void Fetcher::State::not_started(Result<FetchResponse>& result, const FetchRequest& next, CURLcode code) {
+  if (code == CURLE_ABORTED_BY_CALLBACK) {
+    result = Error{ErrorCode::kAborted, next.url + ": aborted before start"};
+    return;
+  }
+  result = Error{code == CURLE_OUT_OF_MEMORY ? ErrorCode::kInternal : ErrorCode::kInvalidUrl,
+                 next.url + ": request not accepted (curl: " + curl_easy_strerror(code) + ")"};
 }
 
-Result<FetchResponse> Fetcher::State::end(CURLcode code, bool aborted) {
-  Result<FetchResponse> result = finish(current, code, aborted);
+void Fetcher::State::end(Result<FetchResponse>& result, CURLcode code, bool aborted) {
+  std::optional<Error> error = finish(*result, code, aborted);
   if (observer != nullptr) {
     sent_head.clear();  // a request that got no answer
-    observer->end(result ? std::nullopt : std::optional<Error>(result.error()));
+    observer->end(error);
   }
-  if (!result) current = FetchResponse{};  // not kept until the next fetch (a body up to max_body_bytes)
+  if (error) result = std::move(*error);
   request = nullptr;
   transfer_stop = nullptr;
   response = nullptr;
   writer = nullptr;
   failure.reset();
   inflater.reset();
-  return result;
 }
 
-// Kept to a few bytes of frame: it is on every worker's deepest path (see
-// State::current).
+// Every worker's deepest stack point is libcurl's printf (5.6 KiB of frame)
+// under curl_multi_perform under this function, so each byte of this frame is
+// a byte deeper into every worker's stack, and a worker keeps every stack page
+// it ever touched (issue 14). The answer is therefore built in place in the
+// caller's Result (one named result: NRVO) and the steps with locals of their
+// own run out of line: this frame is a few words.
 Result<FetchResponse> Fetcher::fetch(const FetchRequest& request, std::stop_token stop) {
   State& s = *state_;
-  if (const CURLcode code = s.start(request, stop); code != CURLE_OK) return State::not_started(request, code);
+  Result<FetchResponse> result = State::empty_response();
+  if (const CURLcode code = s.start(request, stop, *result); code != CURLE_OK) {
+    State::not_started(result, request, code);
+    return result;
+  }
   bool aborted = false;
   const CURLcode code = s.run_transfer(stop, aborted);
-  return s.end(code, aborted);
+  s.end(result, code, aborted);
+  return result;
 }
 
 }  // namespace fetchpool
