@@ -237,6 +237,10 @@ class CrawlEngine {
   class Sitemaps;  // crawl/engine_sitemaps.hpp
   void spawn_workers();
   void worker_main(std::stop_token stop);
+  // An exception out of a lease's handling: the URL's record says what, and
+  // the lease is completed. Out of line: its ResultRecord would otherwise sit
+  // in worker_main's frame, on every worker's deepest stack path (issue 14).
+  [[gnu::cold, gnu::noinline]] void settle_after_exception(const Lease& lease, const char* what);
   void worker_failed_to_start(const std::string& why);
   void note_worker_limit(std::string why);
   void handle_page(Fetcher& fetcher, const Lease& lease, std::stop_token stop);

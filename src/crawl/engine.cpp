@@ -844,20 +844,24 @@ void CrawlEngine::worker_main(std::stop_token stop) {
         handle_page(fetcher, *lease, stop);
       }
     } catch (const std::exception& e) {
-      spdlog::error("worker: {}: {}", lease->item.url, e.what());
-      if (lease->kind == LeaseKind::kPage) {
-        ResultRecord record = first_record(lease->item);
-        record.attempts = 0;
-        record.error = ErrorCode::kInternal;
-        record.error_message = e.what();
-        emit(record, {});
-      }
-      frontier_->complete(*lease);
+      settle_after_exception(*lease, e.what());
     }
   }
   // pop() ends only when the frontier finished or stopped: no worker spawned
   // from now on would find work, so the spawner stops adding them.
   set_work_ended();
+}
+
+void CrawlEngine::settle_after_exception(const Lease& lease, const char* what) {
+  spdlog::error("worker: {}: {}", lease.item.url, what);
+  if (lease.kind == LeaseKind::kPage) {
+    ResultRecord record = first_record(lease.item);
+    record.attempts = 0;
+    record.error = ErrorCode::kInternal;
+    record.error_message = what;
+    emit(record, {});
+  }
+  frontier_->complete(lease);
 }
 
 void CrawlEngine::set_work_ended() {
