@@ -36,11 +36,11 @@ namespace {
 constexpr std::size_t kPage = 4096;
 
 // Four pages from the top of the stack mapping: the budget of a worker of a
-// list fetch (`get`). Measured 15.1 KiB on a Release build (GCC 12, libcurl
-// 7.88, glibc 2.36): 4.9 KiB of struct pthread and static TLS, 3.0 KiB of our
-// frames (worker_main 736, handle_page ~1.7 KiB, fetch 64, run_transfer
-// 176), 7.1 KiB of libcurl's. Before the fix it was 18.6 KiB (five pages):
-// 2.5 KiB of thread_local std::mt19937_64 and a 1.1 KiB fetch() frame.
+// list fetch (`get`). Measured 14.6 KiB on a Release build (GCC 12, libcurl
+// 7.88, glibc 2.36): 4.9 KiB of struct pthread and static TLS, 2.6 KiB of our
+// frames (worker_main 512, handle_page 1712, fetch 64, run_transfer 176),
+// 7.1 KiB of libcurl's. Before the fix it was 18.6 KiB (five pages): 2.5 KiB
+// of thread_local std::mt19937_64 and a 1.1 KiB fetch() frame.
 constexpr std::size_t kWorkerDepthBudget = 4 * kPage;
 
 // Instrumented and unoptimised code has other frames (ASan's redzones alone
@@ -101,11 +101,12 @@ class ProbeSink final : public ResultSink {
   MemorySink records_;
 };
 
-// Deliberately deep: `bytes` of frame, every word written.
-[[gnu::noinline]] int deep_call(std::size_t bytes) {
-  constexpr std::size_t kFrame = 20 * 1024;
-  volatile char block[kFrame];
-  for (std::size_t i = 0; i < std::min(bytes, kFrame); i += 8) block[i] = 1;
+constexpr std::size_t kDeepFrame = 5 * kPage;
+
+// Deliberately deep: kDeepFrame bytes of frame, every word written.
+[[gnu::noinline]] int deep_call() {
+  volatile char block[kDeepFrame];
+  for (std::size_t i = 0; i < kDeepFrame; i += 8) block[i] = 1;
   return block[0];
 }
 
@@ -135,12 +136,12 @@ TEST_CASE("the probe sees a deep call and a shallow one apart", "[stack]") {
     paint_stack_below_caller(range);
     shallow = stack_written_depth(range);
     paint_stack_below_caller(range);
-    (void)deep_call(20 * 1024);
+    (void)deep_call();
     deep = stack_written_depth(range);
   });
   REQUIRE(shallow > 0);
   CHECK(shallow < kStackProbeBytes);
-  CHECK(deep > shallow + 16 * 1024);
+  CHECK(deep > shallow + kDeepFrame - kPage);
   CHECK(deep < kStackProbeBytes);
 }
 
