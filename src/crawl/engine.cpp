@@ -667,8 +667,8 @@ bool CrawlEngine::create_worker(std::uint32_t index) {
   std::unique_ptr<detail::SizedThread> thread;
   try {
     if (options_.spawn_hook) options_.spawn_hook(index);
-    thread = std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
-                                                   [this] { worker_main(stop_.get_token()); });
+    thread =
+        std::make_unique<detail::SizedThread>(options_.worker_stack_bytes, [this] { worker_main(stop_.get_token()); });
   } catch (const std::exception& e) {  // std::system_error from pthread_create; bad_alloc
     workers_starting_.fetch_sub(1, std::memory_order_relaxed);
     bool first = false;

@@ -39,8 +39,10 @@ std::uint64_t raise_descriptor_limit() noexcept {
 void reserve_descriptor_table(std::uint32_t workers) noexcept {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0) return;
-  const std::uint64_t wanted = kReservedDescriptors + std::uint64_t{std::max<std::uint32_t>(workers, 1)} * kDescriptorsPerWorker;
-  const std::uint64_t highest = limit.rlim_cur == RLIM_INFINITY ? wanted : std::min<std::uint64_t>(wanted, limit.rlim_cur - 1);
+  const std::uint64_t wanted =
+      kReservedDescriptors + std::uint64_t{std::max<std::uint32_t>(workers, 1)} * kDescriptorsPerWorker;
+  const std::uint64_t highest =
+      limit.rlim_cur == RLIM_INFINITY ? wanted : std::min<std::uint64_t>(wanted, limit.rlim_cur - 1);
   if (highest > static_cast<std::uint64_t>(INT_MAX)) return;
   // F_DUPFD, not dup2: it takes the lowest free number at or above the
   // target, so a descriptor already open there is never replaced.

@@ -31,7 +31,8 @@ long open_descriptors() {
 
 }  // namespace
 
-TEST_CASE("reserving the descriptor table grows it for the workers and leaves no descriptor behind", "[worker_budget]") {
+TEST_CASE("reserving the descriptor table grows it for the workers and leaves no descriptor behind",
+          "[worker_budget]") {
   using fetchpool::detail::kDescriptorsPerWorker;
   using fetchpool::detail::kReservedDescriptors;
   const std::uint32_t workers = 300;
@@ -44,7 +45,8 @@ TEST_CASE("reserving the descriptor table grows it for the workers and leaves no
   CHECK(open_descriptors() == before);
 }
 
-TEST_CASE("reserving the descriptor table never replaces a descriptor open at the number it probes", "[worker_budget]") {
+TEST_CASE("reserving the descriptor table never replaces a descriptor open at the number it probes",
+          "[worker_budget]") {
   using fetchpool::detail::kDescriptorsPerWorker;
   using fetchpool::detail::kReservedDescriptors;
   const std::uint32_t workers = 20;
