@@ -236,11 +236,6 @@ class CrawlEngine {
   class PageDownload;
   class Sitemaps;  // crawl/engine_sitemaps.hpp
   void spawn_workers();
-  std::uint64_t demand() const;
-  std::optional<std::uint32_t> claim_worker() FETCHPOOL_REQUIRES(workers_mutex_);
-  bool spawning_over() const FETCHPOOL_REQUIRES(workers_mutex_);
-  bool create_worker(std::uint32_t index);
-  void help_spawn();
   void worker_main(std::stop_token stop);
   void worker_failed_to_start(const std::string& why);
   void note_worker_limit(std::string why);
@@ -297,12 +292,11 @@ class CrawlEngine {
   std::atomic<bool> stopping_{false};      // set first thing in request_stop()
   bool restored_ = false;                  // options_.state was restored (prepare() runs before any thread)
   // Workers are created by spawner_, so the caller can feed input while 500
-  // threads start, and by the caller's thread in wait() while work is owed
-  // (see help_spawn). All are joined in wait() or the destructor.
-  std::vector<std::unique_ptr<detail::SizedThread>> workers_ FETCHPOOL_GUARDED_BY(workers_mutex_);
-  std::unique_ptr<StopWakeup> stop_wakeup_;  // one stop eventfd for every worker's Fetcher
-  bool shared_frontier_ = false;             // counts() is a round trip: spawn all at once
-  bool work_in_wait_ = false;                // not even the spawner thread started: wait() works on the caller's thread
+  // threads start. Both are joined in wait() or the destructor.
+  std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined
+  std::unique_ptr<StopWakeup> stop_wakeup_;                    // one stop eventfd for every worker's Fetcher
+  bool shared_frontier_ = false;                               // counts() is a round trip: spawn all at once
+  bool work_in_wait_ = false;  // not even the spawner thread started: wait() works on the caller's thread
   std::uint32_t planned_workers_ = 0;
   std::atomic<std::uint32_t> workers_started_{0};
   std::atomic<std::uint32_t> workers_starting_{0};  // created, not yet in their first pop(): work they will take
@@ -311,9 +305,6 @@ class CrawlEngine {
   Mutex workers_mutex_;
   std::uint32_t workers_live_ FETCHPOOL_GUARDED_BY(workers_mutex_) = 0;
   bool spawning_done_ FETCHPOOL_GUARDED_BY(workers_mutex_) = false;
-  std::uint32_t next_worker_ FETCHPOOL_GUARDED_BY(workers_mutex_) = 0;  // index of the next worker to create
-  std::uint64_t owed_ FETCHPOOL_GUARDED_BY(workers_mutex_) = 0;  // workers the last demand asked for, not yet claimed
-  bool spawn_failed_ FETCHPOOL_GUARDED_BY(workers_mutex_) = false;  // a thread creation failed: create no more
   std::string workers_limited_by_ FETCHPOOL_GUARDED_BY(workers_mutex_);
   // The spawner's idle wait, cut short when the work ends (set_work_ended) or
   // a stop comes: the run ends when its last record is written, not on the

@@ -482,14 +482,9 @@ CrawlEngine::~CrawlEngine() {
     request_stop();
     spawner_.join();
   }
-  std::vector<std::unique_ptr<detail::SizedThread>> workers;
-  {
-    MutexLock lock(workers_mutex_);
-    workers.swap(workers_);
-  }
-  if (!workers.empty()) {
+  if (!workers_.empty()) {
     request_stop();
-    workers.clear();  // joins
+    workers_.clear();  // joins
   }
 }
 
@@ -593,10 +588,6 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
 void CrawlEngine::start() {
   const auto budget = detail::plan_workers(options_.workers);
   planned_workers_ = budget.workers;
-  {
-    MutexLock lock(workers_mutex_);
-    workers_.reserve(planned_workers_);
-  }
   if (!budget.limited_by.empty())
     note_worker_limit(budget.limited_by + "; running " + std::to_string(budget.workers) + " workers");
   stop_wakeup_ = std::make_unique<StopWakeup>(stop_.get_token());
@@ -623,107 +614,71 @@ void CrawlEngine::note_worker_limit(std::string why) {
   workers_limited_by_ += why;
 }
 
-// Queued work that no idle or starting worker will take; a shared
-// frontier's counts() is a network round trip, so its workers all start at
-// once.
-std::uint64_t CrawlEngine::demand() const {
-  if (shared_frontier_) return UINT64_MAX;
-  const auto counts = frontier_->counts();
-  const std::uint64_t taken = counts.waiting + workers_starting_.load(std::memory_order_relaxed);
-  return counts.queued > taken ? counts.queued - taken : 0;
-}
-
-bool CrawlEngine::spawning_over() const {
-  return spawning_done_ || spawn_failed_ || next_worker_ >= planned_workers_ || stop_.stop_requested() ||
-         work_ended_.load(std::memory_order_relaxed);
-}
-
-// The next worker to create, claimed by spawner_ or by the caller's thread in
-// help_spawn(); nothing when none is owed now. The first worker starts at
-// once: it is the one that sees the frontier finish (work_ended_), also when
-// a resumed run has nothing left to do. A worker is owed when queued work
-// finds no idle worker, so short lists start few threads and the threads
-// that do start find work at once. The demand is looked up once per batch,
-// not per thread: the counts take the frontier's lock, which the workers
-// just started contend for in pop(). Claiming under the mutex, with the
-// claimed worker counted as starting at once, keeps two spawning threads
-// from both answering the same demand.
-std::optional<std::uint32_t> CrawlEngine::claim_worker() {
-  if (spawning_over()) return std::nullopt;
-  if (next_worker_ > 0) {
-    if (owed_ == 0) owed_ = demand();
-    if (owed_ == 0) return std::nullopt;
-    --owed_;
-  }
-  ++workers_live_;
-  workers_starting_.fetch_add(1, std::memory_order_relaxed);
-  return next_worker_++;
-}
-
-// Creates the claimed worker `index`; false when thread creation failed,
-// which ends all spawning: the process is out of threads or memory, and the
-// next attempt would fail the same way.
-bool CrawlEngine::create_worker(std::uint32_t index) {
-  std::unique_ptr<detail::SizedThread> thread;
-  try {
-    if (options_.spawn_hook) options_.spawn_hook(index);
-    thread =
-        std::make_unique<detail::SizedThread>(options_.worker_stack_bytes, [this] { worker_main(stop_.get_token()); });
-  } catch (const std::exception& e) {  // std::system_error from pthread_create; bad_alloc
-    workers_starting_.fetch_sub(1, std::memory_order_relaxed);
-    bool first = false;
-    {
-      MutexLock lock(workers_mutex_);
-      --workers_live_;
-      first = !spawn_failed_;
-      spawn_failed_ = true;
-    }
-    spawner_wake_.notify_all();  // its wait ends: nothing more to create
-    if (first)
-      note_worker_limit("thread creation failed after " + std::to_string(index) + " workers (" + e.what() + "); " +
-                        (index == 0 ? "the spawner thread works alone" : "running those"));
-    return false;
-  }
-  MutexLock lock(workers_mutex_);
-  workers_.push_back(std::move(thread));  // reserved in start(): cannot throw
-  return true;
-}
-
-// Runs on spawner_, so the caller can feed input while 500 threads start.
+// Runs on spawner_. A worker is started when queued work finds no idle
+// worker, so short lists start few threads and the threads that do start
+// find work at once; a shared frontier's counts() is a network round trip,
+// so its workers all start at once.
 void CrawlEngine::spawn_workers() {
   const auto began = std::chrono::steady_clock::now();
+  workers_.reserve(planned_workers_);
+  // Queued work that no idle or starting worker will take. Looked up once per
+  // batch of threads, not per thread: the counts take the frontier's lock,
+  // which the workers just started contend for in pop().
+  const auto demand = [this]() -> std::uint64_t {
+    if (shared_frontier_) return UINT64_MAX;
+    const auto counts = frontier_->counts();
+    const std::uint64_t taken = counts.waiting + workers_starting_.load(std::memory_order_relaxed);
+    return counts.queued > taken ? counts.queued - taken : 0;
+  };
+  std::uint64_t owed = 0;  // workers the last demand() asked for, not yet created
   std::chrono::milliseconds idle_wait{1};
-  for (;;) {
-    std::optional<std::uint32_t> index;
-    {
-      MutexLock lock(workers_mutex_);
-      index = claim_worker();
-      if (!index) {
-        if (spawning_over()) break;
-        // Nothing owed: look again soon, less often the longer none comes (a
-        // crawl of a slow site must not cost a wake-up per millisecond).
+  for (std::uint32_t index = 0;
+       index < planned_workers_ && !stop_.stop_requested() && !work_ended_.load(std::memory_order_relaxed);) {
+    // The first worker starts at once: it is the one that sees the frontier
+    // finish (work_ended_), also when a resumed run has nothing left to do.
+    if (index > 0 && owed == 0 && (owed = demand()) == 0) {
+      // No demand: look again soon, less often the longer none comes (a
+      // crawl of a slow site must not cost a wake-up per millisecond).
+      {
+        MutexLock lock(workers_mutex_);
         spawner_wake_.wait_for(lock, stop_.get_token(), idle_wait,
-                               [this]() FETCHPOOL_REQUIRES(workers_mutex_) { return spawning_over(); });
+                               [this] { return work_ended_.load(std::memory_order_relaxed); });
       }
-    }
-    if (!index) {
       idle_wait = std::min(idle_wait * 2, std::chrono::milliseconds(16));
       continue;
     }
     idle_wait = std::chrono::milliseconds(1);
-    if (!create_worker(*index)) break;
+    if (owed > 0) --owed;
+    {
+      MutexLock lock(workers_mutex_);
+      ++workers_live_;
+    }
+    workers_starting_.fetch_add(1, std::memory_order_relaxed);
+    try {
+      if (options_.spawn_hook) options_.spawn_hook(index);
+      workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
+                                                               [this] { worker_main(stop_.get_token()); }));
+    } catch (const std::exception& e) {  // std::system_error from pthread_create; bad_alloc
+      workers_starting_.fetch_sub(1, std::memory_order_relaxed);
+      {
+        MutexLock lock(workers_mutex_);
+        --workers_live_;
+      }
+      note_worker_limit("thread creation failed after " + std::to_string(index) + " workers (" + e.what() + "); " +
+                        (index == 0 ? "the spawner thread works alone" : "running those"));
+      break;
+    }
+    ++index;
   }
+  // -v shows it: the start-up figure of issue 14 (all workers within one latency).
+  spdlog::debug("spawner: {} worker threads created in {:.1f} ms", workers_.size(),
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
   bool none_alive = false;
-  std::size_t created = 0;
   {
     MutexLock lock(workers_mutex_);
     spawning_done_ = true;
     none_alive = workers_live_ == 0;
-    created = workers_.size();
   }
-  // -v shows it: the start-up figure of issue 14 (all workers within one latency).
-  spdlog::debug("spawner: {} worker threads created in {:.1f} ms", created,
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
   // No worker could be created (or every one failed to start): this thread
   // exists, so it works, rather than leave the URLs without records.
   if (none_alive && !stop_.stop_requested()) {
@@ -733,22 +688,6 @@ void CrawlEngine::spawn_workers() {
     }
     workers_starting_.fetch_add(1, std::memory_order_relaxed);
     worker_main(stop_.get_token());
-  }
-}
-
-// The caller's thread, done feeding, creates the workers owed alongside
-// spawner_ before it waits: on a busy machine the spawner thread may not
-// have run at all yet (up to ~9 ms measured with both cores loaded), and
-// two threads start a first wave of 500 workers in less time than one.
-// Returns as soon as nothing is owed; spawner_ keeps following the demand.
-void CrawlEngine::help_spawn() {
-  for (;;) {
-    std::optional<std::uint32_t> index;
-    {
-      MutexLock lock(workers_mutex_);
-      index = claim_worker();
-    }
-    if (!index || !create_worker(*index)) return;
   }
 }
 
@@ -780,18 +719,10 @@ RunSummary CrawlEngine::wait() {
     }
     workers_starting_.fetch_add(1, std::memory_order_relaxed);
     worker_main(stop_.get_token());
-  } else if (started_.load(std::memory_order_acquire)) {
-    help_spawn();
   }
   if (spawner_.joinable()) spawner_.join();
-  // Nothing creates workers any more: the spawner is joined, and this thread
-  // is done helping.
-  std::vector<std::unique_ptr<detail::SizedThread>> workers;
-  {
-    MutexLock lock(workers_mutex_);
-    workers.swap(workers_);
-  }
-  workers.clear();  // joins
+  for (auto& worker : workers_) worker->join();
+  workers_.clear();
   RunSummary summary;
   summary.stats = stats();
   {
