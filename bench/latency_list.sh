@@ -4,6 +4,7 @@
 # ceil(2000/N) x 0.1 s, so efficiency = ideal / wall measures how well a tool keeps N requests
 # in flight. Tools: fetchpool get (-j N), wget2 (--max-threads N), curl --parallel (-Z), aria2c (-j N).
 # Peers write their bodies to a temp dir (tmpfs), removed after each run.
+# TIMELINE=1: nginx logs every request, and each run prints where its wall time went (see timeline()).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -16,11 +17,40 @@ read -r -a TOOLS <<<"${TOOLS:-fetchpool wget2 curl aria2c}"   # TOOLS="fetchpool
 MANY_URLS=${MANY_URLS:-10000}
 read -r -a MANY_JOBS <<<"${MANY_JOBS-1000 5000}"
 wants() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
+TIMELINE=${TIMELINE:-0}
 
 bench_init
 mkdir -p "$BENCH_TMP/www"
 nginx_start "$BENCH_TMP/www" 2   # echo_sleep is I/O-bound; two workers trim queueing
 base="http://127.0.0.1:$NGINX_PORT"
+access_log="$NGINX_PREFIX/logs/access.log"
+if [[ "$TIMELINE" == 1 ]]; then
+  # $msec: when the answer was logged; $request_time: since the request's first byte was read.
+  sed -i "s|access_log off;|log_format timeline '\$msec \$request_time'; access_log $access_log timeline;|" \
+    "$NGINX_PREFIX/nginx.conf"
+  nginx -p "$NGINX_PREFIX" -c "$NGINX_PREFIX/nginx.conf" -e "$NGINX_PREFIX/logs/error.log" -s reload
+  for (( i = 0; i < 50; i++ )); do [[ -e "$access_log" ]] && break; sleep 0.1; done   # the new workers open it
+  sleep 0.3                                                                # the old ones leave
+fi
+
+# timeline TOOL N T0_NS T1_NS: one run from nginx's log, in ms after the tool's exec (T0): its first request,
+# each wave of N requests (earliest..latest request start), the last answer, and exit after it. Waves that
+# start later and later point at scheduling; a wide first wave at start-up; a long exit at the tail.
+timeline() {
+  local tool=$1 n=$2 t0=$3 t1=$4
+  [[ -s "$access_log" ]] || { echo "  timeline $tool: no requests logged"; return 0; }
+  awk -v t0="$t0" '{ printf "%.3f %.3f\n", ($1 - $2) * 1000 - t0 / 1e6, $1 * 1000 - t0 / 1e6 }' "$access_log" |
+    sort -n -k1,1 | awk -v n="$n" -v tool="$tool" -v t0="$t0" -v t1="$t1" '
+      { start[NR] = $1; if (NR == 1 || $2 > last) last = $2 }
+      END {
+        line = sprintf("  timeline %-9s first request %5.1f ms, waves", tool, start[1])
+        for (w = 1; (w - 1) * n < NR; w++) {
+          hi = w * n < NR ? w * n : NR
+          line = line sprintf(" %.0f..%.0f", start[(w - 1) * n + 1], start[hi])
+        }
+        printf "%s, last answer %.1f, exit %.1f ms later\n", line, last, (t1 - t0) / 1e6 - last
+      }'
+}
 
 list="$BENCH_TMP/urls.txt"
 curl_cfg="$BENCH_TMP/urls.curl"
@@ -57,9 +87,11 @@ done
 
 # run_tool TOOL N: one run in a fresh output dir; sets M_* (measure) and M_COUNT (URLs fetched).
 run_tool() {
-  local tool=$1 n=$2 out="$BENCH_TMP/out"
+  local tool=$1 n=$2 out="$BENCH_TMP/out" t0 t1
   rm -rf "$out"; mkdir -p "$out"
   cd "$out"
+  if [[ "$TIMELINE" == 1 ]]; then : >"$access_log"; fi
+  t0=$(now_ns)
   case "$tool" in
     fetchpool) measure fetchpool "$FETCHPOOL" -q get -i "$list" -j "$n" --per-host 0 --progress none \
                  "$FETCHPOOL_RESULTS_OPT" "$out/results.jsonl" ;;
@@ -68,7 +100,9 @@ run_tool() {
     aria2c) measure aria2c aria2c -q -j "$n" -i "$list" --file-allocation=none --auto-file-renaming=false \
               --allow-overwrite=true --summary-interval=0 --console-log-level=error ;;
   esac
+  t1=$(now_ns)
   cd "$BENCH_TMP"
+  if [[ "$TIMELINE" == 1 ]]; then sleep 0.2; timeline "$tool" "$n" "$t0" "$t1"; fi   # nginx writes its log lines
   if [[ "$tool" == fetchpool ]]; then M_COUNT=$(count_jsonl "$out"); else M_COUNT=$(count_files "$out"); fi
   rm -rf "$out"
 }

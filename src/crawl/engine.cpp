@@ -426,6 +426,10 @@ CrawlEngine::CrawlEngine(EngineOptions options, ResultSink& sink, std::unique_pt
       in_flight_(std::make_unique<InFlightTable>()),
       curl_cache_(std::make_unique<SharedCurlCache>(options_.shared_curl)),
       shared_frontier_(frontier_ != nullptr && dynamic_cast<MemoryFrontier*>(frontier_.get()) == nullptr) {
+  // Here, not in start(): the caller usually has no other thread yet (the
+  // signal watcher, the progress reporter and the status server start
+  // later), so the table grows at once instead of after a grace period.
+  detail::reserve_descriptor_table(options_.workers);
   // Another node records an input URL it queued first: no `duplicate` here.
   if (shared_frontier_) options_.record_duplicate_input = false;
   // Every hop goes through the frontier (follow_redirect), never inside libcurl.

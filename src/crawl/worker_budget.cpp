@@ -1,8 +1,12 @@
 #include "crawl/worker_budget.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <filesystem>
 #include <system_error>
 
@@ -30,6 +34,26 @@ std::uint64_t raise_descriptor_limit() noexcept {
     if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   }
   return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<std::uint64_t>(limit.rlim_cur);
+}
+
+void reserve_descriptor_table(std::uint32_t workers) noexcept {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0) return;
+  const std::uint64_t wanted =
+      kReservedDescriptors + std::uint64_t{std::max<std::uint32_t>(workers, 1)} * kDescriptorsPerWorker;
+  const std::uint64_t highest =
+      limit.rlim_cur == RLIM_INFINITY ? wanted : std::min<std::uint64_t>(wanted, limit.rlim_cur - 1);
+  if (highest > static_cast<std::uint64_t>(INT_MAX)) return;
+  // F_DUPFD, not dup2: it takes the lowest free number at or above the
+  // target, so a descriptor already open there is never replaced.
+  for (const int source : {STDERR_FILENO, STDOUT_FILENO, STDIN_FILENO}) {  // the first one open
+    const int probe = ::fcntl(source, F_DUPFD_CLOEXEC, static_cast<int>(highest));
+    if (probe >= 0) {
+      ::close(probe);
+      return;
+    }
+    if (errno != EBADF) return;
+  }
 }
 
 WorkerBudget plan_workers(std::uint32_t requested) {
