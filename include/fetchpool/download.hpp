@@ -143,9 +143,18 @@ namespace detail {
 class Sha256;
 }
 
+// libcurl's receive buffer for a transfer streamed into a FileWriter
+// (FetchRequest::receive_buffer_bytes): a third of the recv and poll calls of the
+// fetcher's 64 KiB default (strace: 2,684 instead of 8,348 recvfrom for 32 x 16
+// MiB), measured 10-20% less CPU. Memory per download worker: this buffer (kept
+// by its curl handle until a request asks for another size) plus the
+// FileWriter's 64 KiB; list fetches and crawled pages keep 64 KiB.
+inline constexpr std::size_t kDownloadReceiveBufferBytes = std::size_t{256} * 1024;
+
 // Streams one body into "<final>.part", hashing as it goes (unless constructed with
 // hash=false); commit() checks it and renames it onto the final name. Memory is
-// constant: one 256 KiB buffer.
+// constant: chunks of 64 KiB and more are written as they come, smaller ones are
+// gathered in one 64 KiB buffer.
 //
 // Hashing. SHA-256 runs at about 1.6 GB/s per core even with SHA-NI, which is as much
 // CPU as receiving and writing the bytes: a bulk download that nobody asked to hash

@@ -379,6 +379,7 @@ class CrawlEngine::PageDownload {
         request.extra_headers.push_back("If-Range: " + validator);
     }
     request.writer = &writer_;
+    request.receive_buffer_bytes = kDownloadReceiveBufferBytes;
     request.decode = downloads_.options().decode;
   }
 

@@ -4,9 +4,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <utility>
 
@@ -37,6 +39,26 @@ std::string one_line(std::string_view value) {
   std::string out(value);
   out.erase(std::remove_if(out.begin(), out.end(), [](char c) { return c == '\r' || c == '\n'; }), out.end());
   return out;
+}
+
+// write_all for two pieces in one writev(): the gathered bytes and the chunk
+// that follows them, without copying the chunk. Returns 0 or an errno value.
+int write_both(int fd, std::string_view first, std::string_view second) {
+  // Bounded: every pass writes at least one byte or returns.
+  while (!first.empty() || !second.empty()) {
+    std::array<iovec, 2> parts{iovec{const_cast<char*>(first.data()), first.size()},
+                               iovec{const_cast<char*>(second.data()), second.size()}};
+    const bool skip_first = first.empty();
+    const ssize_t n = ::writev(fd, parts.data() + (skip_first ? 1 : 0), skip_first ? 1 : 2);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    const auto written = static_cast<std::size_t>(n);
+    const std::size_t from_first = std::min(written, first.size());
+    first.remove_prefix(from_first);
+    second.remove_prefix(written - from_first);
+  }
+  return 0;
 }
 
 bool is_etag(std::string_view validator) {
@@ -284,16 +306,17 @@ Result<void> FileWriter::write(std::string_view chunk) {
   }
   if (hash_) hash_->update(chunk);
   bytes_ += chunk.size();
-  if (buffer_.size() + chunk.size() <= kDownloadBufferBytes) {
+  if (chunk.size() < kDownloadBufferBytes) {
+    if (buffer_.size() + chunk.size() > kDownloadBufferBytes) {
+      if (auto flushed = flush_buffer(); !flushed) return flushed;
+    }
     buffer_.append(chunk);
     return {};
   }
-  if (auto flushed = flush_buffer(); !flushed) return flushed;
-  if (chunk.size() >= kDownloadBufferBytes) {
-    if (int error = write_all(fd_, chunk); error != 0) return fail(io_error("cannot write", part_path_, error));
-    return {};
-  }
-  buffer_.append(chunk);
+  // A big chunk goes straight from libcurl's buffer, behind whatever was gathered.
+  const int error = write_both(fd_, buffer_, chunk);
+  buffer_.clear();
+  if (error != 0) return fail(io_error("cannot write", part_path_, error));
   return {};
 }
 
