@@ -313,7 +313,8 @@ Result<void> FileWriter::write(std::string_view chunk) {
     buffer_.append(chunk);
     return {};
   }
-  // A big chunk goes straight from libcurl's buffer, behind whatever was gathered.
+  // A big chunk (another caller's: libcurl hands at most 16 KiB) is written
+  // where it is, behind whatever was gathered.
   const int error = write_both(fd_, buffer_, chunk);
   buffer_.clear();
   if (error != 0) return fail(io_error("cannot write", part_path_, error));
