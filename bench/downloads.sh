@@ -3,6 +3,8 @@
 # N at a time (default 8), saved to a tmpfs temp dir; with --big also 1 file x 1 GiB over one
 # connection. Figures: MB/s (10^6 bytes of files on disk / wall) and the client's peak RSS.
 # Peers: wget2 -i, aria2c -i -d (one connection per file, no split), curl --parallel.
+# fetchpool runs twice when it has --sha256: as the peers do (no hash), and as
+# "fp-sha256", hashing every file as --checksums and --manifest do (the price of SHA-256).
 # fetchpool is measured only once its get command has a download option (an output directory);
 # until then its line says so - no number is invented.
 set -euo pipefail
@@ -32,12 +34,14 @@ base="http://127.0.0.1:$NGINX_PORT"
 # The download option of `fetchpool get` (-P,--directory-prefix; -o,--output-dir in older builds), if any.
 fetchpool_dl_opt=""
 fetchpool_ok=0
+fetchpool_sha256=0
 if fetchpool_banner; then
   fetchpool_ok=1
   help=$("$FETCHPOOL" get --help 2>&1 || true)
   for opt in --output-dir --directory-prefix --dir --download-dir; do
     if grep -q -- "$opt\b" <<<"$help"; then fetchpool_dl_opt=$opt; break; fi
   done
+  if grep -q -- "--sha256\b" <<<"$help"; then fetchpool_sha256=1; fi
 fi
 
 # run_set SET COUNT BYTES_EACH N LIST CURLCFG: every tool downloads LIST with N at a time.
@@ -68,6 +72,10 @@ run_set() {
     if [[ -n "$fetchpool_dl_opt" ]]; then
       one fetchpool "$FETCHPOOL" -q get -i "$list" -j "$n" "$fetchpool_dl_opt" "$out" --progress none \
         "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/results.jsonl"
+      if (( fetchpool_sha256 )); then
+        one fp-sha256 "$FETCHPOOL" -q get -i "$list" -j "$n" "$fetchpool_dl_opt" "$out" --progress none \
+          "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/results.jsonl" --sha256
+      fi
     else
       echo "fetchpool: download mode not built yet"
       record downloads fetchpool "$set N=$n" "download mode not built yet" "-"

@@ -98,6 +98,10 @@ struct DownloadOptions {
   // larger = too_large, checked against Content-Length before any byte.
   std::uint64_t max_file_bytes = kDefaultMaxFileBytes;
   bool decode = false;  // --compressed: offer gzip etc. and save the decoded bytes; off = the entity as sent
+  // SHA-256 of every file saved, into ResultRecord::sha256 (FileWriter's hash). Costs
+  // about as much CPU as the download itself; files with an entry in `checksums`
+  // are verified either way.
+  bool hash = true;
 };
 
 // aria2-style options for one line of an input list (indented lines after

@@ -99,6 +99,11 @@ struct FetchRequest {
   BodyWriter* writer = nullptr;            // nullptr: body kept in FetchResponse::body, up to max_body_bytes
   bool head_only = false;                  // HEAD request
   bool decode = true;                      // offer and decode content codings (if options.accept_compressed)
+  // libcurl's receive buffer (CURLOPT_BUFFERSIZE) for this transfer, kept by the
+  // handle until a request asks for another size; 0 = the fetcher's 64 KiB. Big
+  // bodies streamed to disk take more: fewer recv and poll calls (the writer
+  // still gets at most 16 KiB per call, libcurl's CURL_MAX_WRITE_SIZE).
+  std::size_t receive_buffer_bytes = 0;
   // false: none of the user's credentials (basic auth, -b cookie string) or
   // -H headers, for a redirect that left the origin the user named (as curl
   // does without --location-trusted: a server cannot collect them by redirecting).

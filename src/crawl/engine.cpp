@@ -205,12 +205,12 @@ class DownloadBodyWriter final : public BodyWriter {
  public:
   using Resolve = std::function<Result<std::filesystem::path>(std::string_view content_disposition)>;
 
-  DownloadBodyWriter(Resolve resolve, std::optional<std::filesystem::path> known_path, bool resume,
+  DownloadBodyWriter(Resolve resolve, std::optional<std::filesystem::path> known_path, bool resume, bool hash,
                      std::atomic<std::uint64_t>& progress, std::uint64_t max_bytes)
-      : resolve_(std::move(resolve)), progress_(progress), max_bytes_(max_bytes) {
+      : resolve_(std::move(resolve)), progress_(progress), max_bytes_(max_bytes), hash_(hash) {
     if (known_path) {
       path_ = *known_path;
-      file_.emplace(path_, resume);
+      file_.emplace(path_, resume, hash_);
     }
   }
 
@@ -226,7 +226,7 @@ class DownloadBodyWriter final : public BodyWriter {
       auto path = resolve_(head.content_disposition);
       if (!path) return std::move(path).error();
       path_ = *path;
-      file_.emplace(path_, false);
+      file_.emplace(path_, false, hash_);
     }
     return file_->begin(head);
   }
@@ -255,6 +255,7 @@ class DownloadBodyWriter final : public BodyWriter {
   const std::uint64_t max_bytes_;
   std::uint64_t written_ = 0;  // bytes of this response (a resumed prefix is not counted)
   std::optional<FileWriter> file_;
+  const bool hash_;
   bool passthrough_ = false;
 };
 
@@ -364,8 +365,8 @@ class CrawlEngine::PageDownload {
         url_(std::move(url)),
         transfer_(downloads.begin_transfer(known_path ? known_path->filename().string() : url_.str())),
         writer_([this](std::string_view disposition) { return downloads_.path_for(url_, disposition); }, known_path,
-                downloads.options().resume && !downloads.options().naming.content_disposition, transfer_->bytes,
-                downloads.options().max_file_bytes) {}
+                downloads.options().resume && !downloads.options().naming.content_disposition, downloads.options().hash,
+                transfer_->bytes, downloads.options().max_file_bytes) {}
   ~PageDownload() { downloads_.end_transfer(transfer_); }
   PageDownload(const PageDownload&) = delete;
   PageDownload& operator=(const PageDownload&) = delete;
@@ -379,6 +380,7 @@ class CrawlEngine::PageDownload {
         request.extra_headers.push_back("If-Range: " + validator);
     }
     request.writer = &writer_;
+    request.receive_buffer_bytes = kDownloadReceiveBufferBytes;
     request.decode = downloads_.options().decode;
   }
 

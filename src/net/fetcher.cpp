@@ -396,6 +396,7 @@ struct Fetcher::State {
   std::vector<std::string> own_headers;  // base_headers without the user's -H lines
   bool decoding = false;                 // Accept-Encoding offered, coded bodies decoded (by `inflater`)
   std::uint64_t range_from = 0;
+  long receive_buffer = kReceiveBufferBytes;
   std::vector<std::string> header_lines;  // the request's extra_headers last applied
   detail::CurlSlistPtr header_list;
 
@@ -632,6 +633,12 @@ CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
                               : curl_easy_setopt(h, CURLOPT_RANGE, (std::to_string(next.resume_from) + "-").c_str());
     if (code != CURLE_OK) return code;
     range_from = next.resume_from;
+  }
+  if (const long buffer =
+          next.receive_buffer_bytes > 0 ? static_cast<long>(next.receive_buffer_bytes) : kReceiveBufferBytes;
+      buffer != receive_buffer) {
+    if (const CURLcode code = curl_easy_setopt(h, CURLOPT_BUFFERSIZE, buffer); code != CURLE_OK) return code;
+    receive_buffer = buffer;
   }
   bool headers_changed = next.extra_headers != header_lines;
   if (next.user_credentials != credentials_sent) {

@@ -67,9 +67,11 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
 };
 
-// Big enough that a write() moves a useful amount per system call, small enough that
-// many parallel downloads stay cheap.
-inline constexpr std::size_t kDownloadBufferBytes = std::size_t{256} * 1024;
+// Where small chunks gather before one write(): libcurl hands a body over in
+// pieces of at most 16 KiB (CURL_MAX_WRITE_SIZE) whatever its receive buffer, so
+// a 16 MiB file is 256 write()s, not 1024. A chunk at least this big (another
+// caller's) is written as it comes, without a copy. Also the read-back chunk.
+inline constexpr std::size_t kDownloadBufferBytes = std::size_t{64} * 1024;
 inline constexpr std::string_view kPartSuffix = ".part";
 inline constexpr std::string_view kMetaSuffix = ".part.meta";
 

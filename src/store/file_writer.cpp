@@ -4,9 +4,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <utility>
 
@@ -39,17 +41,37 @@ std::string one_line(std::string_view value) {
   return out;
 }
 
+// write_all for two pieces in one writev(): the gathered bytes and the chunk
+// that follows them, without copying the chunk. Returns 0 or an errno value.
+int write_both(int fd, std::string_view first, std::string_view second) {
+  // Bounded: every pass writes at least one byte or returns.
+  while (!first.empty() || !second.empty()) {
+    std::array<iovec, 2> parts{iovec{const_cast<char*>(first.data()), first.size()},
+                               iovec{const_cast<char*>(second.data()), second.size()}};
+    const bool skip_first = first.empty();
+    const ssize_t n = ::writev(fd, parts.data() + (skip_first ? 1 : 0), skip_first ? 1 : 2);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    const auto written = static_cast<std::size_t>(n);
+    const std::size_t from_first = std::min(written, first.size());
+    first.remove_prefix(from_first);
+    second.remove_prefix(written - from_first);
+  }
+  return 0;
+}
+
 bool is_etag(std::string_view validator) {
   return !validator.empty() && (validator.front() == '"' || validator.substr(0, 2) == "W/");
 }
 
 }  // namespace
 
-FileWriter::FileWriter(fs::path final_path, bool resume)
+FileWriter::FileWriter(fs::path final_path, bool resume, bool hash)
     : final_path_(std::move(final_path)),
       part_path_(with_suffix(final_path_, kPartSuffix)),
       meta_path_(with_suffix(final_path_, kMetaSuffix)),
-      hash_(std::make_unique<detail::Sha256>()) {
+      hash_(hash ? std::make_unique<detail::Sha256>() : nullptr) {
   if (!resume) return;
   // lstat: a part that is a symbolic link is not resumed (open_fresh then
   // refuses it).
@@ -161,7 +183,7 @@ Result<void> FileWriter::open_fresh() {
   // resume get here with one); a symbolic link there is refused.
   fd_ = detail::create_exclusive_at(dir_fd_, part_path_.filename().string(), /*replace_regular=*/true);
   if (fd_ < 0) return fail(open_error("cannot create", part_path_, errno));
-  hash_->reset();
+  if (hash_) hash_->reset();
   bytes_ = 0;
   resumed_ = false;
   return {};
@@ -183,10 +205,20 @@ Result<void> FileWriter::open_for_append(const ResponseHead& head, std::uint64_t
   fd_ = ::openat(dir_fd_, part_path_.filename().c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd_ < 0) return fail(open_error("cannot reopen", part_path_, errno));
   // Rebuild the hash from the bytes already on disk; reading them is the price of not
-  // trusting a saved hash state that could disagree with the file.
-  hash_->reset();
-  std::string chunk(std::min<std::uint64_t>(kDownloadBufferBytes, start), '\0');
-  std::uint64_t remaining = start;
+  // trusting a saved hash state that could disagree with the file. Without a hash,
+  // the part's size alone shows that it still holds the bytes kept.
+  if (!hash_) {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return fail(io_error("cannot stat", part_path_, errno));
+    if (static_cast<std::uint64_t>(st.st_size) < start) {
+      return fail(Error{ErrorCode::kIo, part_path_.string() + " shrank while resuming (expected " +
+                                            std::to_string(existing_size_) + " bytes)"});
+    }
+  } else {
+    hash_->reset();
+  }
+  std::string chunk(hash_ ? std::min<std::uint64_t>(kDownloadBufferBytes, start) : 0, '\0');
+  std::uint64_t remaining = hash_ ? start : 0;
   while (remaining > 0) {
     ssize_t n = ::read(fd_, chunk.data(), std::min<std::uint64_t>(chunk.size(), remaining));
     if (n < 0 && errno == EINTR) continue;
@@ -272,18 +304,20 @@ Result<void> FileWriter::write(std::string_view chunk) {
   if (state_ != State::kWriting) {
     return Error{ErrorCode::kInternal, "FileWriter::write outside begin/commit for " + final_path_.string()};
   }
-  hash_->update(chunk);
+  if (hash_) hash_->update(chunk);
   bytes_ += chunk.size();
-  if (buffer_.size() + chunk.size() <= kDownloadBufferBytes) {
+  if (chunk.size() < kDownloadBufferBytes) {
+    if (buffer_.size() + chunk.size() > kDownloadBufferBytes) {
+      if (auto flushed = flush_buffer(); !flushed) return flushed;
+    }
     buffer_.append(chunk);
     return {};
   }
-  if (auto flushed = flush_buffer(); !flushed) return flushed;
-  if (chunk.size() >= kDownloadBufferBytes) {
-    if (int error = write_all(fd_, chunk); error != 0) return fail(io_error("cannot write", part_path_, error));
-    return {};
-  }
-  buffer_.append(chunk);
+  // A big chunk (another caller's: libcurl hands at most 16 KiB) is written
+  // where it is, behind whatever was gathered.
+  const int error = write_both(fd_, buffer_, chunk);
+  buffer_.clear();
+  if (error != 0) return fail(io_error("cannot write", part_path_, error));
   return {};
 }
 
@@ -311,7 +345,14 @@ Result<DownloadResult> FileWriter::commit(std::optional<std::string> expected_sh
                                                  " (more than Content-Length); deleted " + part_path_.string()});
   }
 
-  std::string digest = hash_->hex_digest();
+  std::string digest;
+  if (hash_) {
+    digest = hash_->hex_digest();
+  } else if (expected_sha256) {
+    auto read_back = hash_part_from_disk();
+    if (!read_back) return read_back.error();
+    digest = std::move(*read_back);
+  }
   if (expected_sha256 && to_ascii_lower(*expected_sha256) != digest) {
     remove_part_and_meta();
     return fail(Error{ErrorCode::kChecksum, "sha256 of " + final_path_.string() + " is " + digest + ", expected " +
@@ -332,6 +373,24 @@ Result<DownloadResult> FileWriter::commit(std::optional<std::string> expected_sh
   ::unlinkat(dir_fd_, meta_path_.filename().c_str(), 0);
   state_ = State::kDone;
   return DownloadResult{final_path_, bytes_, std::move(digest), resumed_};
+}
+
+// The whole part through its own descriptor (fd_ is write-only when fresh).
+Result<std::string> FileWriter::hash_part_from_disk() {
+  const detail::UniqueFd fd(::openat(dir_fd_, part_path_.filename().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return fail(open_error("cannot read back", part_path_, errno));
+  detail::Sha256 hash;
+  std::string chunk(kDownloadBufferBytes, '\0');
+  // Bounded by the part's size: bytes_ were written and nothing else appends to it.
+  for (std::uint64_t total = 0; total <= bytes_;) {
+    const ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(io_error("cannot read back", part_path_, errno));
+    if (n == 0) return hash.hex_digest();
+    hash.update(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+    total += static_cast<std::uint64_t>(n);
+  }
+  return fail(Error{ErrorCode::kIo, part_path_.string() + " grew while it was checked"});
 }
 
 void FileWriter::abandon() {

@@ -93,6 +93,30 @@ TEST_CASE("resume with -c continues a .part with a Range request", "[download]")
   CHECK(server.counters().bytes_sent < total);  // only the missing 130000 bytes (plus headers) were sent
 }
 
+TEST_CASE("records carry sha256 only with --sha256, and a resumed file's covers all of it", "[download]") {
+  fetchpool::LocalServer server(fetchpool::ServerOptions{});
+  const ScratchDir scratch("get-sha256");
+  const auto& dir = scratch.path();
+  const std::size_t total = 300000;
+  const auto url = server.base_url() + "/bytes/300000";
+
+  const auto plain = dir / "plain";
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-P", plain.string()}) == 0);
+  const auto unhashed = records_by_url(plain / "fetchpool-results.jsonl").at(url);
+  CHECK(unhashed["path"] == "300000");
+  CHECK_FALSE(unhashed.contains("sha256"));
+  CHECK(read_file(plain / "300000") == expected_bytes(total));
+
+  const auto resumed = dir / "resumed";
+  fs::create_directories(resumed);
+  std::ofstream(resumed / "300000.part", std::ios::binary) << expected_bytes(total).substr(0, 100000);
+  CHECK(fetchpool::testing::run_fetchpool({"-q", "get", url, "-P", resumed.string(), "--continue", "--sha256"}) == 0);
+  const auto hashed = records_by_url(resumed / "fetchpool-results.jsonl").at(url);
+  CHECK(read_file(resumed / "300000") == expected_bytes(total));
+  CHECK(hashed["sha256"] == fetchpool::sha256_hex_of_file(plain / "300000"));
+  CHECK(server.counters().bytes_sent < 2 * total);  // the second run fetched only the missing 200000 bytes
+}
+
 TEST_CASE("a server that ignores Range restarts the file instead of splicing", "[download]") {
   fetchpool::LocalServer server(fetchpool::ServerOptions{});
   const ScratchDir scratch("get-norange");

@@ -724,6 +724,105 @@ TEST_CASE("resume: a part larger than the buffer is re-hashed in full", "[downlo
   CHECK(read_file(final_path) == first + rest);
 }
 
+TEST_CASE("bodies of many sizes and chunkings are saved intact, hashed only when asked", "[download]") {
+  TempDir tmp;
+  const bool hash = GENERATE(true, false);
+  // Around libcurl's 16 KiB pieces, the 64 KiB gathering buffer and a 256 KiB receive buffer.
+  const std::size_t size =
+      GENERATE(as<std::size_t>{}, 0, 1, 16383, 16384, 65535, 65536, 65537, 131077, 262144, 1000003);
+  const std::size_t piece = GENERATE(as<std::size_t>{}, 1000, 16384, 65536, 300000);
+  std::string body(size, '\0');
+  std::uint32_t state = static_cast<std::uint32_t>(size * 31 + piece);
+  for (auto& c : body) {
+    state = state * 1103515245u + 12345u;
+    c = static_cast<char>(state >> 24);
+  }
+  const fs::path final_path = tmp.path() / "body.bin";
+  FileWriter writer(final_path, false, hash);
+  REQUIRE(writer.begin(head(200, size)));
+  // Every third chunk is 7 bytes, so gathered bytes sit in front of big chunks.
+  std::size_t offset = 0;
+  for (int i = 0; offset < body.size(); ++i) {
+    const std::size_t n = std::min(i % 3 == 2 ? std::size_t{7} : piece, body.size() - offset);
+    REQUIRE(writer.write(std::string_view(body).substr(offset, n)));
+    offset += n;
+  }
+  auto result = writer.commit();
+  REQUIRE(result.ok());
+  CHECK(result->bytes == size);
+  CHECK(read_file(final_path) == body);
+  if (hash) {
+    CHECK(result->sha256_hex == sha256sum_of(final_path));
+  } else {
+    CHECK(result->sha256_hex.empty());
+  }
+}
+
+TEST_CASE("without hashing, an expected sha256 is still checked, by reading the part back", "[download]") {
+  TempDir tmp;
+  const fs::path final_path = tmp.path() / "f.bin";
+  SECTION("a match is kept and reported") {
+    // Longer than the read-back chunk.
+    const std::string body(std::size_t{300} * 1024 + 3, 'q');
+    write_file(tmp.path() / "reference", body);
+    const std::string expected = sha256sum_of(tmp.path() / "reference");
+    FileWriter writer(final_path, false, false);
+    REQUIRE(writer.begin(head(200, body.size())));
+    REQUIRE(writer.write(body));
+    auto result = writer.commit(expected);
+    REQUIRE(result.ok());
+    CHECK(result->sha256_hex == expected);
+    CHECK(read_file(final_path) == body);
+  }
+  SECTION("a mismatch deletes the part") {
+    FileWriter writer(final_path, false, false);
+    REQUIRE(writer.begin(head(200, 3)));
+    REQUIRE(writer.write("abd"));
+    auto result = writer.commit(std::string(kSha256Abc));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::kChecksum);
+    CHECK_FALSE(fs::exists(final_path));
+    CHECK_FALSE(fs::exists(part_of(final_path)));
+  }
+}
+
+TEST_CASE("resume without hashing appends to the kept prefix, and a checked sha256 covers the whole file",
+          "[download]") {
+  TempDir tmp;
+  const fs::path final_path = tmp.path() / "hello.txt";
+  interrupted_download(final_path, "hello ", 11, "\"v1\"");
+  SECTION("no sha256 asked for") {
+    FileWriter writer(final_path, true, false);
+    REQUIRE(writer.existing_size() == 6);
+    REQUIRE(writer.begin(head(206, 5, "\"v1\"", 6)));
+    REQUIRE(writer.write("world"));
+    auto result = writer.commit();
+    REQUIRE(result.ok());
+    CHECK(result->resumed);
+    CHECK(result->bytes == 11);
+    CHECK(result->sha256_hex.empty());
+    CHECK(read_file(final_path) == "hello world");
+  }
+  SECTION("an expected sha256 is checked over prefix and range") {
+    FileWriter writer(final_path, true, false);
+    REQUIRE(writer.begin(head(206, 5, "\"v1\"", 6)));
+    REQUIRE(writer.write("world"));
+    auto result = writer.commit(std::string(kSha256HelloWorld));
+    REQUIRE(result.ok());
+    CHECK(result->sha256_hex == kSha256HelloWorld);
+  }
+  SECTION("a part that shrank since it was measured is kIo, not a file with a hole") {
+    FileWriter writer(final_path, true, false);
+    REQUIRE(writer.existing_size() == 6);
+    fs::resize_file(part_of(final_path), 2);
+    auto begun = writer.begin(head(206, 5, "\"v1\"", 6));
+    REQUIRE_FALSE(begun.ok());
+    CHECK(begun.error().code == ErrorCode::kIo);
+    CHECK(begun.error().message.find("shrank") != std::string::npos);
+    CHECK_FALSE(fs::exists(final_path));
+  }
+}
+
 TEST_CASE("resume: a 200 (Range ignored or If-Range failed) restarts without splicing", "[download]") {
   TempDir tmp;
   const fs::path final_path = tmp.path() / "hello.txt";

@@ -52,6 +52,8 @@ Result<DownloadOptions> download_options(const GetCommandOptions& o, const Setti
   download.naming.use_directories = o.force_directories;
   download.max_file_bytes = s.http.max_file_bytes;
   download.decode = s.http.decode_downloads;
+  // SHA-256 costs as much CPU as the rest of a bulk download, so only when asked for.
+  download.hash = o.sha256 || !o.checksum_file.empty() || !o.manifest_file.empty();
   if (!o.checksum_file.empty()) {
     auto sums = load_checksum_list(o.checksum_file);
     if (!sums) return std::move(sums).error();
@@ -140,7 +142,10 @@ CLI::App* add_get_command(CLI::App& app, GetCommandOptions& o) {
                 "Mirror host/path directories under the output directory");
   get->add_option("--checksums", o.checksum_file, "sha256sum-format list; files that do not match are not kept")
       ->check(CLI::ExistingFile);
-  get->add_option("--manifest", o.manifest_file, "Write a sha256sum-format manifest of every file saved");
+  get->add_option("--manifest", o.manifest_file,
+                  "Write a sha256sum-format manifest of every file saved (implies --sha256)");
+  get->add_flag("--sha256", o.sha256,
+                "SHA-256 of every file saved in its record's sha256 field (--checksums and --manifest imply it)");
   get->add_flag("--titles", o.parse_titles,
                 "Parse HTML pages for their <title> and link count (costs CPU; off by default for get)");
   add_common_flags(*get, o.flags);
@@ -162,10 +167,11 @@ std::optional<std::string> misuse(const GetCommandOptions& o) {
   if (o.head_only && !o.download_dir.empty())
     return "get: --spider/--head fetch no body, so -P saves nothing: drop one";
   const bool download_flags = o.resume || o.no_clobber || o.overwrite || o.content_disposition || o.force_directories ||
-                              !o.checksum_file.empty() || !o.manifest_file.empty();
+                              o.sha256 || !o.checksum_file.empty() || !o.manifest_file.empty();
   if (download_flags && o.download_dir.empty())
-    return "get: --continue, --no-clobber, --overwrite, --content-disposition, -x, --checksums and --manifest act on "
-           "saved files: add -P DIR";
+    return "get: --continue, --no-clobber, --overwrite, --content-disposition, -x, --sha256, --checksums and "
+           "--manifest "
+           "act on saved files: add -P DIR";
   return std::nullopt;
 }
 

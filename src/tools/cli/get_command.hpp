@@ -26,6 +26,7 @@ struct GetCommandOptions {
   bool head_only = false;
   bool content_disposition = false;
   bool force_directories = false;
+  bool sha256 = false;  // hash every saved file (--checksums and --manifest hash anyway)
   bool parse_titles = false;
 };
 
