@@ -1,5 +1,6 @@
 #include "fetchpool/sitemap.hpp"
 
+#include <dlfcn.h>
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 #include <zlib.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "base/utf8.hpp"
@@ -40,6 +42,58 @@ bool valid_utf8(std::string_view text) {
     i += sequence.length;
   }
   return true;
+}
+
+// libxml2 is opened on first use, not linked: it pulls in ICU and liblzma,
+// about 1 MiB resident and a share of every start-up, and only sitemaps need
+// it. The headers still give the types, constants and function signatures.
+struct LibXml2 {
+  std::string error;  // empty once every function below is found
+  decltype(&::xmlInitParser) init_parser = nullptr;
+  decltype(&::xmlCreatePushParserCtxt) create_push_parser = nullptr;
+  decltype(&::xmlCtxtUseOptions) use_options = nullptr;
+  decltype(&::xmlParseChunk) parse_chunk = nullptr;
+  decltype(&::xmlStopParser) stop_parser = nullptr;
+  decltype(&::xmlFreeParserCtxt) free_parser = nullptr;
+};
+
+template <typename Function>
+bool find_symbol(void* library, const char* name, Function& function, std::string& error) {
+  void* address = dlsym(library, name);
+  if (address == nullptr) {
+    error = std::string("sitemaps need libxml2, but " FETCHPOOL_LIBXML2_SONAME " has no ") + name;
+    return false;
+  }
+  // POSIX guarantees that a dlsym address converts to a function pointer.
+  function = reinterpret_cast<Function>(address);
+  return true;
+}
+
+LibXml2 open_libxml2() {
+  LibXml2 api;
+  // Kept open for the life of the process: parsers may run until exit.
+  void* library = dlopen(FETCHPOOL_LIBXML2_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) {
+    const char* reason = dlerror();
+    api.error = std::string("sitemaps need libxml2 (" FETCHPOOL_LIBXML2_SONAME "), which could not be loaded: ") +
+                (reason != nullptr ? reason : "unknown reason");
+    return api;
+  }
+  if (find_symbol(library, "xmlInitParser", api.init_parser, api.error) &&
+      find_symbol(library, "xmlCreatePushParserCtxt", api.create_push_parser, api.error) &&
+      find_symbol(library, "xmlCtxtUseOptions", api.use_options, api.error) &&
+      find_symbol(library, "xmlParseChunk", api.parse_chunk, api.error) &&
+      find_symbol(library, "xmlStopParser", api.stop_parser, api.error) &&
+      find_symbol(library, "xmlFreeParserCtxt", api.free_parser, api.error)) {
+    api.init_parser();
+  }
+  return api;
+}
+
+// Opened once, by the first caller (a thread-safe local static).
+const LibXml2& libxml2() {
+  static const LibXml2 api = open_libxml2();
+  return api;
 }
 
 std::string_view view(const xmlChar* text) {
@@ -96,7 +150,7 @@ bool is_w3c_datetime(std::string_view value) {
          at == value.size();
 }
 
-void init_sitemap_parsing() { xmlInitParser(); }
+void init_sitemap_parsing() { libxml2(); }
 
 class SitemapParser::Impl {
  public:
@@ -113,7 +167,7 @@ class SitemapParser::Impl {
   }
   ~Impl() {
     if (gzip_started_) inflateEnd(&zstream_);
-    if (xml_ != nullptr) xmlFreeParserCtxt(xml_);
+    if (xml_ != nullptr) libxml2().free_parser(xml_);
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -149,7 +203,7 @@ class SitemapParser::Impl {
       if (!stopped_ && format_ == Format::kUndecided)
         fail(result_.bytes == 0 ? "the body is empty" : "the body holds only white space");
       if (!stopped_ && format_ == Format::kXml) {
-        xmlParseChunk(xml_, nullptr, 0, 1);  // reports an unfinished document
+        libxml2().parse_chunk(xml_, nullptr, 0, 1);  // reports an unfinished document
         if (!stopped_ && result_.kind == SitemapKind::kUnknown) fail("no <urlset> or <sitemapindex> element");
       }
       if (!stopped_ && format_ == Format::kText) end_line();
@@ -245,7 +299,12 @@ class SitemapParser::Impl {
   }
 
   void start_xml() {
-    xml_ = xmlCreatePushParserCtxt(&sax_, this, nullptr, 0, nullptr);
+    const LibXml2& api = libxml2();
+    if (!api.error.empty()) {
+      fail(api.error);
+      return;
+    }
+    xml_ = api.create_push_parser(&sax_, this, nullptr, 0, nullptr);
     if (xml_ == nullptr) {
       fail("libxml2 could not start");
       return;
@@ -253,7 +312,7 @@ class SitemapParser::Impl {
     // NONET: nothing is fetched. Deliberately absent: NOENT (substitute
     // entities), DTDLOAD, DTDATTR (load the external DTD) and HUGE (lift
     // the parser's size limits); on_doctype refuses a DTD besides.
-    xmlCtxtUseOptions(xml_, XML_PARSE_NONET);
+    api.use_options(xml_, XML_PARSE_NONET);
   }
 
   void parse_xml(std::string_view bytes) {
@@ -261,7 +320,7 @@ class SitemapParser::Impl {
     constexpr std::size_t kPiece = std::size_t{1} << 20;
     while (!bytes.empty() && !stopped_) {
       const std::size_t size = std::min(bytes.size(), kPiece);
-      xmlParseChunk(xml_, bytes.data(), static_cast<int>(size), 0);
+      libxml2().parse_chunk(xml_, bytes.data(), static_cast<int>(size), 0);
       bytes.remove_prefix(size);
     }
   }
@@ -307,7 +366,7 @@ class SitemapParser::Impl {
 
   void stop() {
     stopped_ = true;
-    if (xml_ != nullptr) xmlStopParser(xml_);
+    if (xml_ != nullptr) libxml2().stop_parser(xml_);
   }
 
   bool in_sitemap_namespace(const xmlChar* uri) const { return view(uri) == root_namespace_; }
