@@ -161,6 +161,7 @@ TEST_CASE("the engine stamps fetched_at on every fetched record, before any sink
 TEST_CASE("every record of a run of many URLs has a whole fetch time within the run", "[engine]") {
   LocalServer server(ServerOptions{});
   std::vector<std::string> lines;
+  lines.reserve(400);
   for (int i = 0; i < 400; ++i) lines.push_back(server.base_url() + "/?n=" + std::to_string(i));
   EngineOptions o;
   o.workers = 3;

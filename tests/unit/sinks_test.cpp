@@ -281,6 +281,7 @@ TEST_CASE("each writer thread's records arrive whole and in order, huge ones inc
     auto sink = fetchpool::JsonlSink::open(path);
     REQUIRE(sink.ok());
     std::vector<std::jthread> writers;
+    writers.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
       writers.emplace_back([&sink, &record_for, t] {
         for (int i = 0; i < kRecords; ++i) (*sink)->write(record_for(t, i));
