@@ -627,9 +627,13 @@ std::string_view http_origin(std::string_view url) noexcept {
   } else {
     return {};
   }
-  const std::size_t end = url.find_first_of("/?#\\", authority);
-  if (end == std::string_view::npos || url[end] != '/') return {};
-  return url.substr(0, end);
+  // A loop rather than find_first_of, which calls memchr per character.
+  for (std::size_t at = authority; at < url.size(); ++at) {
+    const char c = url[at];
+    if (c == '/') return url.substr(0, at);
+    if (c == '?' || c == '#' || c == '\\') return {};
+  }
+  return {};
 }
 
 // A path and query curl's full parse would keep exactly as written: visible

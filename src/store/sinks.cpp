@@ -62,6 +62,34 @@ void append_text_or_null(std::string& out, const char (&key)[N], std::string_vie
   }
 }
 
+// What printf's "%.3f" writes (the exact binary value rounded to three
+// decimals, ties to even). A time the engine measured is a whole number of
+// microseconds over 1000, within a quarter of a thousandth of an integer n
+// once scaled (the scaling's own error is below 1.2e-4 under 1e9), so its
+// rounding is n whatever the exact value: n is written with integer digits,
+// a fifth of to_chars' instructions. Anything else goes to to_chars, which
+// rounds as printf does; room for any finite double: 309 integer digits,
+// the point and 3 decimals.
+void append_millis(std::string& out, double value) {
+  if (!std::signbit(value) && value < 1e9) {  // -0.0 is printf's "-0.000"
+    const double scaled = value * 1000.0;
+    const auto thousandths = static_cast<std::uint64_t>(std::llround(scaled));
+    if (std::fabs(scaled - static_cast<double>(thousandths)) <= 0.25) {
+      char digits[24];
+      const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, thousandths / 1000);
+      out.append(digits, end);
+      const auto rest = static_cast<unsigned>(thousandths % 1000);
+      const char decimals[] = {'.', static_cast<char>('0' + rest / 100), static_cast<char>('0' + rest / 10 % 10),
+                               static_cast<char>('0' + rest % 10)};
+      out.append(decimals, sizeof decimals);
+      return;
+    }
+  }
+  char text[320];
+  const auto written = std::to_chars(text, text + sizeof text, value, std::chars_format::fixed, 3);
+  out.append(text, written.ptr);
+}
+
 }  // namespace
 
 void append_json_line(std::string& out, const ResultRecord& r) {
@@ -81,13 +109,7 @@ void append_json_line(std::string& out, const ResultRecord& r) {
   append_text_or_null(out, ",\"content_type\":", r.content_type);
   append_field(out, ",\"bytes\":", r.bytes);
   append_literal(out, ",\"elapsed_ms\":");
-  // to_chars gives what printf's "%.3f" gives (both round the exact binary
-  // value, ties to even), without parsing a format string per record. Room
-  // for any finite double: 309 integer digits, the point and 3 decimals.
-  char elapsed[320];
-  const auto written = std::to_chars(elapsed, elapsed + sizeof elapsed,
-                                     std::isfinite(r.elapsed_ms) ? r.elapsed_ms : 0.0, std::chars_format::fixed, 3);
-  out.append(elapsed, written.ptr);
+  append_millis(out, std::isfinite(r.elapsed_ms) ? r.elapsed_ms : 0.0);
   if (r.parsed || !r.title.empty()) {
     append_field(out, ",\"title\":", r.title);
   } else {

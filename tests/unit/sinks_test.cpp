@@ -303,3 +303,38 @@ TEST_CASE("each writer thread's records arrive whole and in order, huge ones inc
     CHECK(line == fetchpool::to_json_line(record_for(thread, i)));
   }
 }
+
+// elapsed_ms is written as printf("%.3f") writes it, for the times the
+// engine measures (whole microseconds over 1000) and for any other double.
+TEST_CASE("elapsed_ms is printf's %.3f of the value, for every kind of value", "[sinks]") {
+  auto written = [](double value) {
+    ResultRecord r;
+    r.url = "u";
+    r.elapsed_ms = value;
+    const auto j = fetchpool::to_json_line(r);
+    const auto from = j.find("\"elapsed_ms\":") + 13;
+    return j.substr(from, j.find(',', from) - from);
+  };
+  auto printf_text = [](double value) {
+    char text[400];
+    std::snprintf(text, sizeof text, "%.3f", value);
+    return std::string(text);
+  };
+  std::vector<double> values = {0.0,    -0.0,    0.0005,         0.0015,         0.0625, 0.4995,
+                                1.0005, 2.5e-4,  999999999.9995, 999999999.9994, 1e9,    1e12 + 0.0625,
+                                1e300,  -1.2345, 123.4565,       5e-324};
+  for (std::uint64_t micros = 0; micros < 3000; ++micros) values.push_back(static_cast<double>(micros) / 1000.0);
+  for (std::uint64_t micros = 1; micros < 1000000000000ULL; micros = micros * 7 + 3)
+    values.push_back(static_cast<double>(micros) / 1000.0);
+  std::uint64_t bits = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 2000; ++i) {  // scaled pseudo-random values, fixed seed
+    bits ^= bits << 13;
+    bits ^= bits >> 7;
+    bits ^= bits << 17;
+    values.push_back(static_cast<double>(bits % 100000000000ULL) / 997.0);
+  }
+  for (const double value : values) {
+    INFO("value " << value);
+    CHECK(written(value) == printf_text(value));
+  }
+}
