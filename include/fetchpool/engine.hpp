@@ -276,7 +276,7 @@ class CrawlEngine {
   void queue_robots_sitemaps(const std::string& host, const RobotsRules& rules);
   bool queue_sitemap(std::string_view text, const std::string& referrer, const SitemapSource& source);
   bool read_sitemap(const CrawlItem& item, SitemapBodyWriter& body, ResultRecord& record);
-  void emit(const ResultRecord& record, std::chrono::microseconds elapsed);
+  void emit(ResultRecord& record, std::chrono::microseconds elapsed);  // stamps record.fetched_at
   void set_work_ended();
   bool idle_worker_may_leave() const;
   bool wants_file(const std::string& url) const;

@@ -55,9 +55,11 @@ struct ResultRecord {
 // not known: status and final_url of a URL never answered, content_type when
 // none was sent, title and links of a body not parsed, an empty fetched_at,
 // lastmod of a URL no sitemap dated.
-std::string to_json_line(const ResultRecord& record);  // one JSON object, no trailing newline
-std::string csv_header();                              // column names, no trailing newline
-std::string to_csv_row(const ResultRecord& record);    // RFC 4180 quoting, no trailing newline
+std::string to_json_line(const ResultRecord& record);                 // one JSON object, no trailing newline
+void append_json_line(std::string& out, const ResultRecord& record);  // to_json_line's text appended to `out`
+std::string csv_header();                                             // column names, no trailing newline
+std::string to_csv_row(const ResultRecord& record);                   // RFC 4180 quoting, no trailing newline
+void append_csv_row(std::string& out, const ResultRecord& record);    // to_csv_row's text appended to `out`
 
 // Where records go. Implementations MUST be safe to call from many threads.
 class ResultSink {
@@ -95,7 +97,8 @@ class LockedFileSink : public ResultSink {
   // Takes ownership of `fd` unless it is STDOUT_FILENO.
   LockedFileSink(int fd, std::string name);
   void write_line(const std::string& line) FETCHPOOL_EXCLUDES(mutex_);
-  virtual std::string serialise(const ResultRecord& record) const = 0;  // no lock held
+  // Appends the record's line (without its newline) to `out`; no lock held.
+  virtual void serialise(const ResultRecord& record, std::string& out) const = 0;
 
  private:
   bool write_buffer_locked() FETCHPOOL_REQUIRES(mutex_);  // false on a new first error
@@ -126,7 +129,7 @@ class JsonlSink final : public LockedFileSink {
 
  private:
   using LockedFileSink::LockedFileSink;
-  std::string serialise(const ResultRecord& record) const override;
+  void serialise(const ResultRecord& record, std::string& out) const override;
 };
 
 // CSV with a header row. Path "-" writes to standard output.
@@ -137,7 +140,7 @@ class CsvSink final : public LockedFileSink {
 
  private:
   using LockedFileSink::LockedFileSink;
-  std::string serialise(const ResultRecord& record) const override;
+  void serialise(const ResultRecord& record, std::string& out) const override;
 };
 
 // Keeps records in memory: for tests, benchmarks and library users.

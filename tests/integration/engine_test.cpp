@@ -155,6 +155,30 @@ TEST_CASE("the engine stamps fetched_at on every fetched record, before any sink
   CHECK(by_line[4].fetched_at.empty());
 }
 
+// Each worker reuses the date part of its previous stamp within one second
+// and writes only the milliseconds anew: every stamp of a longer run must
+// still be whole and lie between the run's start and end.
+TEST_CASE("every record of a run of many URLs has a whole fetch time within the run", "[engine]") {
+  LocalServer server(ServerOptions{});
+  std::vector<std::string> lines;
+  lines.reserve(400);
+  for (int i = 0; i < 400; ++i) lines.push_back(server.base_url() + "/?n=" + std::to_string(i));
+  EngineOptions o;
+  o.workers = 3;
+  const std::string before = detail::rfc3339(std::chrono::system_clock::now());
+  auto by_line = run_list(o, lines).by_line();
+  const std::string after = detail::rfc3339(std::chrono::system_clock::now());
+  REQUIRE(by_line.size() == lines.size());
+  const std::regex rfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)");
+  for (const auto& [line, record] : by_line) {
+    INFO("line " << line << ": " << record.fetched_at);
+    CHECK(record.ok());
+    CHECK(std::regex_match(record.fetched_at, rfc3339));
+    CHECK(record.fetched_at >= before);
+    CHECK(record.fetched_at <= after);
+  }
+}
+
 TEST_CASE("transient failures are retried, and the record says how many tries", "[engine]") {
   LocalServer server(ServerOptions{});
   EngineOptions o;

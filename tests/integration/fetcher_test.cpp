@@ -1153,3 +1153,48 @@ TEST_CASE("an ExchangeObserver sees each request as sent and each response as re
     CHECK(observer.ends.empty());
   }
 }
+
+// One handle fetches URL after URL: the request line and final_url must name
+// each URL asked for, never the one before it, whether the URL keeps the
+// origin (path and query replaced), drops its query, needs curl's full parse
+// (dot segments, a fragment) or moves to another origin and back.
+TEST_CASE("consecutive fetches on one handle each request and report their own URL", "[fetcher]") {
+  auto answer = [](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Type: text/plain", "Content-Length: 2"}) + "ok");
+  };
+  ScriptedServer first(answer);
+  ScriptedServer second(answer);
+  struct Step {
+    const ScriptedServer& server;
+    std::string path;    // as asked
+    std::string target;  // as it must appear in the request line
+    std::string final_path;
+  };
+  const std::vector<Step> steps = {
+      {first, "/a/1.txt", "/a/1.txt", "/a/1.txt"},
+      {first, "/a/2.txt?x=1&y=%20", "/a/2.txt?x=1&y=%20", "/a/2.txt?x=1&y=%20"},
+      {first, "/a/2.txt", "/a/2.txt", "/a/2.txt"},
+      {first, "/b/./c/../3.txt", "/b/3.txt", "/b/3.txt"},
+      {first, "/4.txt?q=1#part", "/4.txt?q=1", "/4.txt?q=1#part"},
+      {first, "/5.txt", "/5.txt", "/5.txt"},
+      {second, "/a/1.txt?z", "/a/1.txt?z", "/a/1.txt?z"},
+      {second, "/6.txt", "/6.txt", "/6.txt"},
+      {first, "/7.txt", "/7.txt", "/7.txt"},
+      {first, "/", "/", "/"},
+  };
+  Fetcher fetcher(test_options());
+  std::size_t first_requests = 0;
+  std::size_t second_requests = 0;
+  for (const Step& step : steps) {
+    INFO("fetching " << step.path);
+    auto result = fetcher.fetch(get(step.server.url(step.path)));
+    REQUIRE(result.ok());
+    CHECK(result->head.status == 200);
+    CHECK(result->body == "ok");
+    CHECK(result->final_url == step.server.url(step.final_path));
+    const std::size_t index = &step.server == &first ? first_requests++ : second_requests++;
+    const auto requests = step.server.requests();
+    REQUIRE(requests.size() == index + 1);
+    CHECK(requests[index].starts_with("GET " + step.target + " HTTP/1.1\r\n"));
+  }
+}

@@ -79,3 +79,56 @@ TEST_CASE("a second SIGINT exits at once", "[signals]") {
   // loaded the machine (the exit itself takes milliseconds).
   CHECK(std::chrono::steady_clock::now() - started < 10s);
 }
+
+// A `get` of a long list stopped by SIGTERM: every fetch that had finished
+// when the signal came has its whole record in the results file (records are
+// buffered and written in whole lines, serialised in per-thread buffers), none
+// twice.
+TEST_CASE("SIGTERM stops a get of a list and keeps the record of every fetch finished", "[signals]") {
+  fetchpool::ServerOptions options;
+  options.site.pages = 5000;
+  options.latency = 20ms;
+  fetchpool::LocalServer server(options);
+  const auto dir = fs::temp_directory_path() / ("fetchpool-sigterm-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto list = dir / "urls.txt";
+  std::set<std::string> asked;
+  {
+    std::ofstream out(list);
+    for (int page = 0; page < 5000; ++page) {
+      const std::string url = server.base_url() + "/?page=" + std::to_string(page);
+      asked.insert(url);
+      out << url << '\n';
+    }
+  }
+  const auto results = dir / "results.jsonl";
+  constexpr int kJobs = 8;
+  const pid_t pid = spawn({FETCHPOOL_BINARY, "-q", "get", "-i", list.string(), "-j", std::to_string(kJobs),
+                           "--per-host", "0", "--results", results.string()});
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (server.counters().requests < 200 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  // Requests the server had received before the signal: all but the ones in
+  // flight (at most one per worker) had finished.
+  const auto received = server.counters().requests;
+  REQUIRE(received >= 200);
+  kill(pid, SIGTERM);
+  CHECK(wait_exit(pid, 30s) == 3);
+  std::ifstream in(results);
+  std::set<std::string> recorded;
+  std::size_t ok = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto record = nlohmann::json::parse(line);  // every line complete: nothing torn
+    const auto url = record["url"].get<std::string>();
+    CHECK(asked.count(url) == 1);
+    CHECK(recorded.insert(url).second);
+    if (record["ok"].get<bool>()) {
+      ++ok;
+      CHECK(record["fetched_at"].is_string());
+      CHECK(record["line"].get<std::uint64_t>() >= 1);
+    }
+  }
+  CHECK(ok + kJobs >= received);
+  CHECK(recorded.size() < asked.size());
+  fs::remove_all(dir);
+}

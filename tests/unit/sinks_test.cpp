@@ -226,3 +226,115 @@ TEST_CASE("JSON lines stay valid for every byte value and keep valid UTF-8", "[s
   CHECK(replaced.find("\xef\xbf\xbd") != std::string::npos);
   CHECK(replaced.rfind("overlong ", 0) == 0);
 }
+
+// The exact text, so a faster writer cannot change a byte of the format:
+// field order, nulls, number forms, escapes.
+TEST_CASE("a JSONL line is the same text field for field", "[sinks]") {
+  ResultRecord full = sample_record();
+  full.depth = 2;
+  full.referrer = "http://example.test/";
+  full.redirects = 1;
+  full.elapsed_ms = 0.0625;  // exactly halfway: rounds to even, as printf("%.3f") does
+  full.error = ErrorCode::kHttpStatus;
+  full.error_message = "HTTP 404 \"gone\"";
+  full.status = 404;
+  full.path = "out/a.html";
+  full.sha256 = "ab12";
+  full.fetched_at = "2026-12-07T05:01:02.345Z";
+  full.lastmod = "2024-05-01";
+  CHECK(fetchpool::to_json_line(full) ==
+        R"({"url":"http://example.test/a","line":7,"depth":2,"referrer":"http://example.test/",)"
+        R"("final_url":"http://example.test/b","redirects":1,"status":404,"content_type":"text/html","bytes":1234,)"
+        R"("elapsed_ms":0.062,"title":"Hello, \"world\"","links":3,"attempts":1,"ok":false,)"
+        R"("error":{"class":"http_status","message":"HTTP 404 \"gone\""},"path":"out/a.html","sha256":"ab12",)"
+        R"("fetched_at":"2026-12-07T05:01:02.345Z","lastmod":"2024-05-01"})");
+  ResultRecord bare;
+  bare.url = "http://example.test/";
+  bare.elapsed_ms = 1234.5678;
+  CHECK(fetchpool::to_json_line(bare) ==
+        R"({"url":"http://example.test/","depth":0,"final_url":null,"redirects":0,"status":null,)"
+        R"("content_type":null,"bytes":0,"elapsed_ms":1234.568,"title":null,"links":null,"attempts":0,)"
+        R"("ok":false,"error":null,"fetched_at":null,"lastmod":null})");
+  std::string appended = "prefix ";
+  fetchpool::append_json_line(appended, bare);
+  CHECK(appended == "prefix " + fetchpool::to_json_line(bare));
+  std::string row = "prefix ";
+  fetchpool::append_csv_row(row, full);
+  CHECK(row == "prefix " + fetchpool::to_csv_row(full));
+}
+
+// Each writer thread serialises into a buffer of its own that lives on from
+// record to record: a thread's lines must stay whole, in its order, and equal
+// to the record given, also after a record far larger than the sink's buffer.
+TEST_CASE("each writer thread's records arrive whole and in order, huge ones included", "[sinks]") {
+  const auto path = temp_file("ordered.jsonl");
+  constexpr int kThreads = 4;
+  constexpr int kRecords = 600;
+  auto record_for = [](int thread, int i) {
+    ResultRecord r = sample_record();
+    r.line = static_cast<std::uint64_t>(thread) * 100000 + static_cast<std::uint64_t>(i) + 1;
+    // Every 97th record holds a 200 KB title: three times the sink's buffer.
+    r.title = i % 97 == 0 ? std::string(200000, static_cast<char>('a' + thread)) : std::to_string(i);
+    return r;
+  };
+  {
+    auto sink = fetchpool::JsonlSink::open(path);
+    REQUIRE(sink.ok());
+    std::vector<std::jthread> writers;
+    writers.reserve(kThreads);
+    for (int t = 0; t < kThreads; ++t) {
+      writers.emplace_back([&sink, &record_for, t] {
+        for (int i = 0; i < kRecords; ++i) (*sink)->write(record_for(t, i));
+      });
+    }
+    writers.clear();
+    REQUIRE((*sink)->flush().ok());
+  }
+  const auto lines = read_lines(path);
+  REQUIRE(lines.size() == static_cast<std::size_t>(kThreads * kRecords));
+  std::vector<int> next(kThreads, 0);
+  for (const auto& line : lines) {
+    const auto number = nlohmann::json::parse(line)["line"].get<std::uint64_t>() - 1;
+    const int thread = static_cast<int>(number / 100000);
+    const int i = static_cast<int>(number % 100000);
+    REQUIRE(thread < kThreads);
+    CHECK(i == next[static_cast<std::size_t>(thread)]);
+    next[static_cast<std::size_t>(thread)] = i + 1;
+    CHECK(line == fetchpool::to_json_line(record_for(thread, i)));
+  }
+}
+
+// elapsed_ms is written as printf("%.3f") writes it, for the times the
+// engine measures (whole microseconds over 1000) and for any other double.
+TEST_CASE("elapsed_ms is printf's %.3f of the value, for every kind of value", "[sinks]") {
+  auto written = [](double value) {
+    ResultRecord r;
+    r.url = "u";
+    r.elapsed_ms = value;
+    const auto j = fetchpool::to_json_line(r);
+    const auto from = j.find("\"elapsed_ms\":") + 13;
+    return j.substr(from, j.find(',', from) - from);
+  };
+  auto printf_text = [](double value) {
+    char text[400];
+    std::snprintf(text, sizeof text, "%.3f", value);
+    return std::string(text);
+  };
+  std::vector<double> values = {0.0,    -0.0,    0.0005,         0.0015,         0.0625, 0.4995,
+                                1.0005, 2.5e-4,  999999999.9995, 999999999.9994, 1e9,    1e12 + 0.0625,
+                                1e300,  -1.2345, 123.4565,       5e-324};
+  for (std::uint64_t micros = 0; micros < 3000; ++micros) values.push_back(static_cast<double>(micros) / 1000.0);
+  for (std::uint64_t micros = 1; micros < 1000000000000ULL; micros = micros * 7 + 3)
+    values.push_back(static_cast<double>(micros) / 1000.0);
+  std::uint64_t bits = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 2000; ++i) {  // scaled pseudo-random values, fixed seed
+    bits ^= bits << 13;
+    bits ^= bits >> 7;
+    bits ^= bits << 17;
+    values.push_back(static_cast<double>(bits % 100000000000ULL) / 997.0);
+  }
+  for (const double value : values) {
+    INFO("value " << value);
+    CHECK(written(value) == printf_text(value));
+  }
+}
