@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -26,7 +27,6 @@
 #include "tools/testsite/local_server.hpp"
 
 using namespace fetchpool;
-using fetchpool::testing::kStackProbeBytes;
 using fetchpool::testing::paint_stack_below_caller;
 using fetchpool::testing::probed_stack_range;
 using fetchpool::testing::stack_written_depth;
@@ -68,6 +68,9 @@ class DepthProbe {
       return;
     }
     const std::size_t depth = stack_written_depth(range);
+    std::size_t narrowest = probed_.load();
+    while (range.bytes() < narrowest && !probed_.compare_exchange_weak(narrowest, range.bytes())) {
+    }
     std::size_t seen = deepest_.load();
     while (depth > seen && !deepest_.compare_exchange_weak(seen, depth)) {
     }
@@ -75,11 +78,14 @@ class DepthProbe {
   }
   std::size_t deepest() const { return deepest_.load(); }
   std::size_t measured() const { return measured_.load(); }
+  // The smallest stack probed: a depth at or past it ran off the probe.
+  std::size_t probed() const { return probed_.load(); }
   bool failed() const { return failed_.load(); }
 
  private:
   std::atomic<std::size_t> deepest_{0};
   std::atomic<std::size_t> measured_{0};
+  std::atomic<std::size_t> probed_{SIZE_MAX};
   std::atomic<bool> failed_{false};
 };
 
@@ -130,9 +136,11 @@ std::size_t static_tls_bytes(const std::string& path) {
 TEST_CASE("the probe sees a deep call and a shallow one apart", "[stack]") {
   std::size_t shallow = 0;
   std::size_t deep = 0;
+  std::size_t probed = 0;
   fetchpool::testing::run_with_stack(fetchpool::testing::kWorkerStackBytes, [&] {
     const auto range = probed_stack_range();
     if (range.top == 0) return;
+    probed = range.bytes();
     paint_stack_below_caller(range);
     shallow = stack_written_depth(range);
     paint_stack_below_caller(range);
@@ -140,9 +148,9 @@ TEST_CASE("the probe sees a deep call and a shallow one apart", "[stack]") {
     deep = stack_written_depth(range);
   });
   REQUIRE(shallow > 0);
-  CHECK(shallow < kStackProbeBytes);
+  CHECK(shallow < probed);
   CHECK(deep > shallow + kDeepFrame - kPage);
-  CHECK(deep < kStackProbeBytes);
+  CHECK(deep < probed);
 }
 
 TEST_CASE("a list fetch's workers stay within four stack pages", "[stack]") {
@@ -181,7 +189,7 @@ TEST_CASE("a list fetch's workers stay within four stack pages", "[stack]") {
   // The probe itself works on every build: libcurl's printf alone is deeper
   // than a page, and nothing ran past the probed range.
   CHECK(deepest > 2 * kPage);
-  CHECK(deepest < kStackProbeBytes);
+  CHECK(deepest < probe.probed());
   // The program links more than this test (the WARC writer, the sinks, the
   // CLI): its static TLS, not this test's, is what sits above its workers.
   const std::size_t own_tls = static_tls_bytes("/proc/self/exe");

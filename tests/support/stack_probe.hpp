@@ -19,26 +19,29 @@
 namespace fetchpool::testing {
 
 inline constexpr std::uint64_t kStackPaint = 0x5ca1ab1e0ddba115ULL;
-// How far below the top the probe paints and looks: well beyond any depth
-// measured (~15 KiB), well within the smallest worker stack (512 KiB).
-inline constexpr std::size_t kStackProbeBytes = std::size_t{64} * 1024;
 
 struct StackRange {
   std::uintptr_t floor = 0;  // the lowest address probed
   std::uintptr_t top = 0;    // the top of the thread's stack mapping
+  std::size_t bytes() const { return top - floor; }
 };
 
-// This thread's probed range; {0, 0} if glibc cannot tell.
+// This thread's whole stack but its lowest page; {0, 0} if glibc cannot
+// tell. The whole stack, not a fixed window below the top: the static TLS
+// above the first frame is 0.2 KiB in a Release build but 767 KiB under
+// ThreadSanitizer (libtsan's per-thread state), so no fixed window holds
+// the frames in every build.
 inline StackRange probed_stack_range() {
+  constexpr std::size_t kPage = 4096;
   pthread_attr_t attributes;
   if (pthread_getattr_np(pthread_self(), &attributes) != 0) return {};
   void* low = nullptr;
   std::size_t size = 0;
   const int error = pthread_attr_getstack(&attributes, &low, &size);
   pthread_attr_destroy(&attributes);
-  if (error != 0 || size <= kStackProbeBytes) return {};
-  const auto top = reinterpret_cast<std::uintptr_t>(low) + size;
-  return {top - kStackProbeBytes, top};
+  if (error != 0 || size <= 2 * kPage) return {};
+  const auto floor = reinterpret_cast<std::uintptr_t>(low) + kPage;
+  return {floor, reinterpret_cast<std::uintptr_t>(low) + size};
 }
 
 // Paints [range.floor, 512 bytes below this function's frame): everything
@@ -53,7 +56,7 @@ inline StackRange probed_stack_range() {
 }
 
 // Bytes from range.top down to the lowest word written since the paint;
-// kStackProbeBytes when even the floor was overwritten (deeper than probed).
+// range.bytes() when even the floor was overwritten (deeper than probed).
 __attribute__((no_sanitize("address", "thread"))) inline std::size_t stack_written_depth(StackRange range) {
   for (std::uintptr_t word = range.floor; word < range.top; word += 8) {
     if (*reinterpret_cast<const volatile std::uint64_t*>(word) != kStackPaint) return range.top - word;
