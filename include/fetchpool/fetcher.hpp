@@ -100,7 +100,9 @@ struct FetchRequest {
   bool head_only = false;                  // HEAD request
   bool decode = true;                      // offer and decode content codings (if options.accept_compressed)
   // libcurl's receive buffer (CURLOPT_BUFFERSIZE) for this transfer, kept by the
-  // handle until a request asks for another size; 0 = the fetcher's 64 KiB. Big
+  // handle until a request asks for another size; 0 = the fetcher's own: 1 KiB
+  // until one of its answers (header and body) did not fit in 1 KiB, 64 KiB
+  // from then on (many workers waiting on small answers hold less heap). Big
   // bodies streamed to disk take more: fewer recv and poll calls (the writer
   // still gets at most 16 KiB per call, libcurl's CURL_MAX_WRITE_SIZE).
   std::size_t receive_buffer_bytes = 0;

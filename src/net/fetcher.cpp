@@ -230,6 +230,18 @@ struct WakeFd {
 // CPU on 1 MiB downloads from nginx; small pages are unaffected.
 constexpr long kReceiveBufferBytes = 64L * 1024;
 
+// A Fetcher's receive buffer until a response does not fit in it (libcurl's
+// smallest, CURL_MIN_BUFFERSIZE). libcurl 7.88 mallocs the buffer per
+// transfer and frees it after: a 64 KiB chunk freed into a malloc arena that
+// 30 threads share is split by their small allocations, and the arena's
+// written pages grow; a 1 KiB chunk stays in the freeing thread's tcache and
+// comes back to it at the next transfer. With many workers waiting on small
+// answers (bench/rss_breakdown.sh, 2000 x 100 ms at -j 500) the heap's peak RSS
+// goes from 16.8 to 15.1 MiB. A worker whose answers are bigger (pages, files)
+// moves to kReceiveBufferBytes after its first such answer: one transfer of
+// its life read in 1 KiB pieces, not every one.
+constexpr long kSmallReceiveBufferBytes = 1024;
+
 // The longest curl_multi_poll() waits; curl shortens it to its own next
 // timeout, and the stop descriptor cuts it short. Only when no stop
 // descriptor could be made does a stop wait for it.
@@ -401,7 +413,9 @@ struct Fetcher::State {
   std::vector<std::string> own_headers;  // base_headers without the user's -H lines
   bool decoding = false;                 // Accept-Encoding offered, coded bodies decoded (by `inflater`)
   std::uint64_t range_from = 0;
-  long receive_buffer = kReceiveBufferBytes;
+  long receive_buffer = kSmallReceiveBufferBytes;
+  bool big_answers = false;    // an answer outgrew kSmallReceiveBufferBytes: kReceiveBufferBytes from then on
+  std::uint64_t received = 0;  // the current transfer's header and body bytes
   std::vector<std::string> header_lines;  // the request's extra_headers last applied
   detail::CurlSlistPtr header_list;
 
@@ -476,7 +490,7 @@ void Fetcher::State::configure(SharedCurlCache* shared) {
   FETCHPOOL_SETOPT(h, CURLOPT_WRITEDATA, this);
   FETCHPOOL_SETOPT(h, CURLOPT_PREREQFUNCTION, &State::on_request_start);
   FETCHPOOL_SETOPT(h, CURLOPT_PREREQDATA, this);
-  FETCHPOOL_SETOPT(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
+  FETCHPOOL_SETOPT(h, CURLOPT_BUFFERSIZE, kSmallReceiveBufferBytes);
   FETCHPOOL_SETOPT(h, CURLOPT_FOLLOWLOCATION, options.follow_redirects ? 1L : 0L);
   FETCHPOOL_SETOPT(h, CURLOPT_MAXREDIRS, options.max_redirects);
   FETCHPOOL_SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -716,8 +730,8 @@ CURLcode Fetcher::State::apply_request(const FetchRequest& next) {
     if (code != CURLE_OK) return code;
     range_from = next.resume_from;
   }
-  if (const long buffer =
-          next.receive_buffer_bytes > 0 ? static_cast<long>(next.receive_buffer_bytes) : kReceiveBufferBytes;
+  const long default_buffer = big_answers ? kReceiveBufferBytes : kSmallReceiveBufferBytes;
+  if (const long buffer = next.receive_buffer_bytes > 0 ? static_cast<long>(next.receive_buffer_bytes) : default_buffer;
       buffer != receive_buffer) {
     if (const CURLcode code = curl_easy_setopt(h, CURLOPT_BUFFERSIZE, buffer); code != CURLE_OK) return code;
     receive_buffer = buffer;
@@ -776,6 +790,7 @@ bool Fetcher::State::begin_body(bool check_size) {
 size_t Fetcher::State::on_header(char* data, size_t size, size_t count, void* user) noexcept {
   auto& self = *static_cast<State*>(user);
   const size_t length = size * count;
+  self.received += length;
   std::string_view line(data, length);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   ResponseHead& head = self.response->head;
@@ -923,6 +938,7 @@ bool Fetcher::State::deliver(const char* data, std::size_t length) {
 size_t Fetcher::State::on_body(char* data, size_t size, size_t count, void* user) noexcept {
   auto& self = *static_cast<State*>(user);
   const size_t length = size * count;
+  self.received += length;
   // As received: libcurl has removed any chunked framing, the content coding is still on.
   if (self.observer != nullptr) self.observer->response_body(std::string_view(data, length));
   // Nothing may unwind through curl's C frames: a BodyWriter that throws, or
@@ -1219,6 +1235,7 @@ CURLcode Fetcher::State::start(const FetchRequest& next, const std::stop_token& 
   framing_length.reset();
   inflater.reset();
   body_begun = false;
+  received = 0;
   error_buffer[0] = '\0';
   return CURLE_OK;
 }
@@ -1233,6 +1250,7 @@ void Fetcher::State::not_started(Result<FetchResponse>& result, const FetchReque
 }
 
 void Fetcher::State::end(Result<FetchResponse>& result, CURLcode code, bool aborted) {
+  if (received > static_cast<std::uint64_t>(kSmallReceiveBufferBytes)) big_answers = true;
   std::optional<Error> error = finish(*result, code, aborted);
   if (observer != nullptr) {
     sent_head.clear();  // a request that got no answer

@@ -297,6 +297,56 @@ TEST_CASE("a recycled body buffer is filled by the next fetch, a huge one is dro
   CHECK(third->body.capacity() <= Fetcher::kMaxRecycledBody);
 }
 
+// libcurl hands the body over one receive buffer at a time, so the largest
+// piece a BodyWriter gets bounds the buffer the transfer ran with. The
+// server writes head and body with one send(): on loopback one segment, so a
+// buffer bigger than 1 KiB takes the 5000 bytes in one piece.
+TEST_CASE("a fetcher reads in 1 KiB until an answer does not fit, then in 64 KiB", "[fetcher]") {
+  const std::string small = "small";
+  const std::string big = bytes_body(0, 5000);
+  ScriptedServer server([&](ScriptedConnection& connection, const std::string& request) {
+    const std::string& body = request.starts_with("GET /small") ? small : big;
+    connection.send(http_head("200 OK", {"Content-Length: " + std::to_string(body.size())}) + body);
+  });
+  auto largest_piece = [](Fetcher& fetcher, const FetchRequest& request, const std::string& expected) {
+    struct PieceWriter : BodyWriter {
+      std::string data;
+      std::size_t largest = 0;
+      Result<void> begin(const ResponseHead&) override { return {}; }
+      Result<void> write(std::string_view chunk) override {
+        data.append(chunk);
+        largest = std::max(largest, chunk.size());
+        return {};
+      }
+    } writer;
+    FetchRequest with_writer = request;
+    with_writer.writer = &writer;
+    auto result = fetcher.fetch(with_writer);
+    REQUIRE(result.ok());
+    CHECK(writer.data == expected);
+    return writer.largest;
+  };
+  Fetcher fetcher(test_options());
+  CHECK(largest_piece(fetcher, get(server.url("/small")), small) == small.size());
+  // Small answers keep the small buffer: this one is read in pieces.
+  CHECK(largest_piece(fetcher, get(server.url("/big")), big) <= 1024);
+  // It did not fit: from now on the buffer is 64 KiB, small answers too.
+  CHECK(largest_piece(fetcher, get(server.url("/big")), big) == big.size());
+  CHECK(largest_piece(fetcher, get(server.url("/small")), small) == small.size());
+  CHECK(largest_piece(fetcher, get(server.url("/big")), big) == big.size());
+
+  // A request's own receive_buffer_bytes applies from the first transfer on.
+  Fetcher downloads(test_options());
+  FetchRequest sized = get(server.url("/big"));
+  sized.receive_buffer_bytes = std::size_t{256} * 1024;
+  CHECK(largest_piece(downloads, sized, big) == big.size());
+  // In-memory bodies from a fresh fetcher, over the small buffer: whole.
+  Fetcher in_memory(test_options());
+  auto whole = in_memory.fetch(get(server.url("/big")));
+  REQUIRE(whole.ok());
+  CHECK(whole->body == big);
+}
+
 TEST_CASE("4xx and 5xx answers are successful Results carrying the status and body", "[fetcher]") {
   Server server;
   Fetcher fetcher(test_options());
