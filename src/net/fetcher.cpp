@@ -266,7 +266,29 @@ Clock::duration time_for(std::uint64_t bytes, std::uint64_t rate) {
       std::chrono::duration<double>(static_cast<double>(bytes) / static_cast<double>(rate)));
 }
 
+// libcurl's allocator (see init_curl_global): the C library's, except calloc.
+void* curl_malloc(std::size_t size) { return std::malloc(size); }
+void curl_free(void* block) { std::free(block); }
+void* curl_realloc(void* block, std::size_t size) { return std::realloc(block, size); }
+char* curl_strdup(const char* text) { return ::strdup(text); }
+void* curl_calloc(std::size_t count, std::size_t size) {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
+  void* block = std::malloc(bytes);
+  if (block == nullptr) return nullptr;
+  // The pointer escapes into an empty asm: without it GCC and Clang fuse this
+  // malloc and memset back into the calloc this function exists to avoid.
+  asm volatile("" : : "r"(block) : "memory");
+  std::memset(block, 0, bytes);
+  return block;
+}
+
 }  // namespace
+
+bool init_curl_global() noexcept {
+  return curl_global_init_mem(CURL_GLOBAL_DEFAULT, &curl_malloc, &curl_free, &curl_realloc, &curl_strdup,
+                              &curl_calloc) == CURLE_OK;
+}
 
 // ---------------------------------------------------------------------------
 // SharedCurlCache

@@ -210,8 +210,12 @@ class RecordingWriter : public BodyWriter {
 };
 
 // Before any thread: curl_global_init is not safe to race in every build.
+// The program's own init (libcurl's calloc through malloc), so every test
+// here runs libcurl on the allocator the program gives it.
 const struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+  CurlGlobal() {
+    if (!fetchpool::init_curl_global()) std::abort();
+  }
   ~CurlGlobal() { curl_global_cleanup(); }
 } curl_global;
 
@@ -301,6 +305,35 @@ TEST_CASE("a recycled body buffer is filled by the next fetch, a huge one is dro
 // piece a BodyWriter gets bounds the buffer the transfer ran with. The
 // server writes head and body with one send(): on loopback one segment, so a
 // buffer bigger than 1 KiB takes the 5000 bytes in one piece.
+// This program's libcurl runs on init_curl_global's allocator (see CurlGlobal
+// above): what libcurl allocates, our callbacks allocated, and curl_free and
+// libcurl's own frees give it back to them; under ASan a mismatch or an
+// unzeroed struct libcurl relies on fails here and in every test of this file.
+TEST_CASE("init_curl_global: libcurl allocates through it, and a second call only counts", "[fetcher]") {
+  REQUIRE(fetchpool::init_curl_global());  // already initialised: one more curl_global_cleanup owed
+  curl_global_cleanup();
+  CURLU* url = curl_url();
+  REQUIRE(url != nullptr);
+  REQUIRE(curl_url_set(url, CURLUPART_URL, "http://example.com/a/../b?q=1", 0) == CURLUE_OK);
+  char* path = nullptr;
+  REQUIRE(curl_url_get(url, CURLUPART_PATH, &path, 0) == CURLUE_OK);
+  CHECK(std::string(path) == "/b");
+  curl_free(path);
+  curl_url_cleanup(url);
+  char* escaped = curl_easy_escape(nullptr, "a b", 3);
+  REQUIRE(escaped != nullptr);
+  CHECK(std::string(escaped) == "a%20b");
+  curl_free(escaped);
+
+  Server server;
+  Fetcher fetcher(test_options());
+  for (int round = 0; round < 20; ++round) {
+    auto result = fetcher.fetch(get(server.url("/bytes/3000")));
+    REQUIRE(result.ok());
+    CHECK(result->body == bytes_body(0, 3000));
+  }
+}
+
 TEST_CASE("a fetcher reads in 1 KiB until an answer does not fit, then in 64 KiB", "[fetcher]") {
   const std::string small = "small";
   const std::string big = bytes_body(0, 5000);

@@ -2,10 +2,12 @@
 // run it once, before Catch2's main starts any test (and so any thread).
 #include <curl/curl.h>
 
+#include "fetchpool/fetcher.hpp"
+
 namespace {
 
 struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+  CurlGlobal() { fetchpool::init_curl_global(); }  // as the program does
   ~CurlGlobal() { curl_global_cleanup(); }
 };
 

@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "crawl/worker_budget.hpp"
+#include "fetchpool/fetcher.hpp"
 #include "tools/cli/cli.hpp"
 
 int main(int argc, char** argv) {
@@ -12,7 +13,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   // libcurl's global init is not thread-safe: it must run before any thread
   // exists (libcurl-thread.md), so it lives here and nowhere else.
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return fetchpool::cli::kExitInternal;
+  if (!fetchpool::init_curl_global()) return fetchpool::cli::kExitInternal;
   // As servers do: every descriptor the hard limit allows, so that -j N is
   // cut down (see CrawlEngine::start) only where the hard limit says so.
   fetchpool::detail::raise_descriptor_limit();
