@@ -67,14 +67,15 @@
 
 namespace fetchpool {
 
-// curl_global_init(CURL_GLOBAL_DEFAULT) with libcurl's calloc routed through
-// malloc (curl_global_init_mem). glibc's calloc never takes a chunk from the
-// calling thread's cache of freed chunks (tcache), while free() puts one there:
-// the structs libcurl 7.88 callocs for every transfer (one of 752 bytes, six
-// of 69-88) filled each worker's cache with seven of each size, kept for good:
-// 5.4 KiB of 752-byte chunks alone in every worker (gdb, each thread's tcache
-// at -j 500). Call once, before any thread starts, instead of
-// curl_global_init; false when libcurl fails.
+// curl_global_init(CURL_GLOBAL_DEFAULT) with libcurl's calloc, and realloc
+// when it grows a block, routed through malloc (curl_global_init_mem). glibc's
+// calloc and realloc never take a chunk from the calling thread's cache of
+// freed chunks (tcache), while free() puts one there: the structs libcurl 7.88
+// callocs for every transfer (one of 752 bytes, six of 69-88) and the request
+// head it grows by realloc filled each worker's cache with seven of each size,
+// kept for good (gdb, each thread's tcache at -j 500: 6.4 KiB per worker).
+// Call once, before any thread starts, instead of curl_global_init; false
+// when libcurl fails.
 bool init_curl_global() noexcept;
 
 struct FetchOptions {

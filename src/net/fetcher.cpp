@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -269,7 +270,20 @@ Clock::duration time_for(std::uint64_t bytes, std::uint64_t rate) {
 // libcurl's allocator (see init_curl_global): the C library's, except calloc.
 void* curl_malloc(std::size_t size) { return std::malloc(size); }
 void curl_free(void* block) { std::free(block); }
-void* curl_realloc(void* block, std::size_t size) { return std::realloc(block, size); }
+// Growing through malloc, copy and free, for the reason calloc does (glibc's
+// realloc takes the new chunk past the tcache too): libcurl grows its request
+// head's buffer by realloc on every transfer, and the 144-byte chunks it freed
+// stayed seven to a worker. Shrinking stays glibc's, in place.
+void* curl_realloc(void* block, std::size_t size) {
+  if (block == nullptr) return std::malloc(size);
+  const std::size_t usable = ::malloc_usable_size(block);
+  if (size <= usable) return std::realloc(block, size);
+  void* grown = std::malloc(size);
+  if (grown == nullptr) return nullptr;
+  std::memcpy(grown, block, usable);
+  std::free(block);
+  return grown;
+}
 char* curl_strdup(const char* text) { return ::strdup(text); }
 void* curl_calloc(std::size_t count, std::size_t size) {
   std::size_t bytes = 0;

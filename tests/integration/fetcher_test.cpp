@@ -332,6 +332,22 @@ TEST_CASE("init_curl_global: libcurl allocates through it, and a second call onl
     REQUIRE(result.ok());
     CHECK(result->body == bytes_body(0, 3000));
   }
+
+  // A request head libcurl grows by realloc many times over (its buffers
+  // double from 32 bytes): a long query and a long header arrive whole.
+  const std::string query(6000, 'q');
+  const std::string header_value(3000, 'h');
+  ScriptedServer echo([](ScriptedConnection& connection, const std::string&) {
+    connection.send(http_head("200 OK", {"Content-Length: 2"}) + "ok");
+  });
+  FetchRequest long_request = get(echo.url("/long?" + query));
+  long_request.extra_headers = {"X-Long: " + header_value};
+  auto answered = fetcher.fetch(long_request);
+  REQUIRE(answered.ok());
+  CHECK(answered->body == "ok");
+  REQUIRE(echo.requests().size() == 1);
+  CHECK_THAT(echo.requests()[0], Catch::StartsWith("GET /long?" + query + " HTTP/1.1\r\n"));
+  CHECK_THAT(echo.requests()[0], Catch::Contains("\r\nX-Long: " + header_value + "\r\n"));
 }
 
 TEST_CASE("a fetcher reads in 1 KiB until an answer does not fit, then in 64 KiB", "[fetcher]") {
