@@ -300,6 +300,11 @@ void* curl_calloc(std::size_t count, std::size_t size) {
 }  // namespace
 
 bool init_curl_global() noexcept {
+  // Binds malloc_usable_size here, before any worker: bound lazily, its first
+  // call runs the dynamic linker's resolver, which saves every vector register
+  // on the stack, from under libcurl's deepest frame (its printf) on some
+  // worker: 1.3 KiB past the four stack pages a worker keeps (stack_depth_test).
+  [[maybe_unused]] const std::size_t none = ::malloc_usable_size(nullptr);
   return curl_global_init_mem(CURL_GLOBAL_DEFAULT, &curl_malloc, &curl_free, &curl_realloc, &curl_strdup,
                               &curl_calloc) == CURLE_OK;
 }
