@@ -80,6 +80,7 @@ TEST_CASE("SizedThread on a StackArena: stacks inside the arena, a guard page be
   REQUIRE(arena.stack_bytes() == kStackBytes);
   std::vector<Seen> seen(kStacks + 2);
   std::vector<std::unique_ptr<SizedThread>> threads;
+  threads.reserve(seen.size());
   for (auto& each : seen) threads.push_back(std::make_unique<SizedThread>(arena, [&each] { look(each); }));
   for (auto& thread : threads) thread->join();
   for (std::size_t i = 0; i < seen.size(); ++i) {
@@ -107,6 +108,7 @@ TEST_CASE("StackArena: many threads at once, all joined before the arena goes") 
   {
     StackArena arena(kThreads, kStackBytes);
     std::vector<std::unique_ptr<SizedThread>> threads;
+    threads.reserve(kThreads);
     for (std::size_t i = 0; i < kThreads; ++i)
       threads.push_back(std::make_unique<SizedThread>(arena, [&ran] { ran.fetch_add(1); }));
     threads.clear();  // joins, then the arena is unmapped
