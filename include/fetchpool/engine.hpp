@@ -57,7 +57,8 @@ class StateJournal;
 
 namespace detail {
 class SizedThread;
-}
+class StackArena;
+}  // namespace detail
 
 // A worker's deepest stack use is libcurl plus gumbo's iterative parse, far
 // below glibc's 8 MiB default, and smaller stacks make 500 workers start
@@ -299,6 +300,9 @@ class CrawlEngine {
   std::atomic<bool> work_ended_{false};    // a worker saw pop() end: short runs need no more workers
   std::atomic<bool> stopping_{false};      // set first thing in request_stop()
   bool restored_ = false;                  // options_.state was restored (prepare() runs before any thread)
+  // The workers' stacks, one reservation made in start(); declared before
+  // workers_ so that it is unmapped only after they are joined.
+  std::unique_ptr<detail::StackArena> stacks_;
   // Workers are created by spawner_, so the caller can feed input while 500
   // threads start. Both are joined in wait() or the destructor.
   std::vector<std::unique_ptr<detail::SizedThread>> workers_;  // written by spawner_ only until it is joined

@@ -616,6 +616,7 @@ void CrawlEngine::start() {
   if (!budget.limited_by.empty())
     note_worker_limit(budget.limited_by + "; running " + std::to_string(budget.workers) + " workers");
   stop_wakeup_ = std::make_unique<StopWakeup>(stop_.get_token());
+  stacks_ = std::make_unique<detail::StackArena>(planned_workers_, options_.worker_stack_bytes);
   // spdlog builds its registry on first use, inside the (uninstrumented)
   // shared library: built here, before any thread of ours exists, the
   // spawner's and the workers' first log lines only read it.
@@ -681,8 +682,7 @@ void CrawlEngine::spawn_workers() {
     workers_starting_.fetch_add(1, std::memory_order_relaxed);
     try {
       if (options_.spawn_hook) options_.spawn_hook(index);
-      workers_.push_back(std::make_unique<detail::SizedThread>(options_.worker_stack_bytes,
-                                                               [this] { worker_main(stop_.get_token()); }));
+      workers_.push_back(std::make_unique<detail::SizedThread>(*stacks_, [this] { worker_main(stop_.get_token()); }));
     } catch (const std::exception& e) {  // std::system_error from pthread_create; bad_alloc
       workers_starting_.fetch_sub(1, std::memory_order_relaxed);
       {
@@ -748,6 +748,7 @@ RunSummary CrawlEngine::wait() {
   if (spawner_.joinable()) spawner_.join();
   for (auto& worker : workers_) worker->join();
   workers_.clear();
+  stacks_.reset();  // every thread on them is joined
   RunSummary summary;
   summary.stats = stats();
   {
