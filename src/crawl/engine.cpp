@@ -573,7 +573,8 @@ bool CrawlEngine::add(std::string_view text, std::uint64_t line) {
   }
   // Before start() nothing drains the queue, so only a running engine waits.
   if (options_.max_queued_input != 0 && started_.load(std::memory_order_acquire) &&
-      !frontier_->wait_for_room(options_.max_queued_input, stop_.get_token())) {
+      !frontier_->wait_for_room(std::max<std::uint64_t>(options_.max_queued_input, 2ULL * planned_workers_),
+                                stop_.get_token())) {
     ResultRecord record;
     record.url = url->str();
     record.line = line;

@@ -351,6 +351,31 @@ TEST_CASE("stopping while the feeder waits for room records the line as aborted"
   CHECK(lines.count(line) == 1);  // the refused line still has its record
 }
 
+TEST_CASE("the input window is at least twice the workers: the feeder keeps every worker supplied", "[engine]") {
+  ServerOptions server_options;
+  server_options.latency = 500ms;
+  LocalServer server(server_options);
+  const auto paths = site_page_paths(server_options.site);
+  EngineOptions o;
+  o.workers = 2;
+  o.max_queued_input = 1;  // raised to 2 x 2: two URLs in flight, four waiting
+  o.parse_html = false;
+  MemorySink sink;
+  CrawlEngine engine(o, sink);
+  engine.start();
+  // A window of one would hold the fourth line until a worker is free, 500 ms
+  // after it started its first page: a record would exist by then.
+  for (std::uint64_t line = 1; line <= 6; ++line) REQUIRE(engine.add(server.base_url() + paths.at(line), line));
+  const std::size_t records_when_fed = sink.size();
+  engine.finish_input();
+  const auto summary = engine.wait();
+  CHECK(records_when_fed == 0);
+  CHECK_FALSE(summary.interrupted);
+  const auto records = sink.records();
+  CHECK(records.size() == 6);
+  for (const auto& r : records) CHECK(r.ok());
+}
+
 TEST_CASE("thread creation failing part-way costs only the workers not made", "[engine][workers]") {
   ServerOptions server_options;
   server_options.site.pages = 300;
