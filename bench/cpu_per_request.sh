@@ -2,7 +2,8 @@
 # bench/cpu_per_request.sh - client CPU cost per request: 20,000 distinct ~1 KB static files from a
 # loopback nginx at zero latency, fetched as a list with N workers (default 16). Figure: user+sys
 # CPU of the client process tree / requests, in microseconds, plus requests per second.
-# wrk (one URL, -c N, 5 s) is the floor: the cheapest possible HTTP/1.1 client loop.
+# wrk (one URL, -c N, 5 s) is the floor: the cheapest possible HTTP/1.1 client loop; bare
+# (bench/bare_list) the floor of the worker model: one libcurl easy handle per thread, nothing else.
 # Bodies are discarded where the tool allows it (fetchpool keeps none, wget2 -O /dev/null,
 # curl output=/dev/null); aria2c cannot discard, so it writes to a tmpfs temp dir.
 set -euo pipefail
@@ -75,11 +76,15 @@ run_list() {
 count_jsonl() { grep -c '"ok":true' "$1/results.jsonl" 2>/dev/null || true; }
 count_files() { find "$1" -type f -name '*.txt' | wc -l; }
 count_wget2_csv() { awk -F, 'NR > 1 && $4 == 200 && $3 ~ /\.txt$/' "$1/stats.csv" 2>/dev/null | wc -l; }
+count_bare_summary() { count_bare "$1/bare.txt"; }
 count_curl_codes() { grep -c '^200$' "$1/codes.txt" 2>/dev/null || true; }
 
 if (( fetchpool_ok )); then
   run_list fetchpool count_jsonl -- "$FETCHPOOL" -q get -i "$list" -j "$JOBS" --per-host 0 --progress none \
     "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/out/results.jsonl"
+fi
+if (( fetchpool_ok )) && find_bare_list; then
+  run_list bare count_bare_summary -- "$BARE_LIST" -i "$list" -j "$JOBS" -o "$BENCH_TMP/out/bare.txt"
 fi
 if have wget2; then
   run_list wget2 count_wget2_csv -- wget2 -q --max-threads="$JOBS" -O /dev/null -i "$list" \
@@ -107,4 +112,7 @@ else echo "wrk: not installed - skipped"; fi
 
 if [[ -n "${US_PER_REQ[fetchpool]:-}" && -n "${US_PER_REQ[wget2]:-}" ]]; then
   echo "fetchpool/wget2 CPU per request: $(ratio "${US_PER_REQ[fetchpool]}" "${US_PER_REQ[wget2]}")x"
+fi
+if [[ -n "${US_PER_REQ[bare]:-}" && -n "${US_PER_REQ[wget2]:-}" ]]; then
+  echo "bare libcurl worker loop/wget2 CPU per request: $(ratio "${US_PER_REQ[bare]}" "${US_PER_REQ[wget2]}")x (the floor of one easy handle per thread)"
 fi

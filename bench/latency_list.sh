@@ -2,7 +2,9 @@
 # bench/latency_list.sh - latency-bound list fetch: 2000 URLs, each answered after 100 ms by a
 # loopback nginx (echo_sleep). With N transfers in flight the best possible wall time is
 # ceil(2000/N) x 0.1 s, so efficiency = ideal / wall measures how well a tool keeps N requests
-# in flight. Tools: fetchpool get (-j N), wget2 (--max-threads N), curl --parallel (-Z), aria2c (-j N).
+# in flight. Tools: fetchpool get (-j N), bare (bench/bare_list: one libcurl easy handle per thread
+# and nothing else, the floor of fetchpool's worker model), wget2 (--max-threads N), curl --parallel
+# (-Z), aria2c (-j N).
 # Peers write their bodies to a temp dir (tmpfs), removed after each run.
 # TIMELINE=1: nginx logs every request, and each run prints where its wall time went (see timeline()).
 set -euo pipefail
@@ -11,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 URLS=${URLS:-2000}
 LATENCY_S=0.1
 read -r -a JOBS_LIST <<<"${JOBS_LIST:-100 500}"
-read -r -a TOOLS <<<"${TOOLS:-fetchpool wget2 curl aria2c}"   # TOOLS="fetchpool wget2": only those
+read -r -a TOOLS <<<"${TOOLS:-fetchpool bare wget2 curl aria2c}"   # TOOLS="fetchpool wget2": only those
 # Many workers (issue 14): fetchpool alone over MANY_URLS delayed URLs at each of MANY_JOBS; every record
 # must be present, and the peak RSS and the workers started are printed. MANY_JOBS="" skips it.
 MANY_URLS=${MANY_URLS:-10000}
@@ -64,6 +66,7 @@ target() {
     fetchpool:500) echo ">=0.85" ;;
     wget2:100) echo "ref 0.97" ;;
     wget2:500) echo "ref 0.78" ;;
+    bare:*) echo "floor" ;;
     curl:*) echo "ref 0.51" ;;
     aria2c:*) echo "ref 0.56" ;;
     *) echo "-" ;;
@@ -81,6 +84,7 @@ count_jsonl() { grep -c '"ok":true' "$1/results.jsonl" 2>/dev/null || true; }
 # The tools measured: wanted, and installed (or built).
 active=()
 if (( fetchpool_ok )) && wants fetchpool; then active+=(fetchpool); fi
+if (( fetchpool_ok )) && wants bare && find_bare_list; then active+=(bare); fi
 for t in wget2 curl aria2c; do
   if ! wants "$t"; then :; elif have "$t"; then active+=("$t"); else echo "$t: not installed - skipped"; fi
 done
@@ -95,6 +99,7 @@ run_tool() {
   case "$tool" in
     fetchpool) measure fetchpool "$FETCHPOOL" -q get -i "$list" -j "$n" --per-host 0 --progress none \
                  "$FETCHPOOL_RESULTS_OPT" "$out/results.jsonl" ;;
+    bare) measure bare "$BARE_LIST" -i "$list" -j "$n" -o "$out/bare.txt" ;;
     wget2) measure wget2 wget2 -q --max-threads="$n" -nd -i "$list" ;;
     curl) measure curl curl -s --no-progress-meter -Z --parallel-max "$n" --remote-name-all -K "$curl_cfg" ;;
     aria2c) measure aria2c aria2c -q -j "$n" -i "$list" --file-allocation=none --auto-file-renaming=false \
@@ -103,7 +108,11 @@ run_tool() {
   t1=$(now_ns)
   cd "$BENCH_TMP"
   if [[ "$TIMELINE" == 1 ]]; then sleep 0.2; timeline "$tool" "$n" "$t0" "$t1"; fi   # nginx writes its log lines
-  if [[ "$tool" == fetchpool ]]; then M_COUNT=$(count_jsonl "$out"); else M_COUNT=$(count_files "$out"); fi
+  case "$tool" in
+    fetchpool) M_COUNT=$(count_jsonl "$out") ;;
+    bare) M_COUNT=$(count_bare "$out/bare.txt") ;;
+    *) M_COUNT=$(count_files "$out") ;;
+  esac
   rm -rf "$out"
 }
 

@@ -226,6 +226,16 @@ find_fetchpool() {
   FETCHPOOL=""
 }
 
+# BARE_LIST: bench/bare_list beside the fetchpool found (the worker model's floor: one libcurl easy
+# handle per thread, curl_easy_perform, nothing else), or from the environment. Returns 1 when absent.
+find_bare_list() {
+  if [[ -z "${BARE_LIST:-}" && -n "${FETCHPOOL:-}" ]]; then BARE_LIST="$(dirname "$FETCHPOOL")/bench/bare_list"; fi
+  if [[ -n "${BARE_LIST:-}" && -x "$BARE_LIST" ]]; then return 0; fi
+  echo "bare: bench/bare_list not built (cmake --build <build dir> --target bare_list) - skipped"
+  return 1
+}
+count_bare() { awk '{ print $2 }' "$1" 2>/dev/null || echo 0; }
+
 # Build type of the found binary, from its CMakeCache, so a Debug figure is never mistaken for a real one.
 fetchpool_build_type() {
   local dir cache

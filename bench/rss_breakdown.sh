@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/rss_breakdown.sh - where the peak RSS of a latency-bound list fetch goes (issue 14).
-# Runs fetchpool get -j N and wget2 --max-threads N over URLS delayed URLs (as latency_list.sh),
+# Runs fetchpool get -j N, bench/bare_list -j N (one libcurl easy handle per thread and nothing else:
+# the floor of this worker model) and wget2 --max-threads N over URLS delayed URLs (as latency_list.sh),
 # reads /proc/PID/smaps every ~20 ms while each runs, and prints the sample with the highest total
 # Rss split into: file-backed pages (the program and its shared libraries, mostly clean pages
 # shared with the page cache), thread stacks (the anonymous mappings of the size most threads'
@@ -8,12 +9,13 @@
 # The per-worker figure is (stacks + heap) / N.
 #   bench/rss_breakdown.sh            N = 500
 #   JOBS_LIST="100 500" bench/rss_breakdown.sh
+#   BY_FILE=1 bench/rss_breakdown.sh  also lists the file-backed pages per library
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 URLS=${URLS:-2000}
 read -r -a JOBS_LIST <<<"${JOBS_LIST:-500}"
-read -r -a TOOLS <<<"${TOOLS:-fetchpool wget2}"
+read -r -a TOOLS <<<"${TOOLS:-fetchpool bare wget2}"
 wants() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 
 bench_init
@@ -48,6 +50,14 @@ smaps_split() {
     }' "$1"
 }
 
+# by_file SMAPS: the file-backed Rss of that sample per file, largest first (BY_FILE=1): which
+# libraries the pages belong to.
+by_file() {
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { name = (NF >= 6) ? $6 : ""; next }
+       /^Rss:/ && name ~ /^\// { rss[name] += $2 }
+       END { for (f in rss) printf "%8d KiB  %s\n", rss[f], f }' "$1" | sort -rn | head -n "${BY_FILE_TOP:-25}"
+}
+
 # sample TOOL N CMD...: runs CMD in the background and keeps the smaps sample with the highest total.
 sample() {
   local tool=$1 n=$2; shift 2
@@ -68,11 +78,14 @@ sample() {
   read -r t f s h m < <(smaps_split "$best_file")
   printf '%-10s %5s %9s %9s %9s %9s %12s\n' "$tool" "$n" "$(mib "$t")" "$(mib "$f")" "$(mib "$s")" "$(mib "$h")" \
     "$(awk -v a="$s" -v b="$h" -v n="$n" 'BEGIN { printf "%.1f", (a + b) / n }')"
+  if [[ -n "${BY_FILE:-}" ]]; then by_file "$best_file"; fi
   rm -rf "$out"
 }
 
 fetchpool_ok=0
 if fetchpool_banner; then fetchpool_ok=1; fi
+bare_ok=0
+if (( fetchpool_ok )) && wants bare && find_bare_list; then bare_ok=1; fi
 echo "rss_breakdown: $URLS URLs x 0.1s, nginx on loopback; the highest sampled total of one run (KiB -> MiB)"
 printf '%-10s %5s %9s %9s %9s %9s %12s\n' tool N total_MiB files_MiB stacks_MiB heap_MiB KiB/worker
 for n in "${JOBS_LIST[@]}"; do
@@ -80,6 +93,7 @@ for n in "${JOBS_LIST[@]}"; do
     sample fetchpool "$n" "$FETCHPOOL" -q get -i "$list" -j "$n" --per-host 0 --progress none \
       "$FETCHPOOL_RESULTS_OPT" "$BENCH_TMP/out/results.jsonl"
   fi
+  if (( bare_ok )); then sample bare "$n" "$BARE_LIST" -i "$list" -j "$n"; fi
   if wants wget2; then
     if have wget2; then sample wget2 "$n" wget2 -q --max-threads="$n" -nd -i "$list"
     else echo "wget2: not installed - skipped"; fi
