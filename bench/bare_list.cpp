@@ -46,13 +46,18 @@ int main(int argc, char** argv) {
   const char* list = nullptr;
   const char* summary = nullptr;
   long jobs = 16;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "-i") == 0)
+  for (int i = 1; i < argc; i += 2) {
+    const bool has_value = i + 1 < argc;
+    if (has_value && std::strcmp(argv[i], "-i") == 0) {
       list = argv[i + 1];
-    else if (std::strcmp(argv[i], "-j") == 0)
+    } else if (has_value && std::strcmp(argv[i], "-j") == 0) {
       jobs = std::strtol(argv[i + 1], nullptr, 10);
-    else if (std::strcmp(argv[i], "-o") == 0)
+    } else if (has_value && std::strcmp(argv[i], "-o") == 0) {
       summary = argv[i + 1];
+    } else {
+      std::fprintf(stderr, "bare_list: %s: unknown option or missing value\n", argv[i]);
+      return 2;
+    }
   }
   if (list == nullptr || jobs < 1 || jobs > 10000) {
     std::fprintf(stderr, "usage: bare_list -i FILE -j N (1..10000) [-o SUMMARY]\n");

@@ -3,6 +3,7 @@
 // Exits 0 when every URL was fetched with a 2xx/3xx answer.
 #include <curl/curl.h>
 #include <fetchpool/engine.hpp>
+#include <fetchpool/fetcher.hpp>
 #include <fetchpool/sinks.hpp>
 
 #include <cstdint>
@@ -37,7 +38,12 @@ class PrintingSink final : public fetchpool::ResultSink {
 }  // namespace
 
 int main(int argc, char** argv) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread (libcurl's rule)
+  // Once, before any thread (libcurl's rule): curl_global_init with libcurl's
+  // allocations routed so that each worker's heap stays small (fetcher.hpp).
+  if (!fetchpool::init_curl_global()) {
+    std::cerr << "libcurl failed to initialise\n";
+    return 2;
+  }
   int rc = 0;
   {
     fetchpool::EngineOptions options;
