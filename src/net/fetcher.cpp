@@ -432,8 +432,10 @@ struct Fetcher::State {
   // The request's URL as CURLOPT_CURLU (see set_url); declared before `easy`,
   // which reads it, so it is destroyed after it.
   detail::CurlUrlPtr url_handle;
-  std::string url_origin;      // "scheme://authority" url_handle holds and is set to; "" = CURLOPT_URL in use
-  std::string url_part;        // set_url's NUL-terminated path, its capacity kept
+  std::string url_origin;      // "scheme://authority" as written, which url_handle holds; "" = no fast path
+  std::string url_text;        // curl's own text of url_handle's URL, kept in step with it (see set_url)
+  std::size_t url_text_origin = 0;  // how much of url_text is curl's text of url_origin
+  std::string url_part;             // set_url's NUL-terminated path, its capacity kept
   detail::CurlMultiPtr multi;  // made by the first fetch: it holds curl's wake-up socketpair
   detail::CurlEasyPtr easy;
   const StopWakeup* shared_wakeup = nullptr;      // polled when a fetch's stop token is its token
@@ -500,7 +502,6 @@ struct Fetcher::State {
   int wake_fd_for(const std::stop_token& stop);
   CURLcode apply_request(const FetchRequest& next);
   CURLcode set_url(const std::string& url);
-  CURLcode forget_url_text();
   CURLcode set_headers(const std::vector<std::string>& extra);
   bool begin_body(bool check_size);
   CURLcode run_transfer(const std::stop_token& stop, bool& aborted);
@@ -718,14 +719,13 @@ bool plain_target(std::string_view target) noexcept {
 // origin changes; the next URL of the same origin replaces only path and
 // query. A URL the handle cannot take goes through CURLOPT_URL as before, so
 // curl reports its error as it always did.
-// curl 7.88 reads the handle's URL into its own text only when it holds none
-// (Curl_pretransfer): a CURLOPT_URL of null drops the previous request's,
-// else the request would go out right and be reported (CURLINFO_EFFECTIVE_URL)
-// under the URL before it.
-CURLcode Fetcher::State::forget_url_text() {
-  return curl_easy_setopt(easy.get(), CURLOPT_URL, static_cast<const char*>(nullptr));
-}
-
+// Beside the handle, CURLOPT_URL carries curl's own text of the same URL:
+// curl 7.88 takes the handle's parts from the handle and, when it holds a
+// text, reports that text (CURLINFO_EFFECTIVE_URL) instead of printing the
+// handle's URL anew (Curl_pretransfer: 6,000 instructions a request, its
+// printf writes a byte at a time). The text is asked of curl once per origin;
+// for a plain path and query (kept as written), the next URL's text is that
+// origin's text and the target.
 CURLcode Fetcher::State::set_url(const std::string& url) {
   CURL* h = easy.get();
   const std::string_view origin = http_origin(url);
@@ -735,17 +735,30 @@ CURLcode Fetcher::State::set_url(const std::string& url) {
     url_part.assign(target.substr(0, query));
     if (curl_url_set(url_handle.get(), CURLUPART_PATH, url_part.c_str(), 0) == CURLUE_OK &&
         curl_url_set(url_handle.get(), CURLUPART_QUERY,
-                     query == std::string_view::npos ? nullptr : target.data() + query + 1, 0) == CURLUE_OK)
-      return forget_url_text();  // CURLOPT_CURLU still names the handle
+                     query == std::string_view::npos ? nullptr : target.data() + query + 1, 0) == CURLUE_OK) {
+      url_text.resize(url_text_origin);
+      url_text.append(target);
+      return curl_easy_setopt(h, CURLOPT_URL, url_text.c_str());  // CURLOPT_CURLU still names the handle
+    }
   }
   url_origin.clear();
   if (!url_handle) url_handle.reset(curl_url());
   // The flags curl itself parses CURLOPT_URL with.
   if (url_handle && curl_url_set(url_handle.get(), CURLUPART_URL, url.c_str(),
                                  CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
-    if (const CURLcode code = curl_easy_setopt(h, CURLOPT_CURLU, url_handle.get()); code != CURLE_OK) return code;
-    if (plain_target(target)) url_origin.assign(origin);
-    return forget_url_text();
+    char* text = nullptr;
+    if (curl_url_get(url_handle.get(), CURLUPART_URL, &text, 0) == CURLUE_OK && text != nullptr) {
+      const detail::CurlStringPtr owned(text);
+      if (const CURLcode code = curl_easy_setopt(h, CURLOPT_CURLU, url_handle.get()); code != CURLE_OK) return code;
+      url_text.assign(text);
+      // The fast path only when curl's text is its origin and this very target.
+      const std::string_view text_origin = http_origin(url_text);
+      if (plain_target(target) && !text_origin.empty() && std::string_view(url_text).substr(text_origin.size()) == target) {
+        url_origin.assign(origin);
+        url_text_origin = text_origin.size();
+      }
+      return curl_easy_setopt(h, CURLOPT_URL, url_text.c_str());
+    }
   }
   if (const CURLcode code = curl_easy_setopt(h, CURLOPT_CURLU, static_cast<CURLU*>(nullptr)); code != CURLE_OK)
     return code;
