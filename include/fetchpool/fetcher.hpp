@@ -67,13 +67,15 @@
 
 namespace fetchpool {
 
-// curl_global_init(CURL_GLOBAL_DEFAULT) with libcurl's calloc, and realloc
-// when it grows a block, routed through malloc (curl_global_init_mem). glibc's
-// calloc and realloc never take a chunk from the calling thread's cache of
-// freed chunks (tcache), while free() puts one there: the structs libcurl 7.88
-// callocs for every transfer (one of 752 bytes, six of 69-88) and the request
-// head it grows by realloc filled each worker's cache with seven of each size,
-// kept for good (gdb, each thread's tcache at -j 500: 6.4 KiB per worker).
+// curl_global_init(CURL_GLOBAL_DEFAULT) with libcurl's allocations routed
+// through a per-thread cache of small blocks in front of malloc
+// (curl_global_init_mem; src/net/block_cache.hpp): libcurl 7.88 makes
+// and frees about 60 small blocks a request, and the cache hands a freed one
+// to the same thread's next allocation of its size for a fraction of a
+// malloc/free pair. Its calloc and growing realloc go through that malloc
+// too: glibc's calloc and realloc never take a chunk from the calling
+// thread's tcache while free() puts one there, which filled each worker's
+// tcache with chunks kept for good (gdb at -j 500: 6.4 KiB per worker).
 // Call once, before any thread starts, instead of curl_global_init; false
 // when libcurl fails.
 bool init_curl_global() noexcept;

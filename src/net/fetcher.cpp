@@ -24,6 +24,7 @@
 
 #include "base/ascii.hpp"
 #include "base/curl_raii.hpp"
+#include "net/block_cache.hpp"
 #include "fetchpool/thread_annotations.hpp"
 
 namespace fetchpool {
@@ -267,36 +268,6 @@ Clock::duration time_for(std::uint64_t bytes, std::uint64_t rate) {
       std::chrono::duration<double>(static_cast<double>(bytes) / static_cast<double>(rate)));
 }
 
-// libcurl's allocator (see init_curl_global): the C library's, except calloc.
-void* curl_malloc(std::size_t size) { return std::malloc(size); }
-void curl_free(void* block) { std::free(block); }
-// Growing through malloc, copy and free, for the reason calloc does (glibc's
-// realloc takes the new chunk past the tcache too): libcurl grows its request
-// head's buffer by realloc on every transfer, and the 144-byte chunks it freed
-// stayed seven to a worker. Shrinking stays glibc's, in place.
-void* curl_realloc(void* block, std::size_t size) {
-  if (block == nullptr) return std::malloc(size);
-  const std::size_t usable = ::malloc_usable_size(block);
-  if (size <= usable) return std::realloc(block, size);
-  void* grown = std::malloc(size);
-  if (grown == nullptr) return nullptr;
-  std::memcpy(grown, block, usable);
-  std::free(block);
-  return grown;
-}
-char* curl_strdup(const char* text) { return ::strdup(text); }
-void* curl_calloc(std::size_t count, std::size_t size) {
-  std::size_t bytes = 0;
-  if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
-  void* block = std::malloc(bytes);
-  if (block == nullptr) return nullptr;
-  // The pointer escapes into an empty asm: without it GCC and Clang fuse this
-  // malloc and memset back into the calloc this function exists to avoid.
-  asm volatile("" : : "r"(block) : "memory");
-  std::memset(block, 0, bytes);
-  return block;
-}
-
 }  // namespace
 
 bool init_curl_global() noexcept {
@@ -305,8 +276,8 @@ bool init_curl_global() noexcept {
   // on the stack, from under libcurl's deepest frame (its printf) on some
   // worker: 1.3 KiB past the four stack pages a worker keeps (stack_depth_test).
   [[maybe_unused]] const std::size_t none = ::malloc_usable_size(nullptr);
-  return curl_global_init_mem(CURL_GLOBAL_DEFAULT, &curl_malloc, &curl_free, &curl_realloc, &curl_strdup,
-                              &curl_calloc) == CURLE_OK;
+  return curl_global_init_mem(CURL_GLOBAL_DEFAULT, &detail::cached_malloc, &detail::cached_free,
+                              &detail::cached_realloc, &detail::cached_strdup, &detail::cached_calloc) == CURLE_OK;
 }
 
 // ---------------------------------------------------------------------------
