@@ -26,7 +26,7 @@ namespace fetchpool::detail {
 // bytes); larger blocks are rarer and go straight to malloc.
 inline constexpr std::size_t kBlockCacheMaxBytes = 1032;
 // Bytes of cached blocks one thread may keep.
-inline constexpr std::size_t kThreadBudgetBytes = 16 * 1024;
+inline constexpr std::size_t kThreadBudgetBytes = std::size_t{16} * 1024;
 
 // malloc/calloc/free/realloc/strdup semantics; null on allocation failure.
 void* cached_malloc(std::size_t size) noexcept;

@@ -24,8 +24,8 @@
 
 #include "base/ascii.hpp"
 #include "base/curl_raii.hpp"
-#include "net/block_cache.hpp"
 #include "fetchpool/thread_annotations.hpp"
+#include "net/block_cache.hpp"
 
 namespace fetchpool {
 namespace {
@@ -403,11 +403,11 @@ struct Fetcher::State {
   // The request's URL as CURLOPT_CURLU (see set_url); declared before `easy`,
   // which reads it, so it is destroyed after it.
   detail::CurlUrlPtr url_handle;
-  std::string url_origin;      // "scheme://authority" as written, which url_handle holds; "" = no fast path
-  std::string url_text;        // curl's own text of url_handle's URL, kept in step with it (see set_url)
+  std::string url_origin;           // "scheme://authority" as written, which url_handle holds; "" = no fast path
+  std::string url_text;             // curl's own text of url_handle's URL, kept in step with it (see set_url)
   std::size_t url_text_origin = 0;  // how much of url_text is curl's text of url_origin
   std::string url_part;             // set_url's NUL-terminated path, its capacity kept
-  detail::CurlMultiPtr multi;  // made by the first fetch: it holds curl's wake-up socketpair
+  detail::CurlMultiPtr multi;       // made by the first fetch: it holds curl's wake-up socketpair
   detail::CurlEasyPtr easy;
   const StopWakeup* shared_wakeup = nullptr;      // polled when a fetch's stop token is its token
   const SharedCurlCache* shared_cache = nullptr;  // its total rate limit applies to every body byte
@@ -724,7 +724,8 @@ CURLcode Fetcher::State::set_url(const std::string& url) {
       url_text.assign(text);
       // The fast path only when curl's text is its origin and this very target.
       const std::string_view text_origin = http_origin(url_text);
-      if (plain_target(target) && !text_origin.empty() && std::string_view(url_text).substr(text_origin.size()) == target) {
+      if (plain_target(target) && !text_origin.empty() &&
+          std::string_view(url_text).substr(text_origin.size()) == target) {
         url_origin.assign(origin);
         url_text_origin = text_origin.size();
       }

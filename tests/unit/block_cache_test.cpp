@@ -102,6 +102,7 @@ TEST_CASE("a thread keeps at most its budget of blocks and frees the rest", "[bl
   on_fresh_thread([] {
     // One class: the per-class bound.
     std::vector<void*> same;
+    same.reserve(200);
     for (int i = 0; i < 200; ++i) same.push_back(cached_malloc(100));
     for (void* block : same) cached_free(block);
     const auto one_class = thread_block_cache_counts();
@@ -109,6 +110,7 @@ TEST_CASE("a thread keeps at most its budget of blocks and frees the rest", "[bl
     CHECK(one_class.blocks < 200);
     // Many classes: the byte budget.
     std::vector<void*> mixed;
+    mixed.reserve(40 * (kBlockCacheMaxBytes / 16));
     for (int round = 0; round < 40; ++round) {
       for (std::size_t size = 16; size <= kBlockCacheMaxBytes; size += 16) mixed.push_back(cached_malloc(size));
     }
@@ -127,6 +129,7 @@ TEST_CASE("blocks made on one thread and freed on others are kept by the freeing
   std::atomic<int> failed_allocations{0};
   std::atomic<int> over_budget{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kBlocksPerThread; ++i) {
