@@ -123,7 +123,12 @@ void* cached_calloc(std::size_t count, std::size_t size) noexcept {
   std::size_t bytes = 0;
   if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
   void* block = cached_malloc(bytes);
-  if (block != nullptr) std::memset(block, 0, bytes);
+  if (block == nullptr) return nullptr;
+  // The pointer escapes into an empty asm: without it a compiler may fuse the
+  // inlined malloc path and this memset back into calloc, which glibc serves
+  // past the tcache.
+  asm volatile("" : : "r"(block) : "memory");
+  std::memset(block, 0, bytes);
   return block;
 }
 
