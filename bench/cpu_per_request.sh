@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # bench/cpu_per_request.sh - client CPU cost per request: 20,000 distinct ~1 KB static files from a
 # loopback nginx at zero latency, fetched as a list with N workers (default 16). Figure: user+sys
-# CPU of the client process tree / requests, in microseconds, plus requests per second.
+# CPU of the client process tree / requests, in microseconds (and its user and system parts),
+# plus requests per second.
 # wrk (one URL, -c N, 5 s) is the floor: the cheapest possible HTTP/1.1 client loop; bare
-# (bench/bare_list) the floor of the worker model: one libcurl easy handle per thread, nothing else.
+# (bench/bare_list) the floor of the worker model: one libcurl easy handle per thread, nothing else;
+# bare+hdr the same loop sending fetchpool's request head byte for byte (its User-Agent and
+# Accept-Encoding), which libcurl 7.88 prints at about a hundred instructions a byte.
 # Bodies are discarded where the tool allows it (fetchpool keeps none, wget2 -O /dev/null,
 # curl output=/dev/null); aria2c cannot discard, so it writes to a tmpfs temp dir.
 set -euo pipefail
@@ -41,7 +44,8 @@ target() {
 fetchpool_ok=0
 if fetchpool_banner; then fetchpool_ok=1; fi
 echo "cpu_per_request: $FILES x 1 KB static files, $JOBS workers, nginx at $base, best of $(repeats) runs (least CPU)"
-printf '%-10s %4s %8s %8s %8s %8s %9s %12s %8s\n' tool N wall_s req/s cpu_s us/req target fetched rss_MiB
+printf '%-10s %4s %8s %8s %8s %8s %8s %8s %9s %12s %8s\n' tool N wall_s req/s cpu_s us/req usr_us sys_us target \
+  fetched rss_MiB
 
 declare -A US_PER_REQ=()
 
@@ -51,8 +55,8 @@ report() {
   us=$(us_per "$B_CPU" "$requests")
   rps=$(per_s "$requests" "$B_WALL")
   US_PER_REQ[$tool]=$us
-  printf '%-10s %4s %8s %8s %8s %8s %9s %12s %8s\n' "$tool" "$JOBS" "$B_WALL" "$rps" "$B_CPU" "$us" "$(target "$tool")" \
-    "$fetched_col" "$(mib "$B_RSS")"
+  printf '%-10s %4s %8s %8s %8s %8s %8s %8s %9s %12s %8s\n' "$tool" "$JOBS" "$B_WALL" "$rps" "$B_CPU" "$us" \
+    "$(us_per "$B_USER" "$requests")" "$(us_per "$B_SYS" "$requests")" "$(target "$tool")" "$fetched_col" "$(mib "$B_RSS")"
   record cpu_per_request "$tool" "N=$JOBS" "$us us/req, $rps req/s ($fetched_col ok)" "$(target "$tool")"
 }
 
@@ -85,6 +89,11 @@ if (( fetchpool_ok )); then
 fi
 if (( fetchpool_ok )) && find_bare_list; then
   run_list bare count_bare_summary -- "$BARE_LIST" -i "$list" -j "$JOBS" -o "$BENCH_TMP/out/bare.txt"
+  # fetchpool's own request head adds these two fields to libcurl's: the default http.user_agent
+  # of config/default.toml, and Accept-Encoding (http.compressed = true offers gzip and deflate).
+  default_ua=$(awk -F'"' '/^user_agent *=/ { print $2; exit }' "$REPO_DIR/config/default.toml")
+  run_list bare+hdr count_bare_summary -- "$BARE_LIST" -i "$list" -j "$JOBS" -o "$BENCH_TMP/out/bare.txt" \
+    -H "User-Agent: ${default_ua:-fetchpool}" -H "Accept-Encoding: gzip, deflate"
 fi
 if have wget2; then
   run_list wget2 count_wget2_csv -- wget2 -q --max-threads="$JOBS" -O /dev/null -i "$list" \
@@ -115,4 +124,7 @@ if [[ -n "${US_PER_REQ[fetchpool]:-}" && -n "${US_PER_REQ[wget2]:-}" ]]; then
 fi
 if [[ -n "${US_PER_REQ[bare]:-}" && -n "${US_PER_REQ[wget2]:-}" ]]; then
   echo "bare libcurl worker loop/wget2 CPU per request: $(ratio "${US_PER_REQ[bare]}" "${US_PER_REQ[wget2]}")x (the floor of one easy handle per thread)"
+fi
+if [[ -n "${US_PER_REQ[fetchpool]:-}" && -n "${US_PER_REQ[bare+hdr]:-}" ]]; then
+  echo "fetchpool/bare+hdr CPU per request: $(ratio "${US_PER_REQ[fetchpool]}" "${US_PER_REQ[bare+hdr]}")x (what fetchpool adds to the same request on the same libcurl)"
 fi

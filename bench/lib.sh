@@ -147,8 +147,9 @@ nginx_stop() {
 
 now_ns() { date +%s%N; }
 
-# measure NAME CMD...: wall clock from date (ns resolution); CPU and peak RSS of CMD and its
-# children from GNU time when installed, else bash's `times` delta (CPU only). CMD is killed
+# measure NAME CMD...: wall clock from date (ns resolution); CPU (user+sys in M_CPU, each apart in
+# M_USER and M_SYS) and peak RSS of CMD and its children from GNU time when installed, else bash's
+# `times` delta (CPU only, user+sys). CMD is killed
 # after $BENCH_CMD_TIMEOUT seconds (default 150) so no run can hang a benchmark; --foreground keeps
 # it in the terminal's process group, so Ctrl-C reaches it at once.
 measure() {
@@ -163,6 +164,8 @@ measure() {
     # GNU time may precede its line with "Command exited with non-zero status N".
     read -r u s m < <(grep -E '^[0-9.]+ [0-9.]+ [0-9]+$' "$tfile" | tail -n 1) || true
     M_CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.3f", u + s }')
+    M_USER=${u:--}
+    M_SYS=${s:--}
     M_RSS=${m:--}
   else
     local c0 c1
@@ -172,6 +175,8 @@ measure() {
     t1=$(now_ns)
     children_cpu c1
     M_CPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')
+    M_USER="-"
+    M_SYS="-"
     M_RSS="-"
   fi
   M_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
@@ -184,9 +189,9 @@ measure() {
 
 # Best of $BENCH_REPEAT runs (default 2; the machine is shared, so one slow run says little).
 # Each script measures, sets M_COUNT (items actually fetched), then calls best_update KEY with
-# KEY = wall or cpu; B_WALL/B_CPU/B_RSS/B_COUNT/B_RC then hold the best run.
+# KEY = wall or cpu; B_WALL/B_CPU/B_USER/B_SYS/B_RSS/B_COUNT/B_RC then hold the best run.
 repeats() { echo "${BENCH_REPEAT:-2}"; }
-best_reset() { B_WALL=""; B_CPU=""; B_RSS=""; B_COUNT=""; B_RC=""; }
+best_reset() { B_WALL=""; B_CPU=""; B_USER=""; B_SYS=""; B_RSS=""; B_COUNT=""; B_RC=""; }
 best_update() {
   local key=$1 better=0
   if [[ -z "$B_WALL" ]]; then
@@ -200,7 +205,9 @@ best_update() {
       better=$(awk -v a="$M_WALL" -v b="$B_WALL" 'BEGIN { print (a < b) ? 1 : 0 }')
     fi
   fi
-  if (( better )); then B_WALL=$M_WALL; B_CPU=$M_CPU; B_RSS=$M_RSS; B_COUNT=${M_COUNT:-}; B_RC=$M_RC; fi
+  if (( better )); then
+    B_WALL=$M_WALL; B_CPU=$M_CPU; B_USER=${M_USER:--}; B_SYS=${M_SYS:--}; B_RSS=$M_RSS; B_COUNT=${M_COUNT:-}; B_RC=$M_RC
+  fi
 }
 
 # children_cpu VAR: sets VAR to the children's user+sys seconds so far, from bash's `times`

@@ -1110,6 +1110,15 @@ Error Fetcher::State::transfer_error(CURLcode code) const {
       break;
     }
     case CURLE_RECV_ERROR:
+      // curl reports a malformed chunked body with the same code as a lost
+      // connection; only its message ("... in chunked-encoding") tells them
+      // apart. The same server sends the same bytes again: not transient.
+      if (std::string_view(error_buffer).find("chunked-encoding") != std::string_view::npos) {
+        kind = ErrorCode::kProtocol;
+        what = "malformed chunked body (RFC 9112 section 7.1)";
+        break;
+      }
+      [[fallthrough]];
     case CURLE_HTTP2_STREAM:
     case CURLE_HTTP2:
       // After the final header, a broken connection cut the body short.

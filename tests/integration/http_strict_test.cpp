@@ -186,14 +186,19 @@ TEST_CASE("broken framing gives protocol_error or truncated, retried only where 
   EngineOptions o;
   o.retry.max_retries = 2;
   o.retry.base_delay = 1ms;
-  auto records = fetch_list({base + "cl-invalid", base + "cl-conflict", base + "no-header", base + "chunked-cut",
-                             base + "gzip-cut", base + "cl-repeat"},
-                            o);
-  for (std::uint64_t line : {1, 2}) {
+  auto records =
+      fetch_list({base + "cl-invalid", base + "cl-conflict", base + "no-header", base + "chunked-cut",
+                  base + "gzip-cut", base + "cl-repeat", base + "chunked-bad-size", base + "chunked-bad-crlf"},
+                 o);
+  for (std::uint64_t line : {1, 2, 7, 8}) {
     INFO(line);
     CHECK_FALSE(records[line].ok());
     CHECK(records[line].error == ErrorCode::kProtocol);
     CHECK(records[line].attempts == 1);  // the same server sends the same broken answer
+  }
+  for (std::uint64_t line : {7, 8}) {
+    INFO(line);
+    CHECK_THAT(records[line].error_message, Catch::Contains("malformed chunked body"));
   }
   for (std::uint64_t line : {3, 4, 5}) {
     INFO(line);

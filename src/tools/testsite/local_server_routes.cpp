@@ -16,8 +16,8 @@
 //   /fault/truncate?send=N&claim=M   Content-Length M, N < M bytes, then FIN
 //   /fault/framing?kind=K     a malformed answer sent byte for byte, then FIN: cl-invalid, cl-negative,
 //                             cl-conflict, cl-list, cl-repeat (valid), te-and-cl (valid), no-header,
-//                             header-cut, chunked-cut, gzip-cut, gzip-cut-length, big-header (60 KiB
-//                             field), huge-header (200 KiB field)
+//                             header-cut, chunked-cut, chunked-bad-size, chunked-bad-crlf, gzip-cut,
+//                             gzip-cut-length, big-header (60 KiB field), huge-header (200 KiB field)
 //   /fault/range?start=S&end=E[&total=T]   206 with Content-Range bytes S-E/T whatever was asked
 //   /gzip-file?size=N         N bytes of the /bytes pattern sent with Content-Encoding: gzip
 //   /fault/stall              header only, then silence until the client leaves
@@ -151,6 +151,10 @@ std::string malformed_answer(std::string_view kind) {
   if (kind == "no-header") return "HTTP/1.1 200 OK\r\n";
   if (kind == "header-cut") return ok + "Content-Length: 12\r\n";
   if (kind == "chunked-cut") return ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+  // Complete but malformed chunked bodies: a chunk size that is not hex, and
+  // chunk data not followed by its CRLF (RFC 9112 section 7.1).
+  if (kind == "chunked-bad-size") return ok + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n";
+  if (kind == "chunked-bad-crlf") return ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n";
   if (kind == "gzip-cut" || kind == "gzip-cut-length") {
     std::string page = "<!DOCTYPE html>\n<title>gzip</title>\n";
     for (int i = 0; page.size() < std::size_t{64} * 1024; ++i)
