@@ -11,6 +11,8 @@
 // instructions a byte.
 //
 // Usage: bare_list -i FILE -j N [-o SUMMARY] [-H 'Name: value']...
+//        bare_list --version   (the libcurl it runs on: benchmarks compare builds
+//                               of libcurl through LD_LIBRARY_PATH)
 // Writes "bare_list: OK of TOTAL answered 2xx" to SUMMARY (else stdout); exit 0
 // when every URL was.
 #include <curl/curl.h>
@@ -53,6 +55,10 @@ int main(int argc, char** argv) {
   const char* summary = nullptr;
   long jobs = 16;
   std::vector<const char*> header_lines;
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("%s\n", curl_version());
+    return 0;
+  }
   for (int i = 1; i < argc; i += 2) {
     const bool has_value = i + 1 < argc;
     if (has_value && std::strcmp(argv[i], "-i") == 0) {
@@ -69,7 +75,7 @@ int main(int argc, char** argv) {
     }
   }
   if (list == nullptr || jobs < 1 || jobs > 10000) {
-    std::fprintf(stderr, "usage: bare_list -i FILE -j N (1..10000) [-o SUMMARY] [-H 'Name: value']...\n");
+    std::fprintf(stderr, "usage: bare_list -i FILE -j N (1..10000) [-o SUMMARY] [-H 'Name: value']... | --version\n");
     return 2;
   }
   std::ifstream in(list);

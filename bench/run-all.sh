@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run-all.sh - runs the five benchmarks one after another (each prints its own table as it
+# bench/run-all.sh - runs the benchmarks one after another (each prints its own table as it
 # goes), then one combined table of fetchpool's and the peers' figures with the targets.
 #   bench/run-all.sh [--big]        --big is passed to downloads.sh (adds 1 x 1 GiB)
 # Environment: FETCHPOOL=path/to/binary, BENCH_REPEAT (runs per tool, best kept; default 2),
@@ -34,6 +34,7 @@ run() {
 
 run latency_list.sh
 run cpu_per_request.sh
+run instructions.sh
 run crawl_site.sh
 run mirror_site.sh
 run warc_crawl.sh

@@ -30,7 +30,7 @@ packages=(
   chromium                # status_server_test renders the status page in headless chromium (~116 MiB, ~35 s)
 )
 # Peers and tools used only by bench/; installed with --bench.
-bench_packages=(nginx libnginx-mod-http-echo wget2 wget aria2 wrk hyperfine time)  # wget: --warc-file peer
+bench_packages=(nginx libnginx-mod-http-echo wget2 wget aria2 wrk hyperfine time valgrind)  # wget: --warc-file peer; valgrind: instructions.sh
 
 if [[ "${1:-}" == "--bench" ]]; then packages+=("${bench_packages[@]}"); fi
 # node + npm run warcio.js, the WARC reader the --warc-file tests check the
