@@ -121,7 +121,7 @@ TEST_CASE("basic auth: 401 without --user, 200 with, the password never printed 
   CHECK(run.exit_code == 0);
   CHECK(read_jsonl(results).at(0)["status"] == 200);
   // The URL keeps "x%21y" encoded, so the only place "x!y" could come from is --password.
-  CHECK_FALSE(contains(run.err, "x!y"));
+  CHECK_FALSE(contains(run.output, "x!y"));
   CHECK_FALSE(contains(slurp(results), "x!y"));
   CHECK_FALSE(contains(slurp(stats), "x!y"));
 }
@@ -186,8 +186,8 @@ TEST_CASE("tls flags: -k, --http1.1, --http2 and --cacert are accepted, a missin
   const auto run = run_fetchpool_capturing(
       {"get", server.base_url() + "/", "--cacert", (scratch.path() / "none.pem").string()}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  CHECK(run.err.rfind("fetchpool: ", 0) == 0);
-  CHECK(contains(run.err, "none.pem"));
+  CHECK(run.output.rfind("fetchpool: ", 0) == 0);
+  CHECK(contains(run.output, "none.pem"));
 }
 
 TEST_CASE("rate limits: --limit-rate caps one transfer, --limit-rate-total all of them", "[cli][http]") {
@@ -251,7 +251,7 @@ TEST_CASE("aria2-style option lines in -i: out= names the file, header= adds a h
   for (const auto& r : read_jsonl(results)) lines.push_back(r["line"].get<int>());
   std::sort(lines.begin(), lines.end());
   CHECK(lines == std::vector<int>{1, 5, 7});
-  CHECK(contains(run.err, "line 8: unknown per-URL option 'colour'"));
+  CHECK(contains(run.output, "line 8: unknown per-URL option 'colour'"));
 }
 
 TEST_CASE("a redirect to another origin carries none of the user's credentials or headers", "[cli][http]") {

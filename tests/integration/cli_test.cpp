@@ -114,6 +114,17 @@ TEST_CASE("usage errors exit 2", "[cli]") {
   CHECK(fetchpool::testing::run_fetchpool({"--help"}) == 0);
 }
 
+TEST_CASE("--help names the program in its usage lines", "[cli]") {
+  const ScratchDir scratch("cli-help");
+  const auto top = fetchpool::testing::run_fetchpool_capturing({"--help"}, scratch.path(), 1);
+  CHECK(top.exit_code == 0);
+  CHECK(top.output.find("Usage: fetchpool [OPTIONS] SUBCOMMAND") != std::string::npos);
+  const auto get = fetchpool::testing::run_fetchpool_capturing({"get", "--help"}, scratch.path(), 1);
+  CHECK(get.exit_code == 0);
+  CHECK(get.output.find("Usage: fetchpool get [OPTIONS]") != std::string::npos);
+  CHECK(get.output.find("-i,--input-file") != std::string::npos);
+}
+
 TEST_CASE("crawl writes one record per page of the site", "[cli]") {
   fetchpool::ServerOptions options;
   options.site.pages = 60;
@@ -149,29 +160,29 @@ TEST_CASE("every error is one line starting 'fetchpool:' that names the input", 
   };
   auto run = run_fetchpool_capturing({"frobnicate", "http://x.test/"}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  one_line(run.err);
-  CHECK(run.err.find("'frobnicate' is not a fetchpool command") != std::string::npos);
+  one_line(run.output);
+  CHECK(run.output.find("'frobnicate' is not a fetchpool command") != std::string::npos);
 
   run = run_fetchpool_capturing({"get", "--no-such-flag"}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  one_line(run.err);
-  CHECK(run.err.find("--no-such-flag") != std::string::npos);
+  one_line(run.output);
+  CHECK(run.output.find("--no-such-flag") != std::string::npos);
 
   run = run_fetchpool_capturing({"crawl", "not-a-url"}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  one_line(run.err);
-  CHECK(run.err.find("seed 'not-a-url' is not an http(s) URL") != std::string::npos);
+  one_line(run.output);
+  CHECK(run.output.find("seed 'not-a-url' is not an http(s) URL") != std::string::npos);
 
   run = run_fetchpool_capturing({"get", "-t", "many", "http://127.0.0.1/"}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  one_line(run.err);
-  CHECK(run.err.find("'many'") != std::string::npos);
+  one_line(run.output);
+  CHECK(run.output.find("'many'") != std::string::npos);
 
   // wget's -c (continue) lands on -c/--config, which says where --continue went.
   run = run_fetchpool_capturing({"get", "-c", "http://127.0.0.1/"}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  one_line(run.err);
-  CHECK(run.err.find("--continue") != std::string::npos);
+  one_line(run.output);
+  CHECK(run.output.find("--continue") != std::string::npos);
 }
 
 TEST_CASE("get and crawl: -o is the results file, -P the download directory, misuse is one line", "[cli][flags]") {
@@ -193,12 +204,12 @@ TEST_CASE("get and crawl: -o is the results file, -P the download directory, mis
   // The old `get -o DIR` meaning: an existing directory as the results file.
   auto run = run_fetchpool_capturing({"get", server.base_url() + "/", "-o", files.string()}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  CHECK(run.err.find("-P DIR") != std::string::npos);
-  CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  CHECK(run.output.find("-P DIR") != std::string::npos);
+  CHECK(std::count(run.output.begin(), run.output.end(), '\n') == 1);
   // Download flags without a download directory.
   run = run_fetchpool_capturing({"get", server.base_url() + "/", "--continue"}, scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitUsage);
-  CHECK(run.err.find("add -P DIR") != std::string::npos);
+  CHECK(run.output.find("add -P DIR") != std::string::npos);
 }
 
 TEST_CASE("global options are accepted before and after the command", "[cli][flags]") {
@@ -211,7 +222,7 @@ TEST_CASE("global options are accepted before and after the command", "[cli][fla
       {"-c", config.string(), "crawl", server.base_url() + "/", "--depth", "0", "-q", "-o", results.string()},
       scratch.path());
   CHECK(run.exit_code == 0);
-  CHECK(run.err.empty());  // -q after the command silenced progress and summary
+  CHECK(run.output.empty());  // -q after the command silenced progress and summary
   std::ifstream in(results);
   std::string header;
   std::getline(in, header);
@@ -220,7 +231,7 @@ TEST_CASE("global options are accepted before and after the command", "[cli][fla
   run = run_fetchpool_capturing(
       {"get", server.base_url() + "/", "-o", results.string(), "--config", config.string(), "-q"}, scratch.path());
   CHECK(run.exit_code == 0);
-  CHECK(run.err.empty());
+  CHECK(run.output.empty());
 }
 
 TEST_CASE("wget's -t (total tries), -w (seconds), -l (0 and inf unlimited) and -nc", "[cli][flags]") {
@@ -287,16 +298,16 @@ TEST_CASE("verbose: -v prints one line per URL, failed URLs are named at the end
       {"-v", "get", "-i", list.string(), "--progress", "none", "-o", (scratch.path() / "r.jsonl").string()},
       scratch.path());
   CHECK(run.exit_code == fetchpool::cli::kExitSomeFailed);
-  CHECK(run.err.find("200 " + server.base_url() + "/status/200 (") != std::string::npos);
-  CHECK(run.err.find("failed " + server.base_url() + "/status/404?n=12: http_status") != std::string::npos);
-  CHECK(run.err.find("fetchpool: 13 URLs failed:\n") != std::string::npos);
-  CHECK(run.err.find("... and 3 more\n") != std::string::npos);
+  CHECK(run.output.find("200 " + server.base_url() + "/status/200 (") != std::string::npos);
+  CHECK(run.output.find("failed " + server.base_url() + "/status/404?n=12: http_status") != std::string::npos);
+  CHECK(run.output.find("fetchpool: 13 URLs failed:\n") != std::string::npos);
+  CHECK(run.output.find("... and 3 more\n") != std::string::npos);
 
   // Without -v: no per-URL lines, the failures still named.
   run = run_fetchpool_capturing(
       {"get", "-i", list.string(), "--progress", "none", "-o", (scratch.path() / "r.jsonl").string()}, scratch.path());
-  CHECK(run.err.find("200 " + server.base_url() + "/status/200 (") == std::string::npos);
-  CHECK(run.err.find("fetchpool: 13 URLs failed:\n") != std::string::npos);
+  CHECK(run.output.find("200 " + server.base_url() + "/status/200 (") == std::string::npos);
+  CHECK(run.output.find("fetchpool: 13 URLs failed:\n") != std::string::npos);
 }
 
 TEST_CASE("records: null for unknown values, fetched_at, and --stats-json start, end, version, finish reason",
@@ -355,6 +366,6 @@ TEST_CASE("progress: a resumed run counts only what it fetches, so it ends at 10
       {"get", "-i", list.string(), "--state", state.string(), "-o", results.string(), "--progress", "log"},
       scratch.path());
   CHECK(run.exit_code == 0);
-  CHECK(run.err.find("get: 1/1 done (100%)") != std::string::npos);
+  CHECK(run.output.find("get: 1/1 done (100%)") != std::string::npos);
   CHECK(read_jsonl(results).size() == 3);
 }

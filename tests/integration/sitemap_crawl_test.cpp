@@ -118,10 +118,10 @@ TEST_CASE("crawl --sitemaps: robots.txt's sitemaps seed the crawl, each listed p
         std::string::npos);
 
   // One clear line per refused or malformed sitemap, and -v names the dropped entry.
-  CHECK(run.err.find("sitemap " + base + "/sitemaps/malformed.xml: XML line") != std::string::npos);
-  CHECK(run.err.find("sitemap " + base + "/sitemaps/hostile/laughs.xml: <!DOCTYPE urlset> refused") !=
+  CHECK(run.output.find("sitemap " + base + "/sitemaps/malformed.xml: XML line") != std::string::npos);
+  CHECK(run.output.find("sitemap " + base + "/sitemaps/hostile/laughs.xml: <!DOCTYPE urlset> refused") !=
         std::string::npos);
-  CHECK(run.err.find("http://elsewhere.invalid/a.html dropped") != std::string::npos);
+  CHECK(run.output.find("http://elsewhere.invalid/a.html dropped") != std::string::npos);
 
   const auto s = read_json(stats)["sitemaps"];
   CHECK(s["files"] == 11);
@@ -148,7 +148,7 @@ TEST_CASE("crawl --sitemap: 50,000 URLs per file, scope and the sitemap's locati
   // The big file's first 50,000 entries are read, all excluded by --exclude;
   // the 10 after the limit are never read.
   CHECK(server.requests_for("/big/0.html") == 0);
-  CHECK(run.err.find("sitemap " + base + "/sitemaps/big.xml.gz: more than 50000 URLs; read up to the limit") !=
+  CHECK(run.output.find("sitemap " + base + "/sitemaps/big.xml.gz: more than 50000 URLs; read up to the limit") !=
         std::string::npos);
   // outside.xml may list what lies under /sitemaps/ only (sitemaps.org).
   CHECK(server.requests_for("/sitemaps/listed.html") == 1);
@@ -184,12 +184,12 @@ TEST_CASE("crawl: --sitemaps off reads no sitemap, and bad --sitemap values are 
   const auto bad = fetchpool::testing::run_fetchpool_capturing(
       {"crawl", base + "/", "--sitemap", "ftp://example.com/sitemap.xml", "-o", results.string()}, scratch.path());
   CHECK(bad.exit_code == fetchpool::cli::kExitUsage);
-  CHECK(bad.err.find("--sitemap 'ftp://example.com/sitemap.xml' is not an http(s) URL") != std::string::npos);
+  CHECK(bad.output.find("--sitemap 'ftp://example.com/sitemap.xml' is not an http(s) URL") != std::string::npos);
   const auto shared = fetchpool::testing::run_fetchpool_capturing(
       {"crawl", base + "/", "--sitemaps", "--frontier", "redis://127.0.0.1:1/x", "-o", results.string()},
       scratch.path());
   CHECK(shared.exit_code == fetchpool::cli::kExitUsage);
-  CHECK(shared.err.find("cannot be combined with --frontier") != std::string::npos);
+  CHECK(shared.output.find("cannot be combined with --frontier") != std::string::npos);
 }
 
 TEST_CASE("crawl --sitemap URL without seeds: the sitemap stands for them", "[sitemap][cli]") {

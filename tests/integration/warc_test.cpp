@@ -77,7 +77,7 @@ TEST_CASE("warc: a crawl with -j 8 archives every exchange, robots.txt and each 
       run_fetchpool_capturing({"crawl", base + "/", base + "/redirect/3", "-j", "8", "--warc-file", name.string(), "-o",
                                (scratch.path() / "r.jsonl").string(), "--progress", "none"},
                               scratch.path());
-  INFO(run.err);
+  INFO(run.output);
   REQUIRE(run.exit_code == 0);
   const std::uint64_t requests = server.counters().requests;
 
@@ -94,7 +94,7 @@ TEST_CASE("warc: a crawl with -j 8 archives every exchange, robots.txt and each 
   }
   CHECK(responses.at(base + "/")["status"] == 200);
   require_index_points_at_records(scratch.path() / "site.cdxj", scratch.path(), requests);
-  CHECK(run.err.find("WARC: " + std::to_string(requests) + " exchanges archived") != std::string::npos);
+  CHECK(run.output.find("WARC: " + std::to_string(requests) + " exchanges archived") != std::string::npos);
 }
 
 TEST_CASE("warc: hostile answers give records whose digests match their bytes, or none", "[cli][warc]") {
@@ -125,7 +125,7 @@ TEST_CASE("warc: hostile answers give records whose digests match their bytes, o
       {"get", "-i", list.string(), "-t", "1", "-j", "4", "--warc-file", (scratch.path() / "hostile").string(), "-o",
        (scratch.path() / "r.jsonl").string(), "--progress", "none"},
       scratch.path());
-  INFO(run.err);
+  INFO(run.output);
   REQUIRE(run.exit_code == fetchpool::cli::kExitSomeFailed);
   const auto read = read_with_warcio({scratch.path() / "hostile.warc.gz"});
   require_clean(read);
@@ -144,7 +144,7 @@ TEST_CASE("warc: hostile answers give records whose digests match their bytes, o
   }
   CHECK(responses.at(archived[4])["content_bytes"] == 3000);
   CHECK(responses.at(archived[5])["content_bytes"] == 100000);
-  CHECK(run.err.find("; 3 without a whole response head") != std::string::npos);
+  CHECK(run.output.find("; 3 without a whole response head") != std::string::npos);
 }
 
 TEST_CASE("warc: --warc-max-size rolls over to numbered files, each starting with warcinfo", "[cli][warc]") {

@@ -31,31 +31,35 @@ inline int run_fetchpool(std::vector<std::string> args) {
   return cli::run_cli(static_cast<int>(argv.size()), argv.data());
 }
 
-// What a run printed on stderr (std::cerr and the spdlog logger both write
-// to descriptor 2, which is pointed at a file for the run).
+// What a run printed on one descriptor: stderr by default (std::cerr and the
+// spdlog logger both write to descriptor 2), or stdout (--help, records),
+// pointed at a file for the run.
 struct CliRun {
   int exit_code = 0;
-  std::string err;
+  std::string output;  // what that descriptor got
 };
 
-inline CliRun run_fetchpool_capturing(std::vector<std::string> args, const std::filesystem::path& scratch) {
-  const auto file = scratch / "stderr.txt";
-  std::fflush(stderr);
+inline CliRun run_fetchpool_capturing(std::vector<std::string> args, const std::filesystem::path& scratch,
+                                      int descriptor = 2) {
+  const auto file = scratch / "captured.txt";
+  std::fflush(nullptr);
+  std::cout.flush();
   std::cerr.flush();
-  const int saved = ::dup(2);
+  const int saved = ::dup(descriptor);
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  ::dup2(fd, 2);
+  ::dup2(fd, descriptor);
   ::close(fd);
   CliRun run;
   run.exit_code = run_fetchpool(std::move(args));
-  std::fflush(stderr);
+  std::fflush(nullptr);
+  std::cout.flush();
   std::cerr.flush();
-  ::dup2(saved, 2);
+  ::dup2(saved, descriptor);
   ::close(saved);
   std::ifstream in(file);
   std::ostringstream text;
   text << in.rdbuf();
-  run.err = text.str();
+  run.output = text.str();
   return run;
 }
 

@@ -84,7 +84,8 @@ int run_cli(int argc, char** argv) {
       "reused libcurl handle. Exit codes: 0 all URLs ok, 1 some URLs failed, 2 usage or config\n"
       "error, 3 interrupted (results so far were written), 4 internal or environment error, or an\n"
       "output that could not be written (full disk, closed stdout), 5 the shared frontier's Redis\n"
-      "was lost."};
+      "was lost.",
+      "fetchpool"};  // named here: the usage lines of --help show it (arguments are parsed as a vector)
   app.require_subcommand(1);
   app.set_version_flag("-V,--version", std::string("fetchpool ") + FETCHPOOL_VERSION);
   GlobalOptions global;
