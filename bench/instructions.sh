@@ -41,9 +41,6 @@ fetchpool_ok=0
 if fetchpool_banner; then fetchpool_ok=1; fi
 bare_ok=0
 if (( fetchpool_ok )) && find_bare_list; then bare_ok=1; fi
-# Each run starts in its own output directory: relative paths given in the environment must still work.
-if (( fetchpool_ok )); then FETCHPOOL=$(realpath "$FETCHPOOL"); fi
-if (( bare_ok )); then BARE_LIST=$(realpath "$BARE_LIST"); fi
 default_ua=$(awk -F'"' '/^user_agent *=/ { print $2; exit }' "$REPO_DIR/config/default.toml")
 fetchpool_head=(-H "User-Agent: ${default_ua:-fetchpool}" -H "Accept-Encoding: gzip, deflate")
 echo "instructions: callgrind, $URLS - $small_urls list URLs (~1 KB), $PAGES - $small_pages crawl pages (~10 KB), $JOBS thread(s), nginx at $base"

@@ -223,6 +223,8 @@ children_cpu() {
 find_fetchpool() {
   if [[ -n "${FETCHPOOL:-}" ]]; then
     [[ -x "$FETCHPOOL" ]] || bench_die "FETCHPOOL=$FETCHPOOL is not executable"
+    # Runs start in their own output directories: a relative path would name nothing there.
+    FETCHPOOL=$(realpath "$FETCHPOOL")
     return 0
   fi
   local d
@@ -237,7 +239,7 @@ find_fetchpool() {
 # handle per thread, curl_easy_perform, nothing else), or from the environment. Returns 1 when absent.
 find_bare_list() {
   if [[ -z "${BARE_LIST:-}" && -n "${FETCHPOOL:-}" ]]; then BARE_LIST="$(dirname "$FETCHPOOL")/bench/bare_list"; fi
-  if [[ -n "${BARE_LIST:-}" && -x "$BARE_LIST" ]]; then return 0; fi
+  if [[ -n "${BARE_LIST:-}" && -x "$BARE_LIST" ]]; then BARE_LIST=$(realpath "$BARE_LIST"); return 0; fi
   echo "bare: bench/bare_list not built (cmake --build <build dir> --target bare_list) - skipped"
   return 1
 }
