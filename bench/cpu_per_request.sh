@@ -18,11 +18,7 @@ WRK_SECONDS=${WRK_SECONDS:-5}
 
 bench_init
 www="$BENCH_TMP/www"
-mkdir -p "$www"
-# ~1 KB bodies: 1000 bytes of text plus a newline.
-awk -v d="$www" -v n="$FILES" 'BEGIN {
-  b = ""; for (i = 0; i < 25; i++) b = b "0123456789abcdefghijklmnopqrstuvwxyzABCD";
-  for (i = 1; i <= n; i++) { f = d "/" i ".txt"; print b > f; close(f) } }'
+small_files_write "$www" "$FILES"
 nginx_start "$www" 1
 base="http://127.0.0.1:$NGINX_PORT"
 list="$BENCH_TMP/urls.txt"

@@ -24,10 +24,7 @@ have valgrind || bench_die "valgrind not installed (run scripts/install-deps.sh 
 
 bench_init
 www="$BENCH_TMP/www"
-mkdir -p "$www/list"
-awk -v d="$www/list" -v n="$URLS" 'BEGIN {
-  b = ""; for (i = 0; i < 25; i++) b = b "0123456789abcdefghijklmnopqrstuvwxyzABCD";
-  for (i = 1; i <= n; i++) { f = d "/" i ".txt"; print b > f; close(f) } }'
+small_files_write "$www/list" "$URLS"
 small_pages=$(( PAGES / 10 ))
 awk -v root="$www/big" -v pages="$PAGES" -v bytes=10240 -f "$BENCH_DIR/gen_site.awk"
 awk -v root="$www/small" -v pages="$small_pages" -v bytes=10240 -f "$BENCH_DIR/gen_site.awk"

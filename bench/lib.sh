@@ -4,6 +4,8 @@
 #   bench_init                     temp dir in $BENCH_TMP (tmpfs /dev/shm unless BENCH_TMPDIR is set), EXIT/INT/TERM trap that stops nginx and removes it
 #   nginx_start ROOT [WORKERS]     private nginx on 127.0.0.1:$NGINX_PORT serving ROOT, /delay/ = 100 ms echo, /ok/* = 200 "ok"
 #   nginx_stop                     stop it (also done by the trap)
+#   small_files_write DIR COUNT    COUNT files of ~1 KB, DIR/1.txt ... DIR/COUNT.txt
+#   static_site_start PAGES        gen_site.awk's site of PAGES pages served by nginx_start (SITE_DIR, SEED_URL)
 #   measure NAME CMD...            run CMD, set M_WALL (s), M_CPU (user+sys s), M_RSS (peak KiB or "-"), M_RC
 #   best_reset / best_update KEY   keep the best of $BENCH_REPEAT runs (B_WALL, B_CPU, B_RSS, B_COUNT)
 #   find_fetchpool                 set FETCHPOOL to the binary (env FETCHPOOL, else build dirs), or empty
@@ -119,6 +121,15 @@ EOF
     tail -n 3 "$NGINX_PREFIX/logs/error.log" "$NGINX_PREFIX/logs/stdout.log" >&2 2>/dev/null || true
   done
   bench_die "nginx failed to start"
+}
+
+# small_files_write DIR COUNT: DIR/1.txt .. DIR/COUNT.txt, ~1 KB each (1000 bytes of text and a
+# newline): the small static pages of cpu_per_request.sh and instructions.sh.
+small_files_write() {
+  mkdir -p "$1"
+  awk -v d="$1" -v n="$2" 'BEGIN {
+    b = ""; for (i = 0; i < 25; i++) b = b "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+    for (i = 1; i <= n; i++) { f = d "/" i ".txt"; print b > f; close(f) } }'
 }
 
 # static_site_start PAGES: the generated static site of crawl_site.sh (gen_site.awk, ~10 KB HTML
